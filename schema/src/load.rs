@@ -1,0 +1,190 @@
+//! From a config file to a [`LoadedConfig`]: read, parse, check shape, check
+//! meaning, refine. [`check_text`] is the pure core; [`load`] adds the file
+//! read and, for `.cue`, the `cue export` call.
+
+use miette::Diagnostic;
+use std::path::Path as FsPath;
+
+use crate::canonical::{Sha256, canonical_hash};
+use crate::cue::{self, CueError};
+use crate::issue::{Issue, LocatedIssue};
+use crate::model::Model;
+use crate::parse::{SyntaxError, parse_json, parse_yaml};
+use crate::raw;
+use crate::source::{Node, Path, SourceFile};
+use crate::{structure, validate};
+
+/// Config file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `.yaml` / `.yml`.
+    Yaml,
+    /// `.json`.
+    Json,
+    /// `.cue`, exported to JSON by the `cue` tool.
+    Cue,
+}
+
+impl Format {
+    /// The format a file name implies.
+    pub fn from_path(path: &FsPath) -> Option<Self> {
+        match path.extension()?.to_str()? {
+            "yaml" | "yml" => Some(Format::Yaml),
+            "json" => Some(Format::Json),
+            "cue" => Some(Format::Cue),
+            _ => None,
+        }
+    }
+}
+
+/// A config that passed every check, with what it was made from.
+#[derive(Debug, Clone)]
+pub struct LoadedConfig {
+    /// The text the checks ran on (for `.cue`, the exported JSON).
+    pub source: SourceFile,
+    /// Its spanned tree, for pointing at config statements later.
+    pub root: Node,
+    /// The config as written, defaults filled.
+    pub config: raw::Config,
+    /// The refined model.
+    pub model: Model,
+}
+
+impl LoadedConfig {
+    /// `inputs.config` of a plan: sha256 of the canonical normalised config,
+    /// identical whichever format the config was written in.
+    pub fn config_hash(&self) -> Sha256 {
+        // Every f64 in a checked config is finite, so this cannot fail.
+        canonical_hash(&self.config).unwrap_or(Sha256([0; 32]))
+    }
+
+    /// The normalised config as JSON (defaults filled, keys sorted).
+    pub fn normalized_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Why a config was refused.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("failed to read {path}")]
+    #[diagnostic(code(rtt::config::read), help("check the path; `rtt init` writes a starter rtt.yaml"))]
+    Read {
+        /// The path.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The name does not say the format.
+    #[error("{path} is not a config file rtt can read")]
+    #[diagnostic(code(rtt::config::format), help("name the file rtt.yaml, rtt.yml, rtt.json or rtt.cue"))]
+    UnknownFormat {
+        /// The path.
+        path: String,
+    },
+    /// The bytes are not UTF-8.
+    #[error("{path} is not UTF-8 text (invalid byte at line {line}, byte offset {offset})")]
+    #[diagnostic(code(rtt::config::encoding), help("configs are UTF-8 YAML, JSON or CUE; is this the right file?"))]
+    NotUtf8 {
+        /// The path.
+        path: String,
+        /// Byte offset of the first invalid byte.
+        offset: usize,
+        /// Its line.
+        line: usize,
+    },
+    /// CUE export failed.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Cue(#[from] CueError),
+    /// Not well-formed YAML/JSON.
+    #[error("{file} is not valid {format}")]
+    #[diagnostic(code(rtt::config::syntax))]
+    Syntax {
+        /// The file.
+        file: String,
+        /// The format it was read as.
+        format: &'static str,
+        /// The first syntax error (parsing cannot go on past it).
+        #[related]
+        issues: Vec<LocatedIssue>,
+    },
+    /// Well-formed, but wrong: every problem, each with its place.
+    #[error("{file}: {} error{} in the config", .issues.len(), if .issues.len() == 1 { "" } else { "s" })]
+    #[diagnostic(
+        code(rtt::config::invalid),
+        help("nothing was planned; fix the errors below and run `rtt validate` again")
+    )]
+    Invalid {
+        /// The file.
+        file: String,
+        /// Every problem.
+        #[related]
+        issues: Vec<LocatedIssue>,
+    },
+}
+
+impl ConfigError {
+    /// The located problems, for machine-readable output.
+    pub fn issues(&self) -> &[LocatedIssue] {
+        match self {
+            ConfigError::Syntax { issues, .. } | ConfigError::Invalid { issues, .. } => issues,
+            _ => &[],
+        }
+    }
+}
+
+/// Reads and checks the config at `path`.
+pub fn load(path: &FsPath) -> Result<LoadedConfig, ConfigError> {
+    let name = path.display().to_string();
+    let format = Format::from_path(path).ok_or_else(|| ConfigError::UnknownFormat { path: name.clone() })?;
+    let (source_name, text) = match format {
+        Format::Cue => (format!("{name} (exported by cue)"), cue::export_json(path)?),
+        Format::Yaml | Format::Json => {
+            let bytes = std::fs::read(path).map_err(|source| ConfigError::Read { path: name.clone(), source })?;
+            let text = String::from_utf8(bytes).map_err(|e| {
+                let offset = e.utf8_error().valid_up_to();
+                let line = e.as_bytes()[..offset].iter().filter(|b| **b == b'\n').count() + 1;
+                ConfigError::NotUtf8 { path: name.clone(), offset, line }
+            })?;
+            (name, text)
+        }
+    };
+    check_text(SourceFile::new(source_name, text), format)
+}
+
+/// Parses and checks config text; pure.
+pub fn check_text(source: SourceFile, format: Format) -> Result<LoadedConfig, ConfigError> {
+    let parsed = match format {
+        Format::Yaml => parse_yaml(source.text()),
+        Format::Json | Format::Cue => parse_json(source.text()),
+    };
+    let root = parsed.map_err(|error| syntax_error(&source, error, format))?;
+    let invalid = |issues: Vec<Issue>| ConfigError::Invalid {
+        file: source.name().to_owned(),
+        issues: issues.iter().map(|issue| issue.locate(&source, &root)).collect(),
+    };
+    let shape_issues = structure::check(&root);
+    if !shape_issues.is_empty() {
+        return Err(invalid(shape_issues));
+    }
+    let config: raw::Config = serde_json::from_value(root.to_json()).map_err(|e| {
+        // The shape check mirrors serde; reaching this is a bug, still reported with a place.
+        invalid(vec![Issue::new(&Path::root(), format!("config does not match its types: {e}"), "here".into())])
+    })?;
+    let model = validate::refine(&config).map_err(invalid)?;
+    Ok(LoadedConfig { source, root, config, model })
+}
+
+fn syntax_error(source: &SourceFile, error: SyntaxError, format: Format) -> ConfigError {
+    let (line, column) = source.line_col(error.span.start);
+    let issue = Issue { help: error.help, ..Issue::new(&Path::root(), error.message, "here".into()) };
+    let located = LocatedIssue::at_span(&issue, source, error.span, line, column);
+    let format_name = match format {
+        Format::Yaml => "YAML",
+        Format::Json | Format::Cue => "JSON",
+    };
+    ConfigError::Syntax { file: source.name().to_owned(), format: format_name, issues: vec![located] }
+}

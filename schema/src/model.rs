@@ -1,0 +1,267 @@
+//! The refined config: names resolved to indices, defaults applied, every
+//! cross-reference checked. Later stages (planner, apply, vfs) accept only
+//! this type, so they never re-check a string reference.
+
+use std::collections::BTreeMap;
+
+use crate::canonical::Sha256;
+use crate::raw::{Level, Qos};
+
+/// Index of a zone in [`Model::zones`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ZoneId(pub u32);
+/// Index of a rack in [`Model::racks`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct RackId(pub u32);
+/// Index of a host in [`Model::hosts`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostId(pub u32);
+/// Index of an agent in [`Model::agents`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct AgentId(pub u32);
+/// Index of a driver in [`Model::drivers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct DriverId(pub u32);
+
+/// One-way latency (µs) of each locality, finest first: numa, host, rack, zone, region.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Latency {
+    /// Latency by [`Locality`] index.
+    pub by_locality: [f64; 5],
+}
+
+/// How close the two ends of a route are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Locality {
+    /// Same NUMA node.
+    Numa = 0,
+    /// Same host.
+    Host = 1,
+    /// Same rack.
+    Rack = 2,
+    /// Same zone.
+    Zone = 3,
+    /// Anywhere.
+    Region = 4,
+}
+
+impl Latency {
+    /// The latency of a locality.
+    pub fn of(&self, locality: Locality) -> f64 {
+        self.by_locality[locality as usize]
+    }
+}
+
+/// The validated config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    /// Network latency by locality.
+    pub latency: Latency,
+    /// Zones in first-seen order.
+    pub zones: Vec<String>,
+    /// Racks (scoped by zone) in first-seen order.
+    pub racks: Vec<Rack>,
+    /// Hosts in config order.
+    pub hosts: Vec<Host>,
+    /// Agents in config order.
+    pub agents: Vec<Agent>,
+    /// Routes in config order.
+    pub routes: Vec<Route>,
+    /// Objective weights.
+    pub latency_weight: f64,
+    /// Weight of one moved replica.
+    pub churn_weight: f64,
+    /// CPU overcommit for burstable agents.
+    pub burstable_overcommit: f64,
+    /// CPU overcommit for best-effort agents.
+    pub best_effort_overcommit: f64,
+    /// Providers, sorted by name.
+    pub providers: Vec<Provider>,
+    /// Selected environment overlay.
+    pub env: Option<String>,
+    /// Drivers, sorted by name (the implicit `dir` driver when the config names none).
+    pub drivers: Vec<Driver>,
+}
+
+/// A rack.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rack {
+    /// Rack name.
+    pub name: String,
+    /// Its zone.
+    pub zone: ZoneId,
+}
+
+/// A host.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Host {
+    /// Host name.
+    pub name: String,
+    /// Zone.
+    pub zone: ZoneId,
+    /// Rack.
+    pub rack: RackId,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Whether agents may be placed here.
+    pub schedulable: bool,
+    /// Driver carrying plans to the host.
+    pub driver: DriverId,
+    /// NUMA nodes.
+    pub numa: Vec<NumaNode>,
+}
+
+/// Capacity of one NUMA node.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NumaNode {
+    /// Cores.
+    pub cores: u32,
+    /// Memory, MiB.
+    pub memory_mib: u64,
+}
+
+/// A NUMA node of a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NumaRef {
+    /// The host.
+    pub host: HostId,
+    /// Index of the node on the host.
+    pub numa: u32,
+}
+
+/// An agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Agent {
+    /// `name@version`.
+    pub id: String,
+    /// Manifest in the registry.
+    pub manifest: Option<Sha256>,
+    /// Replicas to place.
+    pub n_replicas: u32,
+    /// Cores per replica (before QoS overcommit).
+    pub cpu: f64,
+    /// MiB per replica.
+    pub memory_mib: u64,
+    /// QoS class.
+    pub qos: Qos,
+    /// p99 service time, µs.
+    pub service_us: f64,
+    /// Labels hosts must carry.
+    pub selector: BTreeMap<String, String>,
+    /// Pin to a host and maybe a NUMA node.
+    pub pin: Option<(HostId, Option<u32>)>,
+    /// Spread over a level with a maximum skew.
+    pub spread: Option<(Level, u32)>,
+    /// At most one replica per domain of this level.
+    pub anti_affinity: Option<Level>,
+    /// Agents whose replicas must share domains with this one's.
+    pub colocate: Vec<(AgentId, Level)>,
+    /// Agents that must not share a domain with this one.
+    pub avoid: Vec<(AgentId, Level)>,
+}
+
+/// A route.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// Caller.
+    pub from: AgentId,
+    /// Callee.
+    pub to: AgentId,
+    /// Requests per second.
+    pub rps: f64,
+    /// p99 objective, µs.
+    pub slo_p99_us: Option<f64>,
+}
+
+/// A provider view.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Provider {
+    /// Provider name.
+    pub name: String,
+    /// Relative directory (checked not to escape).
+    pub dir: String,
+    /// Agents in the view, in id order.
+    pub agents: Vec<AgentId>,
+}
+
+/// A driver.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Driver {
+    /// Driver name.
+    pub name: String,
+    /// What runs it.
+    pub kind: DriverKind,
+}
+
+/// How a driver runs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DriverKind {
+    /// The built-in directory driver.
+    Dir {
+        /// Root directory.
+        root: String,
+    },
+    /// An external process speaking protocol 1.
+    Command {
+        /// Program and arguments.
+        argv: Vec<String>,
+        /// Granted capabilities.
+        capabilities: Vec<String>,
+        /// Per-call timeout, ms.
+        timeout_ms: u64,
+    },
+}
+
+/// Name of the driver the config gets when it names none.
+pub const IMPLICIT_DRIVER: &str = "dir";
+/// Root of the implicit driver.
+pub const IMPLICIT_DRIVER_ROOT: &str = "./.rtt/hosts";
+/// Timeout of external drivers that set none.
+pub const DEFAULT_DRIVER_TIMEOUT_MS: u64 = 5000;
+
+impl Model {
+    /// The CPU an agent's replica takes from a node, after QoS overcommit.
+    pub fn effective_cpu(&self, agent: &Agent) -> f64 {
+        match agent.qos {
+            Qos::Guaranteed => agent.cpu,
+            Qos::Burstable => agent.cpu / self.burstable_overcommit,
+            Qos::BestEffort => agent.cpu / self.best_effort_overcommit,
+        }
+    }
+
+    /// Whether `host` may hold replicas of `agent` (schedulable, selector,
+    /// pin host), ignoring capacity.
+    pub fn host_is_eligible(&self, agent: &Agent, host: HostId) -> bool {
+        let h = &self.hosts[host.0 as usize];
+        h.schedulable
+            && agent.pin.is_none_or(|(pinned, _)| pinned == host)
+            && agent.selector.iter().all(|(k, v)| h.labels.get(k) == Some(v))
+    }
+
+    /// The NUMA nodes `agent` may use, ignoring capacity.
+    pub fn eligible_nodes<'m>(&'m self, agent: &'m Agent) -> impl Iterator<Item = NumaRef> + 'm {
+        self.hosts.iter().enumerate().flat_map(move |(index, host)| {
+            let host_id = HostId(index as u32);
+            let eligible = self.host_is_eligible(agent, host_id);
+            let pinned_numa = agent.pin.and_then(|(_, numa)| numa);
+            (0..host.numa.len() as u32)
+                .filter(move |numa| eligible && pinned_numa.is_none_or(|p| p == *numa))
+                .map(move |numa| NumaRef { host: host_id, numa })
+        })
+    }
+
+    /// The capacity of a NUMA node.
+    pub fn node(&self, node: NumaRef) -> NumaNode {
+        self.hosts[node.host.0 as usize].numa[node.numa as usize]
+    }
+
+    /// Looks an agent up by id.
+    pub fn agent_by_id(&self, id: &str) -> Option<AgentId> {
+        self.agents.iter().position(|a| a.id == id).map(|i| AgentId(i as u32))
+    }
+
+    /// Looks a host up by name.
+    pub fn host_by_name(&self, name: &str) -> Option<HostId> {
+        self.hosts.iter().position(|h| h.name == name).map(|i| HostId(i as u32))
+    }
+}

@@ -1,0 +1,310 @@
+//! Source text and the spanned document tree every format parses into.
+//!
+//! YAML, JSON and exported CUE all become a [`Node`] tree that remembers where
+//! each value stands in its [`SourceFile`], so that structural and semantic
+//! checks can point at the exact offending text. This module does no IO.
+
+use std::fmt;
+use std::sync::Arc;
+
+/// A named piece of config text, shared by every diagnostic that points into it.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    name: Arc<str>,
+    text: Arc<str>,
+}
+
+impl SourceFile {
+    /// A source named `name` (a path as the user gave it) holding `text`.
+    pub fn new(name: impl Into<Arc<str>>, text: impl Into<Arc<str>>) -> Self {
+        Self { name: name.into(), text: text.into() }
+    }
+
+    /// The name diagnostics show, usually the path as given on the command line.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The full text.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        let offset = offset.min(self.text.len());
+        let before = &self.text[..floor_char_boundary(&self.text, offset)];
+        let line = before.matches('\n').count() + 1;
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        let col = before[line_start..].chars().count() + 1;
+        (line, col)
+    }
+
+    /// The miette source handle for this file.
+    pub fn named_source(&self) -> miette::NamedSource<Arc<str>> {
+        miette::NamedSource::new(self.name.to_string(), Arc::clone(&self.text))
+    }
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+/// A byte range in a [`SourceFile`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Span {
+    /// Byte offset of the first byte.
+    pub start: usize,
+    /// Length in bytes (0 for a point).
+    pub len: usize,
+}
+
+impl Span {
+    /// The span from `start` to `end` (exclusive) bytes.
+    pub fn new(start: usize, end: usize) -> Self {
+        Self { start, len: end.saturating_sub(start) }
+    }
+
+    /// One past the last byte.
+    pub fn end(self) -> usize {
+        self.start + self.len
+    }
+}
+
+impl From<Span> for miette::SourceSpan {
+    fn from(span: Span) -> Self {
+        (span.start, span.len).into()
+    }
+}
+
+/// A number as written: integers stay exact, everything else is a double.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Number {
+    /// A non-negative integer.
+    Unsigned(u64),
+    /// A negative integer.
+    Signed(i64),
+    /// Anything with a fraction or exponent, or too large for 64 bits.
+    Float(f64),
+}
+
+impl Number {
+    /// The value as a double (what JSON consumers see).
+    pub fn as_f64(self) -> f64 {
+        match self {
+            Number::Unsigned(n) => n as f64,
+            Number::Signed(n) => n as f64,
+            Number::Float(x) => x,
+        }
+    }
+
+    /// Whether the value has no fractional part.
+    pub fn is_integer(self) -> bool {
+        match self {
+            Number::Unsigned(_) | Number::Signed(_) => true,
+            Number::Float(x) => x.fract() == 0.0,
+        }
+    }
+}
+
+impl fmt::Display for Number {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Number::Unsigned(n) => write!(f, "{n}"),
+            Number::Signed(n) => write!(f, "{n}"),
+            Number::Float(x) => write!(f, "{x}"),
+        }
+    }
+}
+
+/// A value of the document with the span of its text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    /// The value.
+    pub value: Value,
+    /// Where the value is written.
+    pub span: Span,
+}
+
+/// A key of a mapping, with the span of the key text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Key {
+    /// The key.
+    pub name: String,
+    /// Where the key is written.
+    pub span: Span,
+}
+
+/// The shape of a document value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `null` / `~`.
+    Null,
+    /// `true` / `false`.
+    Bool(bool),
+    /// A number.
+    Number(Number),
+    /// A string.
+    String(String),
+    /// A sequence.
+    Seq(Vec<Node>),
+    /// A mapping, in source order (duplicate keys are rejected by the parsers).
+    Map(Vec<(Key, Node)>),
+}
+
+impl Value {
+    /// A word for the kind of value, as diagnostics say it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "null",
+            Value::Bool(_) => "a boolean",
+            Value::Number(n) if n.is_integer() => "an integer",
+            Value::Number(_) => "a number",
+            Value::String(_) => "a string",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+}
+
+/// One step of a path into a document.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Segment {
+    /// A mapping key.
+    Key(String),
+    /// A sequence index.
+    Index(usize),
+}
+
+/// A path from the document root, rendered like `agents[3].pin.host`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Path(pub Vec<Segment>);
+
+impl Path {
+    /// The empty path (the document root).
+    pub fn root() -> Self {
+        Self(Vec::new())
+    }
+
+    /// This path extended by a key.
+    pub fn key(&self, key: &str) -> Self {
+        let mut segments = self.0.clone();
+        segments.push(Segment::Key(key.to_owned()));
+        Self(segments)
+    }
+
+    /// This path extended by an index.
+    pub fn index(&self, index: usize) -> Self {
+        let mut segments = self.0.clone();
+        segments.push(Segment::Index(index));
+        Self(segments)
+    }
+}
+
+impl fmt::Display for Path {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("(document)");
+        }
+        for (i, segment) in self.0.iter().enumerate() {
+            match segment {
+                Segment::Key(key) if i == 0 => f.write_str(key)?,
+                Segment::Key(key) => write!(f, ".{key}")?,
+                Segment::Index(index) => write!(f, "[{index}]")?,
+            }
+        }
+        Ok(())
+    }
+}
+
+/// What a path points at: the value itself, or the key that names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// The value's span.
+    Value,
+    /// The span of the mapping key (the value's own span when it has no key).
+    Key,
+}
+
+impl Node {
+    /// The node at `path`, if it exists.
+    pub fn get(&self, path: &Path) -> Option<&Node> {
+        let mut node = self;
+        for segment in &path.0 {
+            node = match (segment, &node.value) {
+                (Segment::Key(name), Value::Map(entries)) => &entries.iter().find(|(key, _)| &key.name == name)?.1,
+                (Segment::Index(index), Value::Seq(items)) => items.get(*index)?,
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
+    /// The span of `path`, falling back to the nearest existing ancestor so
+    /// that a diagnostic about a missing field points at its parent.
+    pub fn span_of(&self, path: &Path, target: Target) -> Span {
+        let mut node = self;
+        let mut key_span = None;
+        for segment in &path.0 {
+            let next = match (segment, &node.value) {
+                (Segment::Key(name), Value::Map(entries)) => {
+                    entries.iter().find(|(key, _)| &key.name == name).map(|(key, value)| (Some(key.span), value))
+                }
+                (Segment::Index(index), Value::Seq(items)) => items.get(*index).map(|v| (None, v)),
+                _ => None,
+            };
+            match next {
+                Some((key, value)) => {
+                    key_span = key;
+                    node = value;
+                }
+                None => return node.span,
+            }
+        }
+        match target {
+            Target::Key => key_span.unwrap_or(node.span),
+            Target::Value => node.span,
+        }
+    }
+
+    /// The document as plain JSON (keys in source order).
+    pub fn to_json(&self) -> serde_json::Value {
+        match &self.value {
+            Value::Null => serde_json::Value::Null,
+            Value::Bool(b) => serde_json::Value::Bool(*b),
+            Value::Number(Number::Unsigned(n)) => serde_json::Value::from(*n),
+            Value::Number(Number::Signed(n)) => serde_json::Value::from(*n),
+            Value::Number(Number::Float(x)) => {
+                serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, serde_json::Value::Number)
+            }
+            Value::String(s) => serde_json::Value::String(s.clone()),
+            Value::Seq(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
+            Value::Map(entries) => serde_json::Value::Object(
+                entries.iter().map(|(key, value)| (key.name.clone(), value.to_json())).collect(),
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_col_counts_characters_from_one() {
+        let source = SourceFile::new("x", "ab\nçd: 1\n");
+        assert_eq!(source.line_col(0), (1, 1));
+        assert_eq!(source.line_col(3), (2, 1));
+        // 'ç' is two bytes; the offset of 'd' is 5.
+        assert_eq!(source.line_col(5), (2, 2));
+    }
+
+    #[test]
+    fn path_renders_like_a_config_reference() {
+        let path = Path::root().key("agents").index(3).key("pin").key("host");
+        assert_eq!(path.to_string(), "agents[3].pin.host");
+    }
+}

@@ -1,0 +1,39 @@
+//! `rtt init`: write a commented starter config that validates as is.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use miette::Diagnostic;
+
+use super::Failure;
+use crate::cli::InitArgs;
+
+/// The starter config; a test checks that it validates.
+pub const STARTER: &str = include_str!("starter.yaml");
+
+pub fn run(args: &InitArgs) -> Result<ExitCode, Failure> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true);
+    if args.force {
+        options.create(true).truncate(true);
+    } else {
+        options.create_new(true);
+    }
+    let mut file = options.open(&args.path).map_err(|source| InitError { path: args.path.clone(), source })?;
+    file.write_all(STARTER.as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|source| InitError { path: args.path.clone(), source })?;
+    println!("wrote {}; check it with `rtt validate {}`", args.path.display(), args.path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The starter config could not be written.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("failed to write {}", .path.display())]
+#[diagnostic(help("an existing file is never overwritten without --force"))]
+pub struct InitError {
+    path: PathBuf,
+    #[source]
+    source: std::io::Error,
+}

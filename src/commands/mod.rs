@@ -1,0 +1,40 @@
+//! One module per command; this file only dispatches.
+
+mod init;
+mod schema;
+mod validate;
+
+use std::process::ExitCode;
+
+use crate::cli::{Cli, Command};
+
+/// A command that failed: what to show and which exit code to return.
+pub struct Failure {
+    /// The error for the person.
+    pub report: miette::Report,
+    /// SPEC §9 exit code.
+    pub exit_code: u8,
+}
+
+/// Exit code for invalid input or a failed check.
+pub const EXIT_INVALID: u8 = 1;
+
+impl<E: miette::Diagnostic + Send + Sync + 'static> From<E> for Failure {
+    fn from(error: E) -> Self {
+        Failure { report: miette::Report::new(error), exit_code: EXIT_INVALID }
+    }
+}
+
+/// Runs one command.
+pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    match cli.command {
+        Command::Init(args) => init::run(&args),
+        Command::Validate(args) => validate::run(&args),
+        Command::Schema => schema::run(),
+        Command::Completions(args) => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(args.shell, &mut command, "rtt", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

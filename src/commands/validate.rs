@@ -1,0 +1,109 @@
+//! `rtt validate`: check a config, report every error, exit 0 or 1.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use miette::Diagnostic;
+use rtt_schema::{ConfigError, LoadedConfig};
+
+use super::{EXIT_INVALID, Failure};
+use crate::cli::{Format, ValidateArgs};
+
+pub fn run(args: &ValidateArgs) -> Result<ExitCode, Failure> {
+    let path = config_path(args.config.as_deref())?;
+    let result = rtt_schema::load(&path);
+    match (args.format, result) {
+        (Format::Text, Ok(loaded)) => {
+            println!("{}", summary(&path, &loaded));
+            Ok(ExitCode::SUCCESS)
+        }
+        (Format::Text, Err(error)) => Err(error.into()),
+        (Format::Json, Ok(loaded)) => {
+            let model = &loaded.model;
+            let out = serde_json::json!({
+                "ok": true,
+                "file": path.display().to_string(),
+                "config": loaded.config_hash().to_string(),
+                "hosts": model.hosts.len(),
+                "agents": model.agents.len(),
+                "routes": model.routes.len(),
+            });
+            println!("{out:#}");
+            Ok(ExitCode::SUCCESS)
+        }
+        (Format::Json, Err(error)) => {
+            println!("{:#}", errors_json(&path, &error));
+            Ok(ExitCode::from(EXIT_INVALID))
+        }
+    }
+}
+
+/// The one-line success message.
+fn summary(path: &Path, loaded: &LoadedConfig) -> String {
+    let model = &loaded.model;
+    let replicas: u64 = model.agents.iter().map(|a| u64::from(a.n_replicas)).sum();
+    format!(
+        "{}: valid — {} hosts in {} zones, {} agents ({} replicas), {} routes; config {}",
+        path.display(),
+        model.hosts.len(),
+        model.zones.len(),
+        model.agents.len(),
+        replicas,
+        model.routes.len(),
+        loaded.config_hash()
+    )
+}
+
+fn errors_json(path: &Path, error: &ConfigError) -> serde_json::Value {
+    let issues = error.issues();
+    let errors: Vec<serde_json::Value> = if issues.is_empty() {
+        vec![serde_json::json!({
+            "file": path.display().to_string(),
+            "message": error.to_string(),
+            "help": error.help().map(|h| h.to_string()),
+        })]
+    } else {
+        issues
+            .iter()
+            .map(|issue| {
+                serde_json::json!({
+                    "file": issue.file,
+                    "line": issue.line,
+                    "column": issue.column,
+                    "path": issue.path,
+                    "message": issue.message,
+                    "label": issue.label,
+                    "help": issue.help,
+                })
+            })
+            .collect()
+    };
+    serde_json::json!({ "ok": false, "file": path.display().to_string(), "errors": errors })
+}
+
+/// The config named on the command line, or the one in this directory.
+pub fn config_path(given: Option<&Path>) -> Result<PathBuf, Failure> {
+    if let Some(path) = given {
+        return Ok(path.to_owned());
+    }
+    let found: Vec<PathBuf> =
+        ["rtt.cue", "rtt.yaml", "rtt.yml", "rtt.json"].iter().map(PathBuf::from).filter(|p| p.is_file()).collect();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(NoConfig::Missing.into()),
+        several => Err(NoConfig::Ambiguous(several.iter().map(|p| p.display().to_string()).collect()).into()),
+    }
+}
+
+/// No config was named and the directory does not settle which one to use.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum NoConfig {
+    /// None found.
+    #[error("failed to find a config in this directory")]
+    #[diagnostic(help("name one (rtt validate path/to/rtt.yaml) or run `rtt init` to write rtt.yaml"))]
+    Missing,
+    /// Several found.
+    #[error("failed to choose a config: found {}", .0.join(", "))]
+    #[diagnostic(help("name the one to use on the command line"))]
+    Ambiguous(Vec<String>),
+}
