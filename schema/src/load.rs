@@ -162,13 +162,21 @@ pub fn check_text(source: SourceFile, format: Format) -> Result<LoadedConfig, Co
         Format::Json | Format::Cue => parse_json(source.text()),
     };
     let root = parsed.map_err(|error| syntax_error(&source, error, format))?;
-    let invalid = |issues: Vec<Issue>| ConfigError::Invalid {
-        file: source.name().to_owned(),
-        issues: issues.iter().map(|issue| issue.locate(&source, &root)).collect(),
+    let invalid = |mut issues: Vec<Issue>| {
+        let mut located: Vec<LocatedIssue> = issues.drain(..).map(|issue| issue.locate(&source, &root)).collect();
+        located.sort_by_key(|issue| (issue.line, issue.column));
+        ConfigError::Invalid { file: source.name().to_owned(), issues: located }
     };
-    let shape_issues = structure::check(&root);
-    if !shape_issues.is_empty() {
-        return Err(invalid(shape_issues));
+    let shape = structure::check(&root);
+    if !shape.issues.is_empty() {
+        // Patch the shape errors with neutral stand-ins so the semantic checks
+        // report their errors in the same run; drop their knock-on effects.
+        let mut issues = shape.issues.clone();
+        let patched = shape.repaired(root.to_json()).and_then(|json| serde_json::from_value::<raw::Config>(json).ok());
+        if let Some(Err(semantic)) = patched.as_ref().map(validate::refine) {
+            issues.extend(semantic.into_iter().filter(|issue| !shape.is_knock_on(&issue.path)));
+        }
+        return Err(invalid(issues));
     }
     let config: raw::Config = serde_json::from_value(root.to_json()).map_err(|e| {
         // The shape check mirrors serde; reaching this is a bug, still reported with a place.

@@ -12,21 +12,98 @@ use serde_json::{Map, Value as Json};
 
 use crate::issue::Issue;
 use crate::raw;
-use crate::source::{Node, Path, Target, Value};
+use crate::source::{Node, Path, Segment, Target, Value};
 
 static SCHEMA: LazyLock<Json> = LazyLock::new(raw::json_schema);
 static NO_PROPERTIES: LazyLock<Map<String, Json>> = LazyLock::new(Map::new);
 
-/// Every shape error in `root`, in document order.
-pub fn check(root: &Node) -> Vec<Issue> {
-    let mut checker = Checker { root: &SCHEMA, issues: Vec::new() };
+/// The shape errors of a document, and how to patch it so that the semantic
+/// checks can still run and report their errors in the same pass.
+pub struct Shape {
+    /// Every shape error, in document order.
+    pub issues: Vec<Issue>,
+    repairs: Vec<(Path, Repair)>,
+}
+
+/// What to do with a value that has a shape error, to check the rest.
+#[derive(Debug, Clone)]
+enum Repair {
+    /// The value is usable as it is (e.g. a name with a bad format).
+    Keep,
+    /// Drop the key (an unknown field).
+    Remove,
+    /// Stand in this neutral value.
+    Replace(Json),
+    /// Nothing sensible stands in (a missing field): skip the semantic checks.
+    Impossible,
+}
+
+/// Every shape error in `root`.
+pub fn check(root: &Node) -> Shape {
+    let mut checker = Checker { root: &SCHEMA, issues: Vec::new(), repairs: Vec::new() };
     checker.node(&SCHEMA, root, &Path::root());
-    checker.issues
+    Shape { issues: checker.issues, repairs: checker.repairs }
+}
+
+impl Shape {
+    /// The document with every shape error patched, or `None` when some
+    /// error has no neutral stand-in.
+    pub fn repaired(&self, mut document: Json) -> Option<Json> {
+        for (path, repair) in &self.repairs {
+            let (last, parent) = path.0.split_last()?;
+            let pointer: String = parent.iter().map(|s| format!("/{}", pointer_part(s))).collect();
+            let target = document.pointer_mut(&pointer)?;
+            match (repair, last, target) {
+                (Repair::Keep, ..) => {}
+                (Repair::Impossible, ..) => return None,
+                (Repair::Remove, Segment::Key(key), Json::Object(map)) => {
+                    map.remove(key);
+                }
+                (Repair::Replace(value), Segment::Key(key), Json::Object(map)) => {
+                    map.insert(key.clone(), value.clone());
+                }
+                (Repair::Replace(value), Segment::Index(i), Json::Array(items)) if *i < items.len() => {
+                    items[*i] = value.clone();
+                }
+                _ => return None,
+            }
+        }
+        Some(document)
+    }
+
+    /// Whether a semantic issue at `path` may be a knock-on effect of a
+    /// repair: it lies in the same list item as a repaired value, and is not a
+    /// reference to another statement (those stand on their own).
+    pub fn is_knock_on(&self, path: &Path) -> bool {
+        let is_reference = matches!(path.0.last(),
+            Some(Segment::Key(key)) if ["with", "agent", "host", "from", "to", "driver", "hosts_driver"].contains(&key.as_str()));
+        !is_reference
+            && self.repairs.iter().any(|(repaired, _)| {
+                let item = item_prefix(repaired);
+                path.0.starts_with(item) || repaired.0.starts_with(&path.0)
+            })
+    }
+}
+
+/// The path up to and including its last list index (the item it is in).
+fn item_prefix(path: &Path) -> &[Segment] {
+    match path.0.iter().rposition(|s| matches!(s, Segment::Index(_))) {
+        Some(i) => &path.0[..=i],
+        None => &path.0,
+    }
+}
+
+fn pointer_part(segment: &Segment) -> String {
+    match segment {
+        Segment::Key(key) => key.replace('~', "~0").replace('/', "~1"),
+        Segment::Index(index) => index.to_string(),
+    }
 }
 
 struct Checker<'s> {
     root: &'s Json,
     issues: Vec<Issue>,
+    repairs: Vec<(Path, Repair)>,
 }
 
 impl<'s> Checker<'s> {
@@ -43,6 +120,7 @@ impl<'s> Checker<'s> {
 
     fn node(&mut self, schema: &'s Json, node: &Node, path: &Path) {
         let description = schema.get("description").and_then(Json::as_str);
+        let default = schema.get("default");
         let schema = self.resolve(schema);
         let description = description.or_else(|| schema.get("description").and_then(Json::as_str));
         for keyword in ["anyOf", "oneOf"] {
@@ -51,12 +129,13 @@ impl<'s> Checker<'s> {
                 return;
             }
         }
-        if !self.type_matches(schema, node, path, description) {
+        if !self.type_matches(schema, default, node, path, description) {
             return;
         }
         if let Some(constant) = schema.get("const") {
             if node.to_json() != *constant {
-                self.push(Issue::new(path, format!("`{path}` must be {constant}"), found(node)));
+                let issue = Issue::new(path, format!("`{path}` must be {constant}"), found(node));
+                self.push(issue, Repair::Replace(constant.clone()));
             }
         }
         match &node.value {
@@ -65,7 +144,10 @@ impl<'s> Checker<'s> {
                 if let Some(min) = schema.get("minItems").and_then(Json::as_u64) {
                     if (items.len() as u64) < min {
                         let message = format!("`{path}` needs at least {min} item{}", plural(min));
-                        self.push(Issue::new(path, message, "empty list".into()).help_opt(description));
+                        self.push(
+                            Issue::new(path, message, "empty list".into()).help_opt(description),
+                            Repair::Impossible,
+                        );
                     }
                 }
                 if let Some(item_schema) = schema.get("items") {
@@ -83,7 +165,7 @@ impl<'s> Checker<'s> {
                             "must match {pattern}{}",
                             description.map(|d| format!(" ({d})")).unwrap_or_default()
                         );
-                        self.push(Issue::new(path, message, found(node)).help(help));
+                        self.push(Issue::new(path, message, found(node)).help(help), Repair::Keep);
                     }
                 }
             }
@@ -94,18 +176,19 @@ impl<'s> Checker<'s> {
     fn alternatives(&mut self, branches: &'s [Json], node: &Node, path: &Path, description: Option<&str>) {
         let mut candidates = Vec::new();
         for branch in branches {
-            let mut trial = Checker { root: self.root, issues: Vec::new() };
+            let mut trial = Checker { root: self.root, issues: Vec::new(), repairs: Vec::new() };
             trial.node(branch, node, path);
             if trial.issues.is_empty() {
                 return;
             }
-            candidates.push((self.resolve(branch), trial.issues));
+            candidates.push((self.resolve(branch), trial));
         }
         let constants: Vec<String> =
             candidates.iter().filter_map(|(schema, _)| schema.get("const").map(Json::to_string)).collect();
         if constants.len() == candidates.len() {
             let message = format!("`{path}` must be one of {}", constants.join(", "));
-            self.push(Issue::new(path, message, found(node)));
+            let first = candidates[0].0.get("const").cloned().unwrap_or(Json::Null);
+            self.push(Issue::new(path, message, found(node)), Repair::Replace(first));
             return;
         }
         // Report the branch that agrees with the value's kind (e.g. the struct
@@ -116,25 +199,34 @@ impl<'s> Checker<'s> {
         });
         match matching {
             Some(index) => {
-                let (_, issues) = candidates.swap_remove(index);
-                self.issues.extend(issues);
+                let (_, trial) = candidates.swap_remove(index);
+                self.issues.extend(trial.issues);
+                self.repairs.extend(trial.repairs);
             }
             None => {
                 let expected: Vec<String> = candidates.iter().map(|(schema, _)| describe(schema)).collect();
                 let message = format!("`{path}` must be {}", expected.join(" or "));
-                self.push(Issue::new(path, message, found(node)).help_opt(description));
+                self.push(Issue::new(path, message, found(node)).help_opt(description), Repair::Impossible);
             }
         }
     }
 
-    fn type_matches(&mut self, schema: &Json, node: &Node, path: &Path, description: Option<&str>) -> bool {
+    fn type_matches(
+        &mut self,
+        schema: &Json,
+        default: Option<&Json>,
+        node: &Node,
+        path: &Path,
+        description: Option<&str>,
+    ) -> bool {
         let types = schema_types(schema);
         if types.is_empty() || types.iter().any(|t| kind_matches(t, node)) {
             return true;
         }
         let expected: Vec<&str> = types.iter().filter(|t| **t != "null").map(|t| article(t)).collect();
         let message = format!("`{path}` must be {}", expected.join(" or "));
-        self.push(Issue::new(path, message, found(node)).help_opt(description));
+        let repair = default.map_or(Repair::Impossible, |d| Repair::Replace(d.clone()));
+        self.push(Issue::new(path, message, found(node)).help_opt(description), repair);
         false
     }
 
@@ -155,7 +247,8 @@ impl<'s> Checker<'s> {
                         Some(guess) => format!("did you mean `{guess}`? valid fields: {}", names.join(", ")),
                         None => format!("valid fields: {}", names.join(", ")),
                     };
-                    self.push(Issue::at(&child, Target::Key, message, "unknown field".into()).help(help));
+                    let issue = Issue::at(&child, Target::Key, message, "unknown field".into()).help(help);
+                    self.push(issue, Repair::Remove);
                 }
                 Some(value_schema @ Json::Object(_)) => self.node(value_schema, value, &child),
                 _ => {}
@@ -181,7 +274,12 @@ impl<'s> Checker<'s> {
                     "{} needs `{name}`",
                     if path.0.is_empty() { "the config".into() } else { format!("`{path}`") }
                 );
-                self.push(Issue::at(&anchor, target, message, label).help(help));
+                let repair = self.neutral(properties.get(name)).map_or(Repair::Impossible, Repair::Replace);
+                self.push(Issue::at(&path.key(name), target, message, label).help(help), repair);
+                // Locate it at the mapping's first key, though the repair is at the field.
+                if let Some(issue) = self.issues.last_mut() {
+                    issue.path = anchor;
+                }
             }
         }
     }
@@ -195,22 +293,56 @@ impl<'s> Checker<'s> {
         };
         let is_integer_type = schema_types(schema).contains(&"integer");
         let problem = if let Some(min) = bound("minimum").filter(|min| x < *min) {
-            Some(format!("must be at least {}", trim_number(min)))
+            Some((format!("must be at least {}", trim_number(min)), min))
         } else if let Some(min) = bound("exclusiveMinimum").filter(|min| x <= *min) {
-            Some(format!("must be greater than {}", trim_number(min)))
+            Some((format!("must be greater than {}", trim_number(min)), min + 1.0))
         } else if let Some(max) = bound("maximum").or(format_max).filter(|max| x > *max) {
-            Some(format!("must be at most {}", trim_number(max)))
+            Some((format!("must be at most {}", trim_number(max)), max))
         } else if is_integer_type && x.fract() != 0.0 {
-            Some("must be a whole number".to_owned())
+            Some(("must be a whole number".to_owned(), x.round()))
         } else {
             None
         };
-        if let Some(problem) = problem {
-            self.push(Issue::new(path, format!("`{path}` {problem}"), found(node)).help_opt(description));
+        if let Some((problem, stand_in)) = problem {
+            let stand_in = if is_integer_type { Json::from(stand_in as i64) } else { Json::from(stand_in) };
+            let issue = Issue::new(path, format!("`{path}` {problem}"), found(node)).help_opt(description);
+            self.push(issue, Repair::Replace(stand_in));
         }
     }
 
-    fn push(&mut self, issue: Issue) {
+    /// A stand-in for a missing value that no semantic check objects to, if
+    /// the type has one (names and ids do not: others refer to them).
+    fn neutral(&self, schema: Option<&'s Json>) -> Option<Json> {
+        let schema = schema?;
+        if let Some(default) = schema.get("default") {
+            return Some(default.clone());
+        }
+        let schema = self.resolve(schema);
+        if let Some(first) = schema.get("oneOf").and_then(Json::as_array).and_then(|b| b.first()) {
+            return first.get("const").cloned();
+        }
+        if schema.get("pattern").is_some() {
+            return None;
+        }
+        let types = schema_types(schema);
+        let lowest = || {
+            schema
+                .get("minimum")
+                .and_then(Json::as_f64)
+                .or_else(|| schema.get("exclusiveMinimum").and_then(Json::as_f64).map(|m| m + 1.0))
+                .unwrap_or(0.0)
+        };
+        match types.first().copied() {
+            Some("integer") => Some(Json::from(lowest() as i64)),
+            Some("number") => Some(Json::from(lowest())),
+            Some("string") => Some(Json::from("")),
+            Some("array") if schema.get("minItems").is_none() => Some(Json::Array(Vec::new())),
+            _ => None,
+        }
+    }
+
+    fn push(&mut self, issue: Issue, repair: Repair) {
+        self.repairs.push((issue.path.clone(), repair));
         self.issues.push(issue);
     }
 }
@@ -316,7 +448,7 @@ mod tests {
     use crate::parse::parse_yaml;
 
     fn messages(yaml: &str) -> Vec<String> {
-        check(&parse_yaml(yaml).expect("yaml")).into_iter().map(|i| i.message).collect()
+        check(&parse_yaml(yaml).expect("yaml")).issues.into_iter().map(|i| i.message).collect()
     }
 
     const MINIMAL: &str = "version: 1\ntopology:\n  latency_us: {numa: 1, host: 2, rack: 3, zone: 4, region: 5}\n  hosts:\n    - {name: h, zone: z, rack: r, numa: [{cores: 4, memory_mib: 1024}]}\nagents:\n  - {id: a@1, replicas: 1, cpu: 1, memory_mib: 10, qos: guaranteed, service_us: 1}\n";
