@@ -100,7 +100,8 @@ impl Parser<'_> {
             let name = self.string()?;
             let key = Key { name, span: Span::new(key_start, self.pos) };
             if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == key.name) {
-                let line_hint = format!("the key {:?} is already set at byte {}", first.name, first.span.start);
+                let first_line = self.text[..first.span.start].matches('\n').count() + 1;
+                let line_hint = format!("the key {:?} is already set on line {first_line}; keep one", first.name);
                 return Err(SyntaxError::new(format!("duplicate key {:?}", key.name), key.span).with_help(line_hint));
             }
             self.skip_whitespace();

@@ -193,9 +193,9 @@ impl Builder<'_> {
             return Ok(());
         };
         if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == key.name) {
-            let first_at = first.span.start;
+            let first_line = self.text[..first.span.start].matches('\n').count() + 1;
             return Err(SyntaxError::new(format!("duplicate key {:?}", key.name), key.span)
-                .with_help(format!("the key is already set at byte {first_at}; keep one")));
+                .with_help(format!("the key is already set on line {first_line}; keep one")));
         }
         *pending_key = Some(key);
         Ok(())

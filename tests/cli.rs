@@ -1,0 +1,128 @@
+//! The command line end to end: help, init, schema, completions, exit codes.
+
+mod support;
+
+use support::{repo, rtt, rtt_in, stderr, stdout};
+
+#[test]
+fn every_command_has_help() {
+    for command in [
+        &["--help"][..],
+        &["init", "--help"],
+        &["validate", "--help"],
+        &["schema", "--help"],
+        &["completions", "--help"],
+    ] {
+        let output = rtt(command);
+        assert!(output.status.success(), "{command:?}: {}", stderr(&output));
+        assert!(stdout(&output).contains("Usage: rtt"), "{command:?}");
+    }
+}
+
+#[test]
+fn top_level_help_matches_its_snapshot() {
+    let output = rtt(&["--help"]);
+    support::check_snapshot(&repo().join("tests/data/cli/help.stdout"), &stdout(&output)).unwrap();
+}
+
+#[test]
+fn init_writes_a_starter_config_that_validates_and_never_overwrites() {
+    let dir = tempdir();
+    let output = rtt_in(&dir, &["init"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let validate = rtt_in(&dir, &["validate"]);
+    assert!(validate.status.success(), "{}", stderr(&validate));
+    assert!(stdout(&validate).contains("rtt.yaml: valid"));
+
+    let again = rtt_in(&dir, &["init"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("--force"));
+    let forced = rtt_in(&dir, &["init", "--force"]);
+    assert!(forced.status.success());
+}
+
+#[test]
+fn validate_without_a_config_says_how_to_get_one() {
+    let dir = tempdir();
+    let output = rtt_in(&dir, &["validate"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("rtt init"), "{}", stderr(&output));
+}
+
+#[test]
+fn checked_in_json_schema_is_up_to_date() {
+    let output = rtt(&["schema"]);
+    assert!(output.status.success());
+    let checked_in = std::fs::read_to_string(repo().join("schema/rtt.schema.json")).unwrap();
+    assert!(
+        checked_in == stdout(&output),
+        "schema/rtt.schema.json is stale: run `cargo run -q -- schema > schema/rtt.schema.json`"
+    );
+}
+
+#[test]
+fn completions_are_generated_for_common_shells() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = rtt(&["completions", shell]);
+        assert!(output.status.success(), "{shell}");
+        assert!(stdout(&output).contains("validate"), "{shell}");
+    }
+}
+
+#[test]
+fn validate_json_lists_every_error_with_its_position() {
+    let output = rtt(&["validate", "--format", "json", "tests/data/config/err/many-errors.yaml"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(report["ok"], false);
+    let errors = report["errors"].as_array().unwrap();
+    assert_eq!(errors.len(), 4);
+    for error in errors {
+        assert!(error["line"].as_u64().unwrap() > 0);
+        assert!(error["column"].as_u64().unwrap() > 0);
+        assert!(!error["message"].as_str().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn a_missing_cue_tool_is_a_clear_error() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rtt"))
+        .args(["validate", "examples/quickstart/rtt.cue"])
+        .current_dir(repo())
+        .env_remove("RTT_CUE")
+        .env("PATH", "")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(text.contains("failed to find the `cue` tool"), "{text}");
+    assert!(text.contains("scripts/setup"), "{text}");
+}
+
+#[test]
+fn cue_errors_pass_through_with_their_positions() {
+    let dir = tempdir();
+    std::fs::write(dir.join("rtt.cue"), "version: 1\nversion: 2\n").unwrap();
+    let output = rtt_in(&dir, &["validate", "rtt.cue"]);
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(text.contains("conflicting values"), "{text}");
+    assert!(text.contains("rtt.cue:1:"), "{text}");
+}
+
+#[test]
+fn unknown_file_kinds_are_refused() {
+    let output = rtt(&["validate", "Cargo.toml"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("rtt.yaml, rtt.yml, rtt.json or rtt.cue"));
+}
+
+fn tempdir() -> std::path::PathBuf {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir =
+        std::env::temp_dir().join(format!("rtt-cli-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed)));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
