@@ -3,7 +3,6 @@
 //! The one place the schema crate starts a process. The tool is found through
 //! `RTT_CUE`, then `PATH`; rtt never evaluates CUE itself.
 
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -50,7 +49,7 @@ pub fn find_cue() -> Option<PathBuf> {
     if let Some(explicit) = std::env::var_os("RTT_CUE").filter(|v| !v.is_empty()) {
         return Some(PathBuf::from(explicit));
     }
-    let path = std::env::var_os("PATH").unwrap_or_else(OsString::new);
+    let path = std::env::var_os("PATH").unwrap_or_default();
     std::env::split_paths(&path).map(|dir| dir.join("cue")).find(|candidate| candidate.is_file())
 }
 

@@ -42,7 +42,7 @@ impl SourceFile {
 
     /// The miette source handle for this file.
     pub fn named_source(&self) -> miette::NamedSource<Arc<str>> {
-        miette::NamedSource::new(self.name.to_string(), Arc::clone(&self.text))
+        miette::NamedSource::new(&self.name, Arc::clone(&self.text))
     }
 }
 

@@ -132,23 +132,20 @@ impl<'s> Checker<'s> {
         if !self.type_matches(schema, default, node, path, description) {
             return;
         }
-        if let Some(constant) = schema.get("const") {
-            if node.to_json() != *constant {
-                let issue = Issue::new(path, format!("`{path}` must be {constant}"), found(node));
-                self.push(issue, Repair::Replace(constant.clone()));
-            }
+        if let Some(constant) = schema.get("const")
+            && node.to_json() != *constant
+        {
+            let issue = Issue::new(path, format!("`{path}` must be {constant}"), found(node));
+            self.push(issue, Repair::Replace(constant.clone()));
         }
         match &node.value {
             Value::Map(entries) => self.map(schema, entries, path),
             Value::Seq(items) => {
-                if let Some(min) = schema.get("minItems").and_then(Json::as_u64) {
-                    if (items.len() as u64) < min {
-                        let message = format!("`{path}` needs at least {min} item{}", plural(min));
-                        self.push(
-                            Issue::new(path, message, "empty list".into()).help_opt(description),
-                            Repair::Impossible,
-                        );
-                    }
+                if let Some(min) = schema.get("minItems").and_then(Json::as_u64)
+                    && (items.len() as u64) < min
+                {
+                    let message = format!("`{path}` needs at least {min} item{}", plural(min));
+                    self.push(Issue::new(path, message, "empty list".into()).help_opt(description), Repair::Impossible);
                 }
                 if let Some(item_schema) = schema.get("items") {
                     for (i, item) in items.iter().enumerate() {
@@ -158,15 +155,13 @@ impl<'s> Checker<'s> {
             }
             Value::Number(number) => self.number(schema, number.as_f64(), node, path, description),
             Value::String(text) => {
-                if let Some(pattern) = schema.get("pattern").and_then(Json::as_str) {
-                    if !pattern_matches(pattern, text) {
-                        let message = format!("`{path}` has an invalid format");
-                        let help = format!(
-                            "must match {pattern}{}",
-                            description.map(|d| format!(" ({d})")).unwrap_or_default()
-                        );
-                        self.push(Issue::new(path, message, found(node)).help(help), Repair::Keep);
-                    }
+                if let Some(pattern) = schema.get("pattern").and_then(Json::as_str)
+                    && !pattern_matches(pattern, text)
+                {
+                    let message = format!("`{path}` has an invalid format");
+                    let help =
+                        format!("must match {pattern}{}", description.map(|d| format!(" ({d})")).unwrap_or_default());
+                    self.push(Issue::new(path, message, found(node)).help(help), Repair::Keep);
                 }
             }
             Value::Null | Value::Bool(_) => {}

@@ -246,10 +246,11 @@ fn count_nodes(node: &Node) -> usize {
 
 /// Types a scalar by the YAML 1.2 core schema.
 fn scalar_value(text: String, style: TScalarStyle, tag: Option<&Tag>, span: Span) -> Result<Value, SyntaxError> {
-    if let Some(tag) = tag {
-        if tag.handle == "tag:yaml.org,2002:" && tag.suffix == "str" || tag.handle == "!!" && tag.suffix == "str" {
-            return Ok(Value::String(text));
-        }
+    if let Some(tag) = tag
+        && (tag.handle == "!!" || tag.handle == "tag:yaml.org,2002:")
+        && tag.suffix == "str"
+    {
+        return Ok(Value::String(text));
     }
     if style != TScalarStyle::Plain {
         return Ok(Value::String(text));

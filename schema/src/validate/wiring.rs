@@ -58,10 +58,10 @@ pub(super) fn drivers(config: &raw::Config, issues: &mut Vec<Issue>) -> Drivers 
     if config.drivers.is_empty() {
         let implicit =
             Driver { name: IMPLICIT_DRIVER.into(), kind: DriverKind::Dir { root: IMPLICIT_DRIVER_ROOT.into() } };
-        if let Some(name) = &config.hosts_driver {
-            if name != IMPLICIT_DRIVER {
-                issues.push(dangling("driver", name, &Path::root().key("hosts_driver"), &[IMPLICIT_DRIVER]));
-            }
+        if let Some(name) = &config.hosts_driver
+            && name != IMPLICIT_DRIVER
+        {
+            issues.push(dangling("driver", name, &Path::root().key("hosts_driver"), &[IMPLICIT_DRIVER]));
         }
         return Drivers { list: vec![implicit], default: Some(DriverId(0)), explicit: false };
     }
