@@ -20,6 +20,8 @@ pub enum Command {
     Init(InitArgs),
     /// Check a config and report every error with its file, line and column.
     Validate(ValidateArgs),
+    /// Place every replica: solve the MILP and write a deterministic plan.
+    Plan(PlanArgs),
     /// Print the JSON Schema of the config (for editors).
     Schema,
     /// Print shell completions.
@@ -42,6 +44,37 @@ pub struct InitArgs {
 pub struct ValidateArgs {
     /// Config file (default: the rtt.cue, rtt.yaml, rtt.yml or rtt.json in this directory).
     pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `rtt plan`.
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    /// Config file (default: the rtt.cue, rtt.yaml, rtt.yml or rtt.json in this directory).
+    pub config: Option<PathBuf>,
+    /// The plan to move from (churn is counted against it; serial follows it).
+    #[arg(long, value_name = "PLAN")]
+    pub previous: Option<PathBuf>,
+    /// Write the plan here (canonical JSON).
+    #[arg(short, long, value_name = "PLAN")]
+    pub output: Option<PathBuf>,
+    /// Relative MIP gap at which the solver may stop.
+    #[arg(long, default_value_t = 1e-4, value_name = "G")]
+    pub gap: f64,
+    /// Stop the solver after this many seconds (makes the plan depend on machine speed).
+    #[arg(long, value_name = "S")]
+    pub time_limit: Option<f64>,
+    /// Stop the solver after this many branch-and-bound nodes (deterministic).
+    #[arg(long, value_name = "N")]
+    pub node_limit: Option<u64>,
+    /// Treat these hosts as unschedulable for this plan.
+    #[arg(long, value_name = "HOST", num_args = 1..)]
+    pub drain: Vec<String>,
+    /// Show what the objective is made of and what binds.
+    #[arg(long)]
+    pub explain: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

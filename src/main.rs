@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod explain;
 mod report;
 
 use std::process::ExitCode;

@@ -32,6 +32,13 @@ pub fn canonical_hash<T: Serialize>(value: &T) -> Result<Sha256, CanonicalError>
 #[error("value has no canonical JSON form: {0}")]
 pub struct CanonicalError(String);
 
+impl CanonicalError {
+    /// An error with this message (for serialisation failures before JCS).
+    pub fn from_message(message: String) -> Self {
+        Self(message)
+    }
+}
+
 /// A sha256 digest, written `sha256:<64 lowercase hex>`.
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Sha256(pub [u8; 32]);

@@ -109,8 +109,6 @@ pub struct Solution {
     pub bound: f64,
     /// Relative gap between objective and bound.
     pub gap: f64,
-    /// Branch-and-bound nodes explored.
-    pub nodes: i64,
     values: Vec<f64>,
     row_duals: Vec<f64>,
 }
@@ -206,6 +204,13 @@ impl Model {
         self.solve_with(limits, start, |_| true, false)
     }
 
+    /// Any feasible solution of the whole model, ignoring the objective:
+    /// feasibility alone is often found in a fraction of the time, and then
+    /// seeds the real solve.
+    pub fn find_feasible(&self, limits: &Limits) -> Result<Solution, SolveError> {
+        self.solve_with(limits, None, |_| true, true)
+    }
+
     /// Whether the rows of the enabled groups (and structural rows) admit a
     /// solution; the objective is dropped so that only feasibility is decided.
     pub fn is_feasible(&self, enabled: impl Fn(Group) -> bool, limits: &Limits) -> Result<bool, SolveError> {
@@ -214,6 +219,53 @@ impl Model {
             Err(SolveError::Infeasible) => Ok(false),
             Err(other) => Err(other),
         }
+    }
+
+    /// The cheapest violation of one group: every row of `group` gets a slack
+    /// variable (two for equalities), the objective becomes the total slack,
+    /// and only `enabled` groups (plus structural rows) are kept. Returns the
+    /// positive slacks by row index.
+    pub fn elastic(
+        &self,
+        group: Group,
+        enabled: impl Fn(Group) -> bool,
+        limits: &Limits,
+    ) -> Result<Vec<(usize, f64)>, SolveError> {
+        let mut model = self.clone();
+        model.objective = Expression::from(0.0);
+        let mut slacks = Vec::new();
+        for index in 0..model.rows.len() {
+            if model.rows[index].group != group {
+                continue;
+            }
+            let up = model.continuous(0.0, f64::INFINITY);
+            model.objective.add_mul(1.0, up.lp());
+            let row = &mut model.rows[index];
+            match row.sense {
+                Sense::Le => row.expression.add_mul(-1.0, up.lp()),
+                Sense::Ge => row.expression.add_mul(1.0, up.lp()),
+                Sense::Eq => row.expression.add_mul(1.0, up.lp()),
+            }
+            slacks.push((index, up));
+            if model.rows[index].sense == Sense::Eq {
+                let down = model.continuous(0.0, f64::INFINITY);
+                model.objective.add_mul(1.0, down.lp());
+                model.rows[index].expression.add_mul(-1.0, down.lp());
+                slacks.push((index, down));
+            }
+        }
+        let solution = model.solve_with(limits, None, |g| g == group || enabled(g), false)?;
+        let mut by_row: Vec<(usize, f64)> = Vec::new();
+        for (row, var) in slacks {
+            let value = solution.value(var);
+            if value > 1e-7 {
+                match by_row.last_mut() {
+                    Some((last, total)) if *last == row => *total += value,
+                    _ => by_row.push((row, value)),
+                }
+            }
+        }
+        Ok(by_row)
     }
 
     /// Solves the LP relaxation with the integer variables fixed at `fixed`
@@ -255,6 +307,11 @@ impl Model {
         }
         let mut model = problem.try_into_inner().map_err(|e| SolveError::Solver(e.to_string()))?;
         model.make_quiet();
+        if std::env::var_os("RTT_SOLVER_LOG").is_some() {
+            // HiGHS's own log, for diagnosing slow solves; it goes to stdout.
+            set(&mut model, "output_flag", true)?;
+            set(&mut model, "log_to_console", true)?;
+        }
         model.set_threads(NonZeroU32::MIN);
         set(&mut model, "parallel", "off")?;
         set(&mut model, "random_seed", 0)?;
@@ -300,7 +357,6 @@ impl Model {
         } else {
             (objective, 0.0)
         };
-        let nodes = solved.int_info_value(c"mip_node_count").unwrap_or(0);
         let solution = solved.get_solution();
         let status = if proven && gap <= limits.gap + 1e-12 { Status::Optimal } else { Status::Feasible };
         Ok(Solution {
@@ -308,7 +364,6 @@ impl Model {
             objective,
             bound,
             gap: if gap.is_finite() { gap } else { 0.0 },
-            nodes,
             values: solution.columns().to_vec(),
             row_duals: solution.dual_rows().to_vec(),
         })
@@ -384,5 +439,22 @@ mod tests {
         let lp = model.solve_fixed(&solution).unwrap();
         assert!((lp.objective - 3.0).abs() < 1e-9);
         assert!((lp.row_duals()[0].abs() - 1.0).abs() < 1e-9, "{:?}", lp.row_duals());
+    }
+}
+
+#[cfg(test)]
+mod elastic_tests {
+    use super::*;
+
+    #[test]
+    fn elastic_reports_the_least_violation_of_a_group() {
+        let mut model = Model::new();
+        let x = model.integer(0.0, 10.0);
+        let at_least = model.constrain(Expression::from(x.lp()), Sense::Ge, 5.0, Group(0));
+        model.constrain(Expression::from(x.lp()), Sense::Le, 3.0, Group(1));
+        let slack = model.elastic(Group(0), |_| true, &Limits::default()).unwrap();
+        assert_eq!(slack.len(), 1);
+        assert_eq!(slack[0].0, at_least);
+        assert!((slack[0].1 - 2.0).abs() < 1e-9);
     }
 }

@@ -1,6 +1,7 @@
 //! One module per command; this file only dispatches.
 
 mod init;
+mod plan;
 mod schema;
 mod validate;
 
@@ -18,6 +19,10 @@ pub struct Failure {
 
 /// Exit code for invalid input or a failed check.
 pub const EXIT_INVALID: u8 = 1;
+/// Exit code for an infeasible config.
+pub const EXIT_INFEASIBLE: u8 = 3;
+/// Exit code when no plan was found within the limits.
+pub const EXIT_NO_PLAN: u8 = 4;
 
 impl<E: miette::Diagnostic + Send + Sync + 'static> From<E> for Failure {
     fn from(error: E) -> Self {
@@ -30,6 +35,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Init(args) => init::run(&args),
         Command::Validate(args) => validate::run(&args),
+        Command::Plan(args) => plan::run(&args),
         Command::Schema => schema::run(),
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();

@@ -1,0 +1,467 @@
+//! The MILP of SPEC §4 (the math is in docs/model.md). Pure: builds a
+//! [`rtt_solver::Model`] from the refined config, maps solutions back to
+//! placements, and turns a placement into a complete MIP start.
+
+use std::collections::{BTreeMap, HashMap};
+
+use rtt_schema::model::{AgentId, Model};
+use rtt_solver::{Expression, Group, STRUCTURAL, Sense, Var};
+
+use crate::placement::Placement;
+use crate::previous::Previous;
+use crate::score::{LOCAL_SHARE, SHARE_EPSILON, locality_shares};
+use crate::topology::{NodeId, Topology, level_index};
+
+/// The config statement behind a constraint group.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Statement {
+    /// `replicas` of an agent: every replica placed.
+    Replicas(AgentId),
+    /// CPU and memory of the NUMA nodes of a zone.
+    Capacity(u32),
+    /// `spread` of an agent.
+    Spread(AgentId),
+    /// `anti_affinity` of an agent.
+    AntiAffinity(AgentId),
+    /// The n-th `colocate` rule of an agent.
+    Colocate(AgentId, usize),
+    /// The n-th `avoid` rule of an agent.
+    Avoid(AgentId, usize),
+    /// `slo_p99_us` of the n-th route.
+    Slo(usize),
+    /// `selector` and `pin` of an agent (only in relaxable formulations).
+    Eligibility(AgentId),
+}
+
+/// Options of the formulation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    /// Model selector/pin as constraints (group [`Statement::Eligibility`])
+    /// instead of leaving ineligible variables out, so that infeasibility
+    /// analysis can name them. Larger; used only for that analysis.
+    pub relaxable_eligibility: bool,
+}
+
+/// A capacity row: which node and which resource.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CapacityRow {
+    /// Row index in the MILP.
+    pub row: usize,
+    /// The node.
+    pub node: NodeId,
+    /// Cores (true) or memory MiB (false).
+    pub is_cpu: bool,
+}
+
+/// Variables of one route.
+#[derive(Debug, Clone, Default)]
+struct RouteVars {
+    /// Per level: `(domain, s)` shares.
+    shares: [Vec<(u32, Var)>; 4],
+    /// Per level: the indicator that the route is local at that level.
+    local: [Option<Var>; 4],
+}
+
+/// A built MILP and the bookkeeping to read it.
+pub struct Formulation {
+    /// The MILP.
+    pub milp: rtt_solver::Model,
+    /// Statement of each group, by group index.
+    pub statements: Vec<Statement>,
+    /// Constant part of the objective (the solver's objective excludes it).
+    pub objective_constant: f64,
+    /// The capacity rows, for reading slacks and duals in config units.
+    pub capacity: Vec<CapacityRow>,
+    /// Per agent: `(node, y)`.
+    placement_vars: Vec<Vec<(NodeId, Var)>>,
+    presence: BTreeMap<(AgentId, usize, u32), Var>,
+    spread: Vec<Option<(Var, Var)>>,
+    routes: Vec<RouteVars>,
+    moves: Vec<(AgentId, NodeId, u32, Var)>,
+}
+
+struct Builder<'m> {
+    model: &'m Model,
+    topology: &'m Topology,
+    milp: rtt_solver::Model,
+    statements: Vec<Statement>,
+    groups: HashMap<Statement, Group>,
+    y: Vec<Vec<(NodeId, Var)>>,
+    presence: BTreeMap<(AgentId, usize, u32), Var>,
+    capacity: Vec<CapacityRow>,
+}
+
+impl Builder<'_> {
+    fn group(&mut self, statement: Statement) -> Group {
+        if let Some(group) = self.groups.get(&statement) {
+            return *group;
+        }
+        let group = Group(self.statements.len() as u32);
+        self.statements.push(statement);
+        self.groups.insert(statement, group);
+        group
+    }
+
+    /// `Σ y[a, n]` over the candidate nodes of `agent` in each domain of `level`.
+    fn per_domain(&self, agent: AgentId, level: usize) -> BTreeMap<u32, Expression> {
+        let mut sums: BTreeMap<u32, Expression> = BTreeMap::new();
+        for (node, var) in &self.y[agent.0 as usize] {
+            sums.entry(self.topology.domain_of(level, *node)).or_default().add_mul(1.0, var.lp());
+        }
+        sums
+    }
+
+    /// The binary "agent has a replica in this domain", created on first use.
+    fn presence(&mut self, agent: AgentId, level: usize, domain: u32, count: &Expression) -> Var {
+        if let Some(var) = self.presence.get(&(agent, level, domain)) {
+            return *var;
+        }
+        let var = self.milp.binary();
+        let n_replicas = f64::from(self.model.agents[agent.0 as usize].n_replicas);
+        // p = 0 ⇒ no replica; p = 1 ⇒ at least one.
+        self.milp.constrain(count.clone() - n_replicas * var.lp(), Sense::Le, 0.0, STRUCTURAL);
+        self.milp.constrain(count.clone() - var.lp(), Sense::Ge, 0.0, STRUCTURAL);
+        self.presence.insert((agent, level, domain), var);
+        var
+    }
+}
+
+impl Formulation {
+    /// Builds the MILP of `model`, with churn against `previous` if given.
+    pub fn build(model: &Model, topology: &Topology, previous: Option<&Previous>, options: Options) -> Self {
+        let mut b = Builder {
+            model,
+            topology,
+            milp: rtt_solver::Model::new(),
+            statements: Vec::new(),
+            groups: HashMap::new(),
+            y: Vec::with_capacity(model.agents.len()),
+            presence: BTreeMap::new(),
+            capacity: Vec::new(),
+        };
+        let mut objective_constant = 0.0;
+        placement_variables(&mut b, options);
+        capacity_rows(&mut b);
+        let spread = topology_rows(&mut b);
+        let routes = route_rows(&mut b, &mut objective_constant);
+        let moves = churn_terms(&mut b, previous, &mut objective_constant);
+        Formulation {
+            milp: b.milp,
+            statements: b.statements,
+            objective_constant,
+            capacity: b.capacity,
+            placement_vars: b.y,
+            presence: b.presence,
+            spread,
+            routes,
+            moves,
+        }
+    }
+
+    /// The statement behind a group.
+    pub fn statement(&self, group: Group) -> Option<Statement> {
+        self.statements.get(group.0 as usize).copied()
+    }
+
+    /// The placement a solution describes.
+    pub fn placement(&self, solution: &rtt_solver::Solution) -> Placement {
+        let mut placement = Placement::empty(self.placement_vars.len());
+        for (agent, vars) in self.placement_vars.iter().enumerate() {
+            for (node, var) in vars {
+                let count = solution.value(*var).round().max(0.0) as u32;
+                placement.add(AgentId(agent as u32), *node, count);
+            }
+        }
+        placement
+    }
+
+    /// A complete MIP start describing `placement`, or `None` when it uses a
+    /// node the formulation has no variable for.
+    pub fn start(&self, model: &Model, topology: &Topology, placement: &Placement) -> Option<Vec<(Var, f64)>> {
+        let mut start = Vec::new();
+        for (agent, vars) in self.placement_vars.iter().enumerate() {
+            let id = AgentId(agent as u32);
+            let known: usize = vars.iter().filter(|(node, _)| placement.get(id, *node) > 0).count();
+            if known != placement.by_agent[agent].len() {
+                return None;
+            }
+            start.extend(vars.iter().map(|(node, var)| (*var, f64::from(placement.get(id, *node)))));
+        }
+        for ((agent, level, domain), var) in &self.presence {
+            let present = placement.per_domain(topology, *agent, *level).contains_key(domain);
+            start.push((*var, if present { 1.0 } else { 0.0 }));
+        }
+        for (agent, vars) in self.spread.iter().enumerate() {
+            let (Some((max, min)), Some((level, _))) = (vars, model.agents[agent].spread) else { continue };
+            let id = AgentId(agent as u32);
+            let level = level_index(level);
+            let counts = placement.per_domain(topology, id, level);
+            let domains = crate::score::spread_domains(model, topology, id, level);
+            let values: Vec<u32> = domains.iter().map(|d| counts.get(d).copied().unwrap_or(0)).collect();
+            start.push((*max, f64::from(values.iter().copied().max().unwrap_or(0))));
+            start.push((*min, f64::from(values.iter().copied().min().unwrap_or(0))));
+        }
+        for (route, vars) in model.routes.iter().zip(&self.routes) {
+            let from_n = f64::from(model.agents[route.from.0 as usize].n_replicas);
+            let to_n = f64::from(model.agents[route.to.0 as usize].n_replicas);
+            let shares = locality_shares(model, topology, placement, route.from, route.to);
+            for (level, (level_shares, share)) in vars.shares.iter().zip(shares).enumerate() {
+                let from_counts = placement.per_domain(topology, route.from, level);
+                let to_counts = placement.per_domain(topology, route.to, level);
+                for (domain, var) in level_shares {
+                    let a = f64::from(from_counts.get(domain).copied().unwrap_or(0)) / from_n;
+                    let b = f64::from(to_counts.get(domain).copied().unwrap_or(0)) / to_n;
+                    start.push((*var, a.min(b)));
+                }
+                if let Some(local) = vars.local[level] {
+                    let is_local = share >= LOCAL_SHARE - SHARE_EPSILON;
+                    start.push((local, if is_local { 1.0 } else { 0.0 }));
+                }
+            }
+        }
+        for (agent, node, before, var) in &self.moves {
+            let moved = i64::from(*before) - i64::from(placement.get(*agent, *node));
+            start.push((*var, moved.max(0) as f64));
+        }
+        Some(start)
+    }
+}
+
+/// `y[a, n]` for every node an agent may use and a replica fits, and `Σ y = R`.
+fn placement_variables(b: &mut Builder<'_>, options: Options) {
+    let model = b.model;
+    for (index, agent) in model.agents.iter().enumerate() {
+        let id = AgentId(index as u32);
+        let cpu = model.effective_cpu(agent);
+        let one_per_node =
+            matches!(agent.anti_affinity, Some(rtt_schema::raw::Level::Numa | rtt_schema::raw::Level::Host));
+        let mut vars = Vec::new();
+        let mut ineligible = Vec::new();
+        for (node_index, numa) in b.topology.nodes.iter().enumerate() {
+            let host = &model.hosts[numa.host.0 as usize];
+            if !host.schedulable {
+                continue;
+            }
+            let pinned_numa_ok = agent.pin.and_then(|(_, n)| n).is_none_or(|n| n == numa.numa);
+            let eligible = model.host_is_eligible(agent, numa.host) && pinned_numa_ok;
+            if !eligible && !options.relaxable_eligibility {
+                continue;
+            }
+            let capacity = model.node(*numa);
+            let by_cpu = (f64::from(capacity.cores) / cpu + 1e-9).floor();
+            let by_memory = (capacity.memory_mib / agent.memory_mib) as f64;
+            let mut upper = by_cpu.min(by_memory).min(f64::from(agent.n_replicas));
+            if one_per_node {
+                upper = upper.min(1.0);
+            }
+            if upper < 1.0 {
+                continue;
+            }
+            let var = b.milp.integer(0.0, upper);
+            let node = NodeId(node_index as u32);
+            vars.push((node, var));
+            if !eligible {
+                ineligible.push(var);
+            }
+        }
+        let mut sum = Expression::from(0.0);
+        for (_, var) in &vars {
+            sum.add_mul(1.0, var.lp());
+        }
+        let group = b.group(Statement::Replicas(id));
+        b.milp.constrain(sum, Sense::Eq, f64::from(agent.n_replicas), group);
+        if !ineligible.is_empty() {
+            let group = b.group(Statement::Eligibility(id));
+            for var in ineligible {
+                b.milp.constrain(Expression::from(var.lp()), Sense::Le, 0.0, group);
+            }
+        }
+        b.y.push(vars);
+    }
+}
+
+/// CPU (after QoS overcommit) and memory per NUMA node, grouped by zone.
+fn capacity_rows(b: &mut Builder<'_>) {
+    let model = b.model;
+    let mut cpu: Vec<Expression> = vec![Expression::from(0.0); b.topology.nodes.len()];
+    let mut memory: Vec<Expression> = vec![Expression::from(0.0); b.topology.nodes.len()];
+    let mut cpu_demand = vec![0.0; b.topology.nodes.len()];
+    let mut memory_demand = vec![0.0; b.topology.nodes.len()];
+    for (index, vars) in b.y.iter().enumerate() {
+        let agent = &model.agents[index];
+        let agent_cpu = model.effective_cpu(agent);
+        for (node, var) in vars {
+            let n = node.0 as usize;
+            cpu[n].add_mul(agent_cpu, var.lp());
+            memory[n].add_mul(agent.memory_mib as f64, var.lp());
+            cpu_demand[n] += agent_cpu * f64::from(agent.n_replicas);
+            memory_demand[n] += (agent.memory_mib * u64::from(agent.n_replicas)) as f64;
+        }
+    }
+    for (n, numa) in b.topology.nodes.clone().iter().enumerate() {
+        let capacity = model.node(*numa);
+        let group = b.group(Statement::Capacity(b.topology.domain[3][n]));
+        // A row that cannot bind is left out.
+        let node = NodeId(n as u32);
+        if cpu_demand[n] > f64::from(capacity.cores) {
+            let row = b.milp.constrain(std::mem::take(&mut cpu[n]), Sense::Le, f64::from(capacity.cores), group);
+            b.capacity.push(CapacityRow { row, node, is_cpu: true });
+        }
+        if memory_demand[n] > capacity.memory_mib as f64 {
+            let row = b.milp.constrain(std::mem::take(&mut memory[n]), Sense::Le, capacity.memory_mib as f64, group);
+            b.capacity.push(CapacityRow { row, node, is_cpu: false });
+        }
+    }
+}
+
+/// Spread, anti-affinity, colocate and avoid. Returns the spread max/min vars.
+fn topology_rows(b: &mut Builder<'_>) -> Vec<Option<(Var, Var)>> {
+    let model = b.model;
+    let mut spread_vars = Vec::with_capacity(model.agents.len());
+    for (index, agent) in model.agents.iter().enumerate() {
+        let id = AgentId(index as u32);
+        let n_replicas = f64::from(agent.n_replicas);
+        let mut spread = None;
+        if let Some((level, max_skew)) = agent.spread {
+            let level = level_index(level);
+            let domains = crate::score::spread_domains(model, b.topology, id, level);
+            if domains.len() > 1 {
+                let counts = b.per_domain(id, level);
+                let per = n_replicas / domains.len() as f64;
+                let max = b.milp.continuous(per.ceil(), n_replicas);
+                let min = b.milp.continuous(0.0, per.floor());
+                let group = b.group(Statement::Spread(id));
+                for domain in &domains {
+                    let count = counts.get(domain).cloned().unwrap_or_default();
+                    b.milp.constrain(count.clone() - max.lp(), Sense::Le, 0.0, group);
+                    b.milp.constrain(count - min.lp(), Sense::Ge, 0.0, group);
+                }
+                b.milp.constrain(max.lp() - min.lp(), Sense::Le, f64::from(max_skew), group);
+                spread = Some((max, min));
+            }
+        }
+        spread_vars.push(spread);
+        if let Some(level) = agent.anti_affinity {
+            let group = b.group(Statement::AntiAffinity(id));
+            for (_, count) in b.per_domain(id, level_index(level)) {
+                b.milp.constrain(count, Sense::Le, 1.0, group);
+            }
+        }
+        for (rule, (other, level)) in agent.colocate.iter().enumerate() {
+            let level = level_index(*level);
+            let group = b.group(Statement::Colocate(id, rule));
+            let theirs = b.per_domain(*other, level);
+            for (domain, count) in b.per_domain(id, level) {
+                match theirs.get(&domain) {
+                    Some(their_count) => {
+                        let present = b.presence(*other, level, domain, their_count);
+                        b.milp.constrain(count - n_replicas * present.lp(), Sense::Le, 0.0, group);
+                    }
+                    None => {
+                        b.milp.constrain(count, Sense::Le, 0.0, group);
+                    }
+                }
+            }
+        }
+        for (rule, (other, level)) in agent.avoid.iter().enumerate() {
+            let level = level_index(*level);
+            let group = b.group(Statement::Avoid(id, rule));
+            let theirs = b.per_domain(*other, level);
+            for (domain, count) in b.per_domain(id, level) {
+                let Some(their_count) = theirs.get(&domain) else { continue };
+                let mine = b.presence(id, level, domain, &count);
+                let other_present = b.presence(*other, level, domain, their_count);
+                b.milp.constrain(mine.lp() + other_present.lp(), Sense::Le, 1.0, group);
+            }
+        }
+    }
+    spread_vars
+}
+
+/// Locality shares, the 0.99 indicators, the latency objective and SLOs.
+fn route_rows(b: &mut Builder<'_>, objective_constant: &mut f64) -> Vec<RouteVars> {
+    let model = b.model;
+    let total_rps: f64 = model.routes.iter().map(|r| r.rps).sum();
+    let latency = model.latency.by_locality;
+    let mut all = Vec::with_capacity(model.routes.len());
+    for (index, route) in model.routes.iter().enumerate() {
+        let mut vars = RouteVars::default();
+        let weight = model.latency_weight * route.rps / total_rps;
+        let service = model.agents[route.to.0 as usize].service_us;
+        let worst = latency[4] + service;
+        *objective_constant += weight * worst;
+        let from_n = f64::from(model.agents[route.from.0 as usize].n_replicas);
+        let to_n = f64::from(model.agents[route.to.0 as usize].n_replicas);
+        let mut p99_gain = Expression::from(0.0);
+        let mut previous_local: Option<Var> = None;
+        // Coarsest first, so that each finer indicator can be chained below it.
+        for level in (0..4).rev() {
+            let step = latency[level + 1] - latency[level];
+            if step <= 0.0 {
+                continue;
+            }
+            let from_counts = b.per_domain(route.from, level);
+            let to_counts = b.per_domain(route.to, level);
+            let mut share_sum = Expression::from(0.0);
+            for (domain, from_count) in &from_counts {
+                let Some(to_count) = to_counts.get(domain) else { continue };
+                let share = b.milp.continuous(0.0, 1.0);
+                b.milp.constrain(from_n * share.lp() - from_count.clone(), Sense::Le, 0.0, STRUCTURAL);
+                b.milp.constrain(to_n * share.lp() - to_count.clone(), Sense::Le, 0.0, STRUCTURAL);
+                share_sum.add_mul(1.0, share.lp());
+                vars.shares[level].push((*domain, share));
+            }
+            if vars.shares[level].is_empty() {
+                continue;
+            }
+            let local = b.milp.binary();
+            b.milp.constrain(share_sum - (LOCAL_SHARE - SHARE_EPSILON) * local.lp(), Sense::Ge, 0.0, STRUCTURAL);
+            if let Some(coarser) = previous_local {
+                // Local at a finer level implies local at every coarser one.
+                b.milp.constrain(local.lp() - coarser.lp(), Sense::Le, 0.0, STRUCTURAL);
+            }
+            b.milp.add_objective(-weight * step, local);
+            p99_gain.add_mul(step, local.lp());
+            vars.local[level] = Some(local);
+            previous_local = Some(local);
+        }
+        if let Some(slo) = route.slo_p99_us {
+            let group = b.group(Statement::Slo(index));
+            // worst − Σ step·w ≤ slo
+            b.milp.constrain(p99_gain, Sense::Ge, worst - slo, group);
+        }
+        all.push(vars);
+    }
+    all
+}
+
+/// `m ≥ P − y` per node an agent used before; constant terms for the rest.
+fn churn_terms(
+    b: &mut Builder<'_>,
+    previous: Option<&Previous>,
+    objective_constant: &mut f64,
+) -> Vec<(AgentId, NodeId, u32, Var)> {
+    let model = b.model;
+    let mut moves = Vec::new();
+    let Some(previous) = previous else { return moves };
+    for (index, agent) in model.agents.iter().enumerate() {
+        let id = AgentId(index as u32);
+        let Some(before) = previous.agent(id) else { continue };
+        let scale_down = (i64::from(before.n_replicas) - i64::from(agent.n_replicas)).max(0) as f64;
+        let mut constant = f64::from(before.on_gone_nodes) - scale_down;
+        for (node, count) in &before.on_nodes {
+            let var = b.y[index].iter().find(|(n, _)| n == node).map(|(_, v)| *v);
+            match var {
+                Some(y) => {
+                    let moved = b.milp.continuous(0.0, f64::from(*count));
+                    b.milp.constrain(moved.lp() + y.lp(), Sense::Ge, f64::from(*count), STRUCTURAL);
+                    b.milp.add_objective(model.churn_weight, moved);
+                    moves.push((id, *node, *count, moved));
+                }
+                None => constant += f64::from(*count),
+            }
+        }
+        *objective_constant += model.churn_weight * constant;
+    }
+    moves
+}

@@ -1,0 +1,242 @@
+//! The planner: models the fleet as the MILP of SPEC §4, solves it with the
+//! [`rtt_solver`] layer, scores the result independently and emits the plan
+//! document of SPEC §5.
+//!
+//! Pure apart from the solver call: no files, no clocks in the output (solve
+//! times are reported in [`Stats`] for stderr, never in the document).
+
+pub mod document;
+pub mod formulation;
+pub mod greedy;
+pub mod infeasible;
+pub mod placement;
+pub mod previous;
+pub mod score;
+pub mod statements;
+pub mod topology;
+
+use std::time::Instant;
+
+use rtt_schema::canonical::Sha256;
+use rtt_schema::model::Model;
+use rtt_solver::{Limits, SolveError, Status};
+
+use crate::document::{
+    Inputs, Locality, ObjectiveReport, PLAN_KIND, PlacementRow, PlanDocument, RouteRow, SolverReport, SolverStatus,
+    round_figure,
+};
+use crate::formulation::{Formulation, Options};
+use crate::infeasible::Conflict;
+use crate::placement::Placement;
+use crate::previous::Previous;
+use crate::score::{Score, score};
+use crate::topology::Topology;
+
+/// What to plan.
+#[derive(Debug, Clone)]
+pub struct Request<'a> {
+    /// The refined config.
+    pub model: &'a Model,
+    /// `inputs.config`.
+    pub config_hash: Sha256,
+    /// The plan to move from, if any.
+    pub previous: Option<&'a PlanDocument>,
+    /// Solver limits.
+    pub limits: Limits,
+}
+
+/// A plan and how it was reached.
+#[derive(Debug, Clone)]
+pub struct Planned {
+    /// The document.
+    pub document: PlanDocument,
+    /// Its placement.
+    pub placement: Placement,
+    /// Its figures.
+    pub score: Score,
+    /// Solve statistics (not part of the document).
+    pub stats: Stats,
+}
+
+/// Statistics for stderr and benchmarks.
+#[derive(Debug, Clone, Default)]
+pub struct Stats {
+    /// MILP variables.
+    pub n_variables: usize,
+    /// MILP rows.
+    pub n_rows: usize,
+    /// Seconds spent building the model and the greedy start.
+    pub build_seconds: f64,
+    /// Seconds inside HiGHS.
+    pub solve_seconds: f64,
+    /// Objective of the greedy start, when it was feasible.
+    pub greedy_objective: Option<f64>,
+}
+
+/// Why no plan came out.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PlanError {
+    /// The config cannot be satisfied.
+    #[error("the config is infeasible")]
+    Infeasible(Conflict),
+    /// No plan was found within the limits.
+    #[error("no plan was found within the limits: {0}")]
+    NoPlan(String),
+    /// A bug: the solver's plan breaks a constraint, or HiGHS failed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// Plans a request.
+pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
+    let model = request.model;
+    let started = Instant::now();
+    let topology = Topology::new(model);
+    let previous = request.previous.map(|plan| previous_of(model, &topology, plan));
+    let formulation = Formulation::build(model, &topology, previous.as_ref(), Options::default());
+
+    // The better feasible of the greedy placement and the previous plan seeds HiGHS.
+    let mut stats =
+        Stats { n_variables: formulation.milp.n_variables(), n_rows: formulation.milp.n_rows(), ..Stats::default() };
+    let mut seeds = vec![greedy::place(model, &topology, previous.as_ref())];
+    if let Some(previous) = &previous {
+        seeds.push(placement_of_previous(model, previous));
+    }
+    let mut best_seed: Option<(f64, Placement)> = None;
+    for (index, seed) in seeds.into_iter().enumerate() {
+        let seed_score = score(model, &topology, &seed, previous.as_ref());
+        if !seed_score.violations.is_empty() {
+            continue;
+        }
+        if index == 0 {
+            stats.greedy_objective = Some(seed_score.total);
+        }
+        if best_seed.as_ref().is_none_or(|(total, _)| seed_score.total < *total) {
+            best_seed = Some((seed_score.total, seed));
+        }
+    }
+    if best_seed.is_none() {
+        // No heuristic placement is feasible: ask HiGHS for any feasible point
+        // first (no objective: much faster), and start from that.
+        let phase_one = Limits { gap: 1.0, ..request.limits };
+        match formulation.milp.find_feasible(&phase_one) {
+            Ok(solution) => {
+                let found = formulation.placement(&solution);
+                let found_score = score(model, &topology, &found, previous.as_ref());
+                if found_score.violations.is_empty() {
+                    best_seed = Some((found_score.total, found));
+                }
+            }
+            Err(SolveError::Infeasible) => {
+                return Err(PlanError::Infeasible(infeasible::explain(model, &topology, previous.as_ref())));
+            }
+            Err(_) => {}
+        }
+    }
+    let start = best_seed.as_ref().and_then(|(_, seed)| formulation.start(model, &topology, seed));
+    stats.build_seconds = started.elapsed().as_secs_f64();
+
+    let solving = Instant::now();
+    let solved = formulation.milp.solve(&request.limits, start.as_deref());
+    stats.solve_seconds = solving.elapsed().as_secs_f64();
+    let solution = match solved {
+        Ok(solution) => solution,
+        Err(SolveError::Infeasible) => {
+            return Err(PlanError::Infeasible(infeasible::explain(model, &topology, previous.as_ref())));
+        }
+        Err(SolveError::NoSolution(reason)) => return Err(PlanError::NoPlan(reason)),
+        Err(SolveError::Solver(reason)) => return Err(PlanError::Internal(reason)),
+    };
+    let placement = formulation.placement(&solution);
+    let figures = score(model, &topology, &placement, previous.as_ref());
+    if !figures.violations.is_empty() {
+        return Err(PlanError::Internal(format!("the solver's placement breaks {:?}", figures.violations)));
+    }
+    let solver = SolverReport {
+        status: match solution.status {
+            Status::Optimal => SolverStatus::Optimal,
+            Status::Feasible => SolverStatus::Feasible,
+        },
+        objective: round_figure(solution.objective + formulation.objective_constant),
+        bound: round_figure(solution.bound + formulation.objective_constant),
+        gap: round_figure(solution.gap),
+    };
+    let inputs =
+        Inputs { config: request.config_hash, previous: request.previous.and_then(|p| p.hash().ok()), registry: None };
+    let serial = request.previous.map_or(1, |p| p.serial + 1);
+    let document = document(model, &topology, &placement, &figures, inputs, solver, serial);
+    Ok(Planned { document, placement, score: figures, stats })
+}
+
+/// The previous plan's placements resolved against the current config.
+pub fn previous_of(model: &Model, topology: &Topology, plan: &PlanDocument) -> Previous {
+    Previous::resolve(
+        model,
+        topology,
+        plan.placements.iter().map(|row| (row.agent.as_str(), row.host.as_str(), row.numa, row.replicas)),
+    )
+}
+
+/// The previous plan as a placement of the current agents, where its nodes still exist.
+fn placement_of_previous(model: &Model, previous: &Previous) -> Placement {
+    let mut placement = Placement::empty(model.agents.len());
+    for (agent, before) in previous.by_agent.iter().enumerate() {
+        if let Some(before) = before {
+            for (node, count) in &before.on_nodes {
+                placement.add(rtt_schema::model::AgentId(agent as u32), *node, *count);
+            }
+        }
+    }
+    placement
+}
+
+/// Builds the document from a scored placement.
+pub fn document(
+    model: &Model,
+    topology: &Topology,
+    placement: &Placement,
+    figures: &Score,
+    inputs: Inputs,
+    solver: SolverReport,
+    serial: u64,
+) -> PlanDocument {
+    let placements = placement
+        .rows(model, topology)
+        .into_iter()
+        .map(|(agent, host, numa, replicas)| PlacementRow { agent: agent.into(), host: host.into(), numa, replicas })
+        .collect();
+    let mut routes: Vec<RouteRow> = model
+        .routes
+        .iter()
+        .zip(&figures.routes)
+        .map(|(route, figure)| RouteRow {
+            from: model.agents[route.from.0 as usize].id.clone(),
+            to: model.agents[route.to.0 as usize].id.clone(),
+            p99_us: figure.p99_us,
+            slo_p99_us: route.slo_p99_us,
+            locality: Locality {
+                numa: round_figure(figure.locality[0]),
+                host: round_figure(figure.locality[1]),
+                rack: round_figure(figure.locality[2]),
+                zone: round_figure(figure.locality[3]),
+            },
+        })
+        .collect();
+    routes.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
+    PlanDocument {
+        kind: PLAN_KIND.into(),
+        version: 1,
+        serial,
+        inputs,
+        solver,
+        objective: ObjectiveReport {
+            latency_us: round_figure(figures.latency_us),
+            moves: figures.moves,
+            total: round_figure(figures.total),
+        },
+        placements,
+        routes,
+        views: Default::default(),
+        signatures: Vec::new(),
+    }
+}

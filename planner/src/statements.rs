@@ -1,0 +1,94 @@
+//! Config statements behind constraint groups: where they are written and
+//! how to say them, for infeasibility reports and explanations.
+
+use rtt_schema::model::Model;
+use rtt_schema::source::Path;
+
+use crate::formulation::Statement;
+use crate::infeasible::Relaxation;
+
+/// The path of the config text a statement stands for.
+pub fn path(model: &Model, statement: Statement) -> Path {
+    let agent = |a: rtt_schema::model::AgentId| Path::root().key("agents").index(a.0 as usize);
+    match statement {
+        Statement::Replicas(a) => agent(a).key("replicas"),
+        Statement::Capacity(zone) => {
+            let first = model.hosts.iter().position(|h| h.zone.0 == zone).unwrap_or(0);
+            Path::root().key("topology").key("hosts").index(first).key("zone")
+        }
+        Statement::Spread(a) => agent(a).key("spread"),
+        Statement::AntiAffinity(a) => agent(a).key("anti_affinity"),
+        Statement::Colocate(a, rule) => agent(a).key("colocate").index(rule),
+        Statement::Avoid(a, rule) => agent(a).key("avoid").index(rule),
+        Statement::Slo(route) => Path::root().key("routes").index(route).key("slo_p99_us"),
+        Statement::Eligibility(a) => {
+            if model.agents[a.0 as usize].pin.is_some() {
+                agent(a).key("pin")
+            } else {
+                agent(a).key("selector")
+            }
+        }
+    }
+}
+
+/// A short description, e.g. "slo_p99_us of gateway@1 → search@1".
+pub fn describe(model: &Model, statement: Statement) -> String {
+    let id = |a: rtt_schema::model::AgentId| model.agents[a.0 as usize].id.as_str();
+    match statement {
+        Statement::Replicas(a) => format!("replicas of {} ({})", id(a), model.agents[a.0 as usize].n_replicas),
+        Statement::Capacity(zone) => format!("capacity of zone {}", model.zones[zone as usize]),
+        Statement::Spread(a) => format!("spread of {}", id(a)),
+        Statement::AntiAffinity(a) => format!("anti_affinity of {}", id(a)),
+        Statement::Colocate(a, rule) => {
+            let (other, _) = model.agents[a.0 as usize].colocate[rule];
+            format!("colocate of {} with {}", id(a), id(other))
+        }
+        Statement::Avoid(a, rule) => {
+            let (other, _) = model.agents[a.0 as usize].avoid[rule];
+            format!("avoid of {} and {}", id(a), id(other))
+        }
+        Statement::Slo(route) => {
+            let r = &model.routes[route];
+            format!("slo_p99_us of {} → {}", id(r.from), id(r.to))
+        }
+        Statement::Eligibility(a) => {
+            if model.agents[a.0 as usize].pin.is_some() {
+                format!("pin of {}", id(a))
+            } else {
+                format!("selector of {}", id(a))
+            }
+        }
+    }
+}
+
+/// The relaxation as advice, e.g. "raise slo_p99_us of gateway@1 → search@1 to 125".
+pub fn advise(model: &Model, statement: Statement, relaxation: &Relaxation) -> String {
+    let what = describe(model, statement);
+    match relaxation {
+        Relaxation::Slo { at_least_us } => format!("raise {what} to {}", trim(*at_least_us)),
+        Relaxation::Capacity { cores, memory_mib } => {
+            let zone = what.trim_start_matches("capacity of ");
+            match (*cores > 0.0, *memory_mib > 0.0) {
+                (true, true) => format!("add {} cores and {} MiB in {zone}", trim(*cores), trim(*memory_mib)),
+                (true, false) => format!("add {} cores in {zone}", trim(*cores)),
+                (false, true) => format!("add {} MiB of memory in {zone}", trim(*memory_mib)),
+                (false, false) => format!("add capacity in {zone}"),
+            }
+        }
+        Relaxation::FewerReplicas { by } => format!("lower {what} by {by}"),
+        Relaxation::MoreSkew { by } => format!("raise max_skew of the {what} by {by}"),
+        Relaxation::SharedDomains { replicas } => {
+            format!(
+                "relax the {what}: {replicas} replica(s) would have to share a domain (lower replicas or use a finer level)"
+            )
+        }
+        Relaxation::Drop => format!("drop the {what}"),
+        Relaxation::WiderEligibility { replicas } => {
+            format!("widen the {what}: {replicas} replica(s) need hosts outside it")
+        }
+    }
+}
+
+fn trim(x: f64) -> String {
+    if x.fract() == 0.0 { format!("{}", x as i64) } else { format!("{x:.1}") }
+}

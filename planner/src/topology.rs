@@ -1,0 +1,73 @@
+//! NUMA nodes as a flat list and the domains of every level they belong to.
+//!
+//! Levels are indexed finest first (numa, host, rack, zone), matching
+//! [`rtt_schema::model::Locality`]; a domain is a plain index within its level.
+
+use rtt_schema::model::{HostId, Model, NumaRef};
+use rtt_schema::raw::Level;
+
+/// Index of a NUMA node in [`Topology::nodes`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct NodeId(pub u32);
+
+/// The four domain levels, finest first.
+pub const LEVELS: [Level; 4] = [Level::Numa, Level::Host, Level::Rack, Level::Zone];
+
+/// Position of a level in [`LEVELS`].
+pub fn level_index(level: Level) -> usize {
+    match level {
+        Level::Numa => 0,
+        Level::Host => 1,
+        Level::Rack => 2,
+        Level::Zone => 3,
+    }
+}
+
+/// Flattened nodes and their domains.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// Every NUMA node, host by host.
+    pub nodes: Vec<NumaRef>,
+    /// `domain[level][node]`: the domain of that node at that level.
+    pub domain: [Vec<u32>; 4],
+    /// Number of domains per level.
+    pub n_domains: [u32; 4],
+    first_node_of_host: Vec<u32>,
+}
+
+impl Topology {
+    /// The topology of a model.
+    pub fn new(model: &Model) -> Self {
+        let mut nodes = Vec::new();
+        let mut first_node_of_host = Vec::with_capacity(model.hosts.len());
+        let mut domain: [Vec<u32>; 4] = Default::default();
+        for (index, host) in model.hosts.iter().enumerate() {
+            first_node_of_host.push(nodes.len() as u32);
+            for numa in 0..host.numa.len() as u32 {
+                domain[0].push(nodes.len() as u32);
+                domain[1].push(index as u32);
+                domain[2].push(host.rack.0);
+                domain[3].push(host.zone.0);
+                nodes.push(NumaRef { host: HostId(index as u32), numa });
+            }
+        }
+        let n_domains =
+            [nodes.len() as u32, model.hosts.len() as u32, model.racks.len() as u32, model.zones.len() as u32];
+        Self { nodes, domain, n_domains, first_node_of_host }
+    }
+
+    /// The node id of a host's NUMA node.
+    pub fn node_id(&self, node: NumaRef) -> NodeId {
+        NodeId(self.first_node_of_host[node.host.0 as usize] + node.numa)
+    }
+
+    /// The node behind an id.
+    pub fn node(&self, id: NodeId) -> NumaRef {
+        self.nodes[id.0 as usize]
+    }
+
+    /// The domain of `node` at level index `level`.
+    pub fn domain_of(&self, level: usize, node: NodeId) -> u32 {
+        self.domain[level][node.0 as usize]
+    }
+}

@@ -1,0 +1,203 @@
+//! `rtt plan`: config → MILP → scored, deterministic plan document.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use miette::Diagnostic;
+use rtt_planner::document::PlanDocument;
+use rtt_planner::infeasible::Conflict;
+use rtt_planner::{PlanError, Planned, Request, statements};
+use rtt_schema::{Issue, LoadedConfig, LocatedIssue};
+use rtt_solver::Limits;
+
+use super::validate::config_path;
+use super::{EXIT_INFEASIBLE, EXIT_NO_PLAN, Failure};
+use crate::cli::{Format, PlanArgs};
+use crate::explain;
+
+pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
+    let path = config_path(args.config.as_deref())?;
+    let loaded = drained(rtt_schema::load(&path)?, &args.drain)?;
+    let previous = args.previous.as_deref().map(read_plan).transpose()?;
+    let limits = Limits { gap: args.gap, node_limit: args.node_limit, time_limit: args.time_limit };
+    let request =
+        Request { model: &loaded.model, config_hash: loaded.config_hash(), previous: previous.as_ref(), limits };
+    let planned = match rtt_planner::plan(&request) {
+        Ok(planned) => planned,
+        Err(PlanError::Infeasible(conflict)) => {
+            return Err(Failure {
+                report: miette::Report::new(infeasible_report(&loaded, &conflict)),
+                exit_code: EXIT_INFEASIBLE,
+            });
+        }
+        Err(PlanError::NoPlan(reason)) => {
+            return Err(Failure { report: miette::Report::new(NoPlan { reason }), exit_code: EXIT_NO_PLAN });
+        }
+        Err(PlanError::Internal(reason)) => return Err(Internal { reason }.into()),
+    };
+    report_stats(&planned);
+    if let Some(output) = &args.output {
+        write_plan(output, &planned.document)?;
+    }
+    match args.format {
+        Format::Json if args.output.is_none() => {
+            let bytes = planned.document.to_file_bytes().map_err(|e| Internal { reason: e.to_string() })?;
+            std::io::stdout().write_all(&bytes).map_err(|e| Internal { reason: e.to_string() })?;
+        }
+        Format::Json => {}
+        Format::Text => print!("{}", summary(&loaded, &planned, args.output.as_deref())),
+    }
+    if args.explain {
+        print!("{}", explain::render(&loaded.model, &planned));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Applies `--drain`: the hosts become unschedulable in the config itself,
+/// so the plan's `inputs.config` says what was planned.
+fn drained(mut loaded: LoadedConfig, drain: &[String]) -> Result<LoadedConfig, Failure> {
+    if drain.is_empty() {
+        return Ok(loaded);
+    }
+    for name in drain {
+        let host = loaded.config.topology.hosts.iter_mut().find(|h| &h.name == name);
+        match host {
+            Some(host) => host.schedulable = false,
+            None => return Err(UnknownHost { name: name.clone() }.into()),
+        }
+    }
+    loaded.model = rtt_schema::refine(&loaded.config).map_err(|issues| {
+        let located: Vec<LocatedIssue> = issues.iter().map(|i| i.locate(&loaded.source, &loaded.root)).collect();
+        Failure::from(rtt_schema::ConfigError::Invalid { file: loaded.source.name().to_owned(), issues: located })
+    })?;
+    Ok(loaded)
+}
+
+/// Reads a plan file.
+pub fn read_plan(path: &Path) -> Result<PlanDocument, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| BadPlan { path: path.to_owned(), reason: e.to_string() })?;
+    PlanDocument::parse(&text).map_err(|reason| BadPlan { path: path.to_owned(), reason }.into())
+}
+
+/// Writes a plan atomically: temp file, fsync, rename, fsync of the directory.
+fn write_plan(path: &Path, plan: &PlanDocument) -> Result<(), Failure> {
+    let bytes = plan.to_file_bytes().map_err(|e| Internal { reason: e.to_string() })?;
+    let failed = |e: std::io::Error| BadPlan { path: path.to_owned(), reason: format!("cannot write: {e}") };
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let temp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
+    let mut file = std::fs::File::create(&temp).map_err(failed)?;
+    file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(failed)?;
+    std::fs::rename(&temp, path).map_err(failed)?;
+    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(failed)?;
+    Ok(())
+}
+
+fn summary(loaded: &LoadedConfig, planned: &Planned, output: Option<&Path>) -> String {
+    let document = &planned.document;
+    let replicas: u32 = document.placements.iter().map(|p| p.replicas).sum();
+    let hash = document.hash().map(|h| h.to_string()).unwrap_or_default();
+    let mut out = String::new();
+    out.push_str(&format!(
+        "plan {hash} (serial {})\n  {} replicas of {} agents on {} hosts; solver {:?}, gap {:.4}%\n",
+        document.serial,
+        replicas,
+        loaded.model.agents.len(),
+        loaded.model.hosts.len(),
+        document.solver.status,
+        document.solver.gap * 100.0,
+    ));
+    out.push_str(&format!(
+        "  objective {:.3} = latency {:.3} µs × {} + {} moves × {}\n",
+        document.objective.total,
+        document.objective.latency_us,
+        loaded.model.latency_weight,
+        document.objective.moves,
+        loaded.model.churn_weight
+    ));
+    if let Some(output) = output {
+        out.push_str(&format!("  written to {}\n", output.display()));
+    }
+    out
+}
+
+/// Solve statistics go to stderr, never into the plan.
+fn report_stats(planned: &Planned) {
+    let stats = &planned.stats;
+    if std::env::var_os("RTT_QUIET").is_some() {
+        return;
+    }
+    eprintln!(
+        "rtt: MILP {} variables, {} rows; build {:.2} s, solve {:.2} s{}",
+        stats.n_variables,
+        stats.n_rows,
+        stats.build_seconds,
+        stats.solve_seconds,
+        stats.greedy_objective.map(|g| format!("; greedy start {g:.3}")).unwrap_or_default()
+    );
+}
+
+fn infeasible_report(loaded: &LoadedConfig, conflict: &Conflict) -> Infeasible {
+    let model = &loaded.model;
+    let issues = conflict
+        .statements
+        .iter()
+        .map(|statement| {
+            let path = statements::path(model, *statement);
+            let text = statements::describe(model, *statement);
+            let advice = conflict
+                .relaxations
+                .iter()
+                .find(|(s, _)| s == statement)
+                .map(|(s, r)| statements::advise(model, *s, r))
+                .unwrap_or_else(|| "relaxing this alone does not resolve the conflict".into());
+            Issue::new(&path, format!("conflicting: {text}"), "part of the conflict".into())
+                .help(advice)
+                .locate(&loaded.source, &loaded.root)
+        })
+        .collect();
+    Infeasible { file: loaded.source.name().to_owned(), issues }
+}
+
+/// The config cannot be satisfied; the statements that conflict.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{file}: no placement satisfies these {} statements together", .issues.len())]
+#[diagnostic(code(rtt::plan::infeasible), help("relax any one of them as suggested; nothing was planned"))]
+pub struct Infeasible {
+    file: String,
+    #[related]
+    issues: Vec<LocatedIssue>,
+}
+
+/// No plan within the limits.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("failed to find a plan within the limits ({reason})")]
+#[diagnostic(code(rtt::plan::limits), help("raise --node-limit or --time-limit, or widen --gap"))]
+pub struct NoPlan {
+    reason: String,
+}
+
+/// A bug.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("internal error: {reason}")]
+#[diagnostic(code(rtt::internal), help("this is a bug in rtt; please report it with the config"))]
+pub struct Internal {
+    reason: String,
+}
+
+/// `--drain` names no host.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("failed to drain `{name}`: no such host in the config")]
+#[diagnostic(help("--drain takes host names from topology.hosts"))]
+pub struct UnknownHost {
+    name: String,
+}
+
+/// A plan file that cannot be used.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("failed to read plan {}: {reason}", .path.display())]
+#[diagnostic(help("plans are written by `rtt plan -o FILE`"))]
+pub struct BadPlan {
+    path: PathBuf,
+    reason: String,
+}
