@@ -69,6 +69,9 @@ pub struct PlanArgs {
     /// Stop the solver after this many branch-and-bound nodes (deterministic).
     #[arg(long, value_name = "N")]
     pub node_limit: Option<u64>,
+    /// Sub-MILPs of the large-neighbourhood search (default: sized to the config; 0 turns it off).
+    #[arg(long, value_name = "N")]
+    pub search_rounds: Option<usize>,
     /// Treat these hosts as unschedulable for this plan.
     #[arg(long, value_name = "HOST", num_args = 1..)]
     pub drain: Vec<String>,

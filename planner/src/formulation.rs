@@ -78,11 +78,15 @@ pub struct Formulation {
     spread: Vec<Option<(Var, Var)>>,
     routes: Vec<RouteVars>,
     moves: Vec<(AgentId, NodeId, u32, Var)>,
+    /// For a neighbourhood: the placement the fixed agents keep.
+    base: Option<Placement>,
 }
 
 struct Builder<'m> {
     model: &'m Model,
     topology: &'m Topology,
+    /// Agents held at their placement here: constants, not variables.
+    fixed: Option<(&'m Placement, &'m [bool])>,
     milp: rtt_solver::Model,
     statements: Vec<Statement>,
     groups: HashMap<Statement, Group>,
@@ -102,8 +106,20 @@ impl Builder<'_> {
         group
     }
 
-    /// `Σ y[a, n]` over the candidate nodes of `agent` in each domain of `level`.
+    fn is_fixed(&self, agent: AgentId) -> bool {
+        self.fixed.is_some_and(|(_, fixed)| fixed[agent.0 as usize])
+    }
+
+    /// `Σ y[a, n]` over the candidate nodes of `agent` in each domain of
+    /// `level`; for a fixed agent, its replica counts as constants.
     fn per_domain(&self, agent: AgentId, level: usize) -> BTreeMap<u32, Expression> {
+        if let Some((placement, _)) = self.fixed.filter(|_| self.is_fixed(agent)) {
+            return placement
+                .per_domain(self.topology, agent, level)
+                .into_iter()
+                .map(|(domain, count)| (domain, Expression::from(f64::from(count))))
+                .collect();
+        }
         let mut sums: BTreeMap<u32, Expression> = BTreeMap::new();
         for (node, var) in &self.y[agent.0 as usize] {
             sums.entry(self.topology.domain_of(level, *node)).or_default().add_mul(1.0, var.lp());
@@ -111,10 +127,16 @@ impl Builder<'_> {
         sums
     }
 
-    /// The binary "agent has a replica in this domain", created on first use.
-    fn presence(&mut self, agent: AgentId, level: usize, domain: u32, count: &Expression) -> Var {
+    /// "Agent has a replica in this domain": a binary created on first use,
+    /// or a constant for a fixed agent.
+    fn presence(&mut self, agent: AgentId, level: usize, domain: u32, count: &Expression) -> Expression {
+        if self.is_fixed(agent) {
+            let present =
+                self.fixed.is_some_and(|(p, _)| p.per_domain(self.topology, agent, level).contains_key(&domain));
+            return Expression::from(if present { 1.0 } else { 0.0 });
+        }
         if let Some(var) = self.presence.get(&(agent, level, domain)) {
-            return *var;
+            return Expression::from(var.lp());
         }
         let var = self.milp.binary();
         let n_replicas = f64::from(self.model.agents[agent.0 as usize].n_replicas);
@@ -122,16 +144,42 @@ impl Builder<'_> {
         self.milp.constrain(count.clone() - n_replicas * var.lp(), Sense::Le, 0.0, STRUCTURAL);
         self.milp.constrain(count.clone() - var.lp(), Sense::Ge, 0.0, STRUCTURAL);
         self.presence.insert((agent, level, domain), var);
-        var
+        Expression::from(var.lp())
     }
 }
 
 impl Formulation {
     /// Builds the MILP of `model`, with churn against `previous` if given.
     pub fn build(model: &Model, topology: &Topology, previous: Option<&Previous>, options: Options) -> Self {
+        Self::build_around(model, topology, previous, options, None)
+    }
+
+    /// The MILP over the agents `free` selects only, every other agent held at
+    /// its count in `base` as constants: the small sub-problems of the search.
+    pub fn build_neighbourhood(
+        model: &Model,
+        topology: &Topology,
+        previous: Option<&Previous>,
+        base: &Placement,
+        free: impl Fn(AgentId) -> bool,
+    ) -> Self {
+        let fixed: Vec<bool> = (0..model.agents.len() as u32).map(|a| !free(AgentId(a))).collect();
+        let mut formulation = Self::build_around(model, topology, previous, Options::default(), Some((base, &fixed)));
+        formulation.base = Some(base.clone());
+        formulation
+    }
+
+    fn build_around(
+        model: &Model,
+        topology: &Topology,
+        previous: Option<&Previous>,
+        options: Options,
+        fixed: Option<(&Placement, &[bool])>,
+    ) -> Self {
         let mut b = Builder {
             model,
             topology,
+            fixed,
             milp: rtt_solver::Model::new(),
             statements: Vec::new(),
             groups: HashMap::new(),
@@ -155,6 +203,7 @@ impl Formulation {
             spread,
             routes,
             moves,
+            base: None,
         }
     }
 
@@ -167,6 +216,10 @@ impl Formulation {
     pub fn placement(&self, solution: &rtt_solver::Solution) -> Placement {
         let mut placement = Placement::empty(self.placement_vars.len());
         for (agent, vars) in self.placement_vars.iter().enumerate() {
+            if let Some(base) = self.base.as_ref().filter(|_| vars.is_empty()) {
+                placement.by_agent[agent] = base.by_agent[agent].clone();
+                continue;
+            }
             for (node, var) in vars {
                 let count = solution.value(*var).round().max(0.0) as u32;
                 placement.add(AgentId(agent as u32), *node, count);
@@ -175,12 +228,27 @@ impl Formulation {
         placement
     }
 
+    /// `(y, value)` pairs fixing the agents `keep` selects at their counts in `placement`.
+    pub fn fixing(&self, placement: &Placement, keep: impl Fn(AgentId) -> bool) -> Vec<(Var, f64)> {
+        let mut fixed = Vec::new();
+        for (agent, vars) in self.placement_vars.iter().enumerate() {
+            let id = AgentId(agent as u32);
+            if keep(id) {
+                fixed.extend(vars.iter().map(|(node, var)| (*var, f64::from(placement.get(id, *node)))));
+            }
+        }
+        fixed
+    }
+
     /// A complete MIP start describing `placement`, or `None` when it uses a
     /// node the formulation has no variable for.
     pub fn start(&self, model: &Model, topology: &Topology, placement: &Placement) -> Option<Vec<(Var, f64)>> {
         let mut start = Vec::new();
         for (agent, vars) in self.placement_vars.iter().enumerate() {
             let id = AgentId(agent as u32);
+            if vars.is_empty() && self.base.is_some() {
+                continue;
+            }
             let known: usize = vars.iter().filter(|(node, _)| placement.get(id, *node) > 0).count();
             if known != placement.by_agent[agent].len() {
                 return None;
@@ -233,6 +301,10 @@ fn placement_variables(b: &mut Builder<'_>, options: Options) {
     for (index, agent) in model.agents.iter().enumerate() {
         let id = AgentId(index as u32);
         let cpu = model.effective_cpu(agent);
+        if b.is_fixed(id) {
+            b.y.push(Vec::new());
+            continue;
+        }
         let one_per_node =
             matches!(agent.anti_affinity, Some(rtt_schema::raw::Level::Numa | rtt_schema::raw::Level::Host));
         let mut vars = Vec::new();
@@ -290,6 +362,18 @@ fn capacity_rows(b: &mut Builder<'_>) {
     for (index, vars) in b.y.iter().enumerate() {
         let agent = &model.agents[index];
         let agent_cpu = model.effective_cpu(agent);
+        if let Some((placement, _)) = b.fixed.filter(|_| b.is_fixed(AgentId(index as u32))) {
+            for (node, count) in &placement.by_agent[index] {
+                let n = node.0 as usize;
+                let used_cpu = agent_cpu * f64::from(*count);
+                let used_memory = (agent.memory_mib * u64::from(*count)) as f64;
+                cpu[n] += used_cpu;
+                memory[n] += used_memory;
+                cpu_demand[n] += used_cpu;
+                memory_demand[n] += used_memory;
+            }
+            continue;
+        }
         for (node, var) in vars {
             let n = node.0 as usize;
             cpu[n].add_mul(agent_cpu, var.lp());
@@ -322,7 +406,8 @@ fn topology_rows(b: &mut Builder<'_>) -> Vec<Option<(Var, Var)>> {
         let id = AgentId(index as u32);
         let n_replicas = f64::from(agent.n_replicas);
         let mut spread = None;
-        if let Some((level, max_skew)) = agent.spread {
+        let fixed = b.is_fixed(id);
+        if let Some((level, max_skew)) = agent.spread.filter(|_| !fixed) {
             let level = level_index(level);
             let domains = crate::score::spread_domains(model, b.topology, id, level);
             if domains.len() > 1 {
@@ -341,13 +426,16 @@ fn topology_rows(b: &mut Builder<'_>) -> Vec<Option<(Var, Var)>> {
             }
         }
         spread_vars.push(spread);
-        if let Some(level) = agent.anti_affinity {
+        if let Some(level) = agent.anti_affinity.filter(|_| !fixed) {
             let group = b.group(Statement::AntiAffinity(id));
             for (_, count) in b.per_domain(id, level_index(level)) {
                 b.milp.constrain(count, Sense::Le, 1.0, group);
             }
         }
         for (rule, (other, level)) in agent.colocate.iter().enumerate() {
+            if fixed && b.is_fixed(*other) {
+                continue;
+            }
             let level = level_index(*level);
             let group = b.group(Statement::Colocate(id, rule));
             let theirs = b.per_domain(*other, level);
@@ -355,7 +443,7 @@ fn topology_rows(b: &mut Builder<'_>) -> Vec<Option<(Var, Var)>> {
                 match theirs.get(&domain) {
                     Some(their_count) => {
                         let present = b.presence(*other, level, domain, their_count);
-                        b.milp.constrain(count - n_replicas * present.lp(), Sense::Le, 0.0, group);
+                        b.milp.constrain(count - n_replicas * present, Sense::Le, 0.0, group);
                     }
                     None => {
                         b.milp.constrain(count, Sense::Le, 0.0, group);
@@ -364,6 +452,9 @@ fn topology_rows(b: &mut Builder<'_>) -> Vec<Option<(Var, Var)>> {
             }
         }
         for (rule, (other, level)) in agent.avoid.iter().enumerate() {
+            if fixed && b.is_fixed(*other) {
+                continue;
+            }
             let level = level_index(*level);
             let group = b.group(Statement::Avoid(id, rule));
             let theirs = b.per_domain(*other, level);
@@ -371,7 +462,7 @@ fn topology_rows(b: &mut Builder<'_>) -> Vec<Option<(Var, Var)>> {
                 let Some(their_count) = theirs.get(&domain) else { continue };
                 let mine = b.presence(id, level, domain, &count);
                 let other_present = b.presence(*other, level, domain, their_count);
-                b.milp.constrain(mine.lp() + other_present.lp(), Sense::Le, 1.0, group);
+                b.milp.constrain(mine + other_present, Sense::Le, 1.0, group);
             }
         }
     }
@@ -386,6 +477,10 @@ fn route_rows(b: &mut Builder<'_>, objective_constant: &mut f64) -> Vec<RouteVar
     let mut all = Vec::with_capacity(model.routes.len());
     for (index, route) in model.routes.iter().enumerate() {
         let mut vars = RouteVars::default();
+        if b.is_fixed(route.from) && b.is_fixed(route.to) {
+            all.push(vars);
+            continue;
+        }
         let weight = model.latency_weight * route.rps / total_rps;
         let service = model.agents[route.to.0 as usize].service_us;
         let worst = latency[4] + service;
@@ -446,7 +541,7 @@ fn churn_terms(
     let Some(previous) = previous else { return moves };
     for (index, agent) in model.agents.iter().enumerate() {
         let id = AgentId(index as u32);
-        let Some(before) = previous.agent(id) else { continue };
+        let Some(before) = previous.agent(id).filter(|_| !b.is_fixed(id)) else { continue };
         let scale_down = (i64::from(before.n_replicas) - i64::from(agent.n_replicas)).max(0) as f64;
         let mut constant = f64::from(before.on_gone_nodes) - scale_down;
         for (node, count) in &before.on_nodes {

@@ -49,7 +49,7 @@ pub enum Relaxation {
 
 /// Limits for the many small feasibility solves.
 fn probe_limits() -> Limits {
-    Limits { gap: 1.0, node_limit: Some(2_000), time_limit: None }
+    Limits { gap: 1.0, node_limit: Some(2_000), time_limit: None, light: true }
 }
 
 /// Finds a minimal conflict in an infeasible model.

@@ -12,6 +12,7 @@ pub mod infeasible;
 pub mod placement;
 pub mod previous;
 pub mod score;
+pub mod search;
 pub mod statements;
 pub mod topology;
 
@@ -41,9 +42,17 @@ pub struct Request<'a> {
     pub config_hash: Sha256,
     /// The plan to move from, if any.
     pub previous: Option<&'a PlanDocument>,
-    /// Solver limits.
+    /// Limits of the final branch and bound.
     pub limits: Limits,
+    /// Run the final branch and bound even on large models (a node or time
+    /// limit was given); otherwise large models get the LP bound only.
+    pub exhaustive: bool,
+    /// Large-neighbourhood search budget (default: sized to the model).
+    pub search: Option<search::Budget>,
 }
+
+/// Models with at most this many variables get a full branch and bound by default.
+pub const FULL_SOLVE_MAX_VARIABLES: usize = 3_000;
 
 /// A plan and how it was reached.
 #[derive(Debug, Clone)]
@@ -67,7 +76,9 @@ pub struct Stats {
     pub n_rows: usize,
     /// Seconds spent building the model and the greedy start.
     pub build_seconds: f64,
-    /// Seconds inside HiGHS.
+    /// Seconds in the large-neighbourhood search.
+    pub search_seconds: f64,
+    /// Seconds inside HiGHS for the final solve.
     pub solve_seconds: f64,
     /// Objective of the greedy start, when it was feasible.
     pub greedy_objective: Option<f64>,
@@ -133,33 +144,61 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
             Err(_) => {}
         }
     }
-    let start = best_seed.as_ref().and_then(|(_, seed)| formulation.start(model, &topology, seed));
     stats.build_seconds = started.elapsed().as_secs_f64();
+    let searching = Instant::now();
+    if let Some((_, seed)) = best_seed.take() {
+        let budget = request.search.unwrap_or_else(|| search::Budget::for_model(model));
+        let improved = search::improve(model, &topology, previous.as_ref(), seed, budget);
+        let total = score(model, &topology, &improved, previous.as_ref()).total;
+        best_seed = Some((total, improved));
+    }
+    stats.search_seconds = searching.elapsed().as_secs_f64();
+    let start = best_seed.as_ref().and_then(|(_, seed)| formulation.start(model, &topology, seed));
 
     let solving = Instant::now();
-    let solved = formulation.milp.solve(&request.limits, start.as_deref());
+    let full = request.exhaustive || formulation.milp.n_variables() <= FULL_SOLVE_MAX_VARIABLES;
+    let outcome = if full || start.is_none() {
+        formulation.milp.solve(&request.limits, start.as_deref()).map(|solution| {
+            let report = SolverReport {
+                status: match solution.status {
+                    Status::Optimal => SolverStatus::Optimal,
+                    Status::Feasible => SolverStatus::Feasible,
+                },
+                objective: solution.objective + formulation.objective_constant,
+                bound: solution.bound + formulation.objective_constant,
+                gap: solution.gap,
+            };
+            (formulation.placement(&solution), report)
+        })
+    } else {
+        // Large model: the searched placement stands; the LP relaxation proves a bound.
+        let placement = best_seed.map(|(_, p)| p).unwrap_or_default();
+        let total = score(model, &topology, &placement, previous.as_ref()).total;
+        formulation.milp.relaxation_bound().map(|bound| {
+            let bound = bound + formulation.objective_constant;
+            let gap = if total.abs() > 1e-12 { ((total - bound) / total.abs()).max(0.0) } else { 0.0 };
+            let status = if gap <= request.limits.gap { SolverStatus::Optimal } else { SolverStatus::Feasible };
+            (placement, SolverReport { status, objective: total, bound, gap })
+        })
+    };
     stats.solve_seconds = solving.elapsed().as_secs_f64();
-    let solution = match solved {
-        Ok(solution) => solution,
+    let (placement, solver) = match outcome {
+        Ok(found) => found,
         Err(SolveError::Infeasible) => {
             return Err(PlanError::Infeasible(infeasible::explain(model, &topology, previous.as_ref())));
         }
         Err(SolveError::NoSolution(reason)) => return Err(PlanError::NoPlan(reason)),
         Err(SolveError::Solver(reason)) => return Err(PlanError::Internal(reason)),
     };
-    let placement = formulation.placement(&solution);
     let figures = score(model, &topology, &placement, previous.as_ref());
     if !figures.violations.is_empty() {
         return Err(PlanError::Internal(format!("the solver's placement breaks {:?}", figures.violations)));
     }
     let solver = SolverReport {
-        status: match solution.status {
-            Status::Optimal => SolverStatus::Optimal,
-            Status::Feasible => SolverStatus::Feasible,
-        },
-        objective: round_figure(solution.objective + formulation.objective_constant),
-        bound: round_figure(solution.bound + formulation.objective_constant),
-        gap: round_figure(solution.gap),
+        objective: round_figure(solver.objective),
+        bound: round_figure(solver.bound),
+        gap: round_figure(solver.gap),
+        ..solver
     };
     let inputs =
         Inputs { config: request.config_hash, previous: request.previous.and_then(|p| p.hash().ok()), registry: None };

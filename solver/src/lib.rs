@@ -81,11 +81,14 @@ pub struct Limits {
     pub node_limit: Option<u64>,
     /// Seconds at which to stop (machine-dependent: opt-in).
     pub time_limit: Option<f64>,
+    /// Spend less on root heuristics, symmetry and strong branching: for the
+    /// many small sub-MILPs of a search, where a good answer soon beats a proof.
+    pub light: bool,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { gap: 1e-4, node_limit: None, time_limit: None }
+        Self { gap: 1e-4, node_limit: None, time_limit: None, light: false }
     }
 }
 
@@ -204,11 +207,58 @@ impl Model {
         self.solve_with(limits, start, |_| true, false)
     }
 
+    /// Solves with some variables fixed to values (a neighbourhood of a
+    /// large-neighbourhood search); the rest of the model is unchanged.
+    pub fn solve_fixing(
+        &self,
+        fixed: &[(Var, f64)],
+        limits: &Limits,
+        start: Option<&[(Var, f64)]>,
+    ) -> Result<Solution, SolveError> {
+        let mut bounds: Vec<Option<f64>> = vec![None; self.n_variables()];
+        for (var, value) in fixed {
+            bounds[var.index] = Some(*value);
+        }
+        self.with_bounds(&bounds).solve_with(limits, start, |_| true, false)
+    }
+
+    /// A copy whose variables with `Some(value)` are fixed to that value.
+    fn with_bounds(&self, fixed: &[Option<f64>]) -> Model {
+        let mut model = self.clone();
+        let mut variables = ProblemVariables::new();
+        for (index, (_, definition)) in self.variables.iter_variables_with_def().enumerate() {
+            let mut def = variable();
+            if self.integer[index] {
+                def = def.integer();
+            }
+            def = match fixed.get(index).copied().flatten() {
+                Some(value) => def.min(value).max(value),
+                None => def.min(definition.get_min()).max(definition.get_max()),
+            };
+            variables.add(def);
+        }
+        model.variables = variables;
+        model
+    }
+
     /// Any feasible solution of the whole model, ignoring the objective:
     /// feasibility alone is often found in a fraction of the time, and then
     /// seeds the real solve.
     pub fn find_feasible(&self, limits: &Limits) -> Result<Solution, SolveError> {
         self.solve_with(limits, None, |_| true, true)
+    }
+
+    /// The optimum of the LP relaxation: a proven lower bound on the MILP,
+    /// cheap next to branch and bound.
+    pub fn relaxation_bound(&self) -> Result<f64, SolveError> {
+        let mut model = self.clone();
+        model.integer.iter_mut().for_each(|i| *i = false);
+        let mut variables = ProblemVariables::new();
+        for (_, definition) in self.variables.iter_variables_with_def() {
+            variables.add(variable().min(definition.get_min()).max(definition.get_max()));
+        }
+        model.variables = variables;
+        model.solve_with(&Limits::default(), None, |_| true, false).map(|s| s.objective)
     }
 
     /// Whether the rows of the enabled groups (and structural rows) admit a
@@ -271,17 +321,13 @@ impl Model {
     /// Solves the LP relaxation with the integer variables fixed at `fixed`
     /// values, for shadow prices of the rows.
     pub fn solve_fixed(&self, fixed: &Solution) -> Result<Solution, SolveError> {
-        let mut model = self.clone();
+        let bounds: Vec<Option<f64>> =
+            self.integer.iter().enumerate().map(|(i, is_int)| is_int.then(|| fixed.values[i].round())).collect();
+        let mut model = self.with_bounds(&bounds);
         model.integer.iter_mut().for_each(|i| *i = false);
         let mut variables = ProblemVariables::new();
-        for (index, (_, definition)) in self.variables.iter_variables_with_def().enumerate() {
-            let value = fixed.values[index];
-            let def = if self.integer[index] {
-                variable().min(value.round()).max(value.round())
-            } else {
-                variable().min(definition.get_min()).max(definition.get_max())
-            };
-            variables.add(def);
+        for (_, definition) in model.variables.iter_variables_with_def() {
+            variables.add(variable().min(definition.get_min()).max(definition.get_max()));
         }
         model.variables = variables;
         model.solve_with(&Limits::default(), None, |_| true, false)
@@ -318,6 +364,12 @@ impl Model {
         set(&mut model, "mip_rel_gap", limits.gap)?;
         if let Some(nodes) = limits.node_limit {
             set(&mut model, "mip_max_nodes", i32::try_from(nodes).unwrap_or(i32::MAX))?;
+        }
+        if limits.light {
+            set(&mut model, "mip_heuristic_effort", 0.01)?;
+            set(&mut model, "mip_detect_symmetry", false)?;
+            set(&mut model, "mip_allow_restart", false)?;
+            set(&mut model, "mip_pscost_minreliable", 0)?;
         }
         if let Some(seconds) = limits.time_limit {
             set(&mut model, "time_limit", seconds)?;

@@ -20,9 +20,19 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
     let path = config_path(args.config.as_deref())?;
     let loaded = drained(rtt_schema::load(&path)?, &args.drain)?;
     let previous = args.previous.as_deref().map(read_plan).transpose()?;
-    let limits = Limits { gap: args.gap, node_limit: args.node_limit, time_limit: args.time_limit };
-    let request =
-        Request { model: &loaded.model, config_hash: loaded.config_hash(), previous: previous.as_ref(), limits };
+    let limits = Limits { gap: args.gap, node_limit: args.node_limit, time_limit: args.time_limit, light: false };
+    let search = args.search_rounds.map(|rounds| {
+        let default = rtt_planner::search::Budget::for_model(&loaded.model);
+        rtt_planner::search::Budget { rounds, ..default }
+    });
+    let request = Request {
+        model: &loaded.model,
+        config_hash: loaded.config_hash(),
+        previous: previous.as_ref(),
+        limits,
+        exhaustive: args.node_limit.is_some() || args.time_limit.is_some(),
+        search,
+    };
     let planned = match rtt_planner::plan(&request) {
         Ok(planned) => planned,
         Err(PlanError::Infeasible(conflict)) => {
@@ -128,10 +138,11 @@ fn report_stats(planned: &Planned) {
         return;
     }
     eprintln!(
-        "rtt: MILP {} variables, {} rows; build {:.2} s, solve {:.2} s{}",
+        "rtt: MILP {} variables, {} rows; build {:.2} s, search {:.2} s, solve {:.2} s{}",
         stats.n_variables,
         stats.n_rows,
         stats.build_seconds,
+        stats.search_seconds,
         stats.solve_seconds,
         stats.greedy_objective.map(|g| format!("; greedy start {g:.3}")).unwrap_or_default()
     );
