@@ -322,9 +322,18 @@ fn placement_variables(b: &mut Builder<'_>, options: Options) {
             let capacity = model.node(*numa);
             let by_cpu = (f64::from(capacity.cores) / cpu + 1e-9).floor();
             let by_memory = (capacity.memory_mib / agent.memory_mib) as f64;
-            let mut upper = by_cpu.min(by_memory).min(f64::from(agent.n_replicas));
-            if one_per_node {
-                upper = upper.min(1.0);
+            let fits_one = by_cpu >= 1.0 && by_memory >= 1.0;
+            let mut upper = f64::from(agent.n_replicas);
+            // Capacity and anti-affinity tighten the bounds, except when the
+            // formulation is built to name conflicts: then only their rows
+            // may hold them, so that they can be found and relaxed.
+            if !options.relaxable_eligibility {
+                upper = upper.min(by_cpu).min(by_memory);
+                if one_per_node {
+                    upper = upper.min(1.0);
+                }
+            } else if !fits_one {
+                upper = 0.0;
             }
             if upper < 1.0 {
                 continue;

@@ -172,7 +172,7 @@ fn infeasible_report(loaded: &LoadedConfig, conflict: &Conflict) -> Infeasible {
 
 /// The config cannot be satisfied; the statements that conflict.
 #[derive(Debug, thiserror::Error, Diagnostic)]
-#[error("{file}: no placement satisfies these {} statements together", .issues.len())]
+#[error("{file}: no placement satisfies {}", if .issues.len() == 1 { "this statement".to_owned() } else { format!("these {} statements together", .issues.len()) })]
 #[diagnostic(code(rtt::plan::infeasible), help("relax any one of them as suggested; nothing was planned"))]
 pub struct Infeasible {
     file: String,

@@ -1,0 +1,186 @@
+//! The planner against brute force: on tiny random configs, every placement
+//! is enumerated and scored; the planner's plan must reach the best score, and
+//! at optimality the solver's objective must equal the scorer's total.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use rtt_planner::placement::Placement;
+use rtt_planner::score::score;
+use rtt_planner::topology::{NodeId, Topology};
+use rtt_planner::{PlanError, Request};
+use rtt_schema::canonical::Sha256;
+use rtt_schema::model::{AgentId, Model};
+use rtt_schema::raw::{
+    self, AntiAffinity, Avoid, Colocate, Config, Host, LatencyUs, Level, NumaNode, Qos, Route, Spread, SpreadLevel,
+    Topology as RawTopology,
+};
+use rtt_solver::Limits;
+
+#[derive(Debug, Clone)]
+struct Tiny {
+    hosts: Vec<(u32, u32, Vec<u32>)>, // (zone, rack, cores per numa)
+    agents: Vec<(u32, u32, u8)>,      // (replicas, cpu, rule kind)
+    routes: Vec<(usize, usize, u32, Option<u32>)>,
+}
+
+fn tiny() -> impl Strategy<Value = Tiny> {
+    let host = (0u32..2, 0u32..2, prop::collection::vec(2u32..6, 1..3));
+    let agent = (1u32..3, 1u32..3, 0u8..8);
+    (prop::collection::vec(host, 1..3), prop::collection::vec(agent, 2..4)).prop_flat_map(|(hosts, agents)| {
+        let n = agents.len();
+        let route = (0..n, 0..n, 1u32..100, prop::option::of(0u32..4));
+        (Just(hosts), Just(agents), prop::collection::vec(route, 0..4)).prop_map(|(hosts, agents, routes)| Tiny {
+            hosts,
+            agents,
+            routes,
+        })
+    })
+}
+
+fn config(t: &Tiny) -> Config {
+    let hosts = t
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(i, (zone, rack, numa))| Host {
+            name: format!("h{i}"),
+            zone: format!("z{zone}"),
+            rack: format!("r{rack}"),
+            labels: BTreeMap::new(),
+            schedulable: true,
+            driver: None,
+            numa: numa.iter().map(|cores| NumaNode { cores: *cores, memory_mib: 1024 }).collect(),
+        })
+        .collect();
+    let n = t.agents.len();
+    let agents = t
+        .agents
+        .iter()
+        .enumerate()
+        .map(|(i, (replicas, cpu, rule))| {
+            let other = format!("a{}@1", (i + 1) % n);
+            raw::Agent {
+                id: format!("a{i}@1"),
+                manifest: None,
+                replicas: *replicas,
+                cpu: f64::from(*cpu),
+                memory_mib: 100,
+                qos: Qos::Guaranteed,
+                service_us: 10.0 * i as f64,
+                selector: BTreeMap::new(),
+                pin: None,
+                spread: (*rule == 1).then_some(Spread { level: SpreadLevel::Host, max_skew: 0 }),
+                anti_affinity: (*rule == 2).then_some(AntiAffinity { level: Level::Numa }),
+                colocate: if *rule == 3 { vec![Colocate { with: other.clone(), level: Level::Host }] } else { vec![] },
+                avoid: if *rule == 4 { vec![Avoid { agent: other, level: Level::Numa }] } else { vec![] },
+            }
+        })
+        .collect();
+    let mut seen = std::collections::BTreeSet::new();
+    let routes = t
+        .routes
+        .iter()
+        .filter(|(from, to, ..)| from != to && seen.insert((*from, *to)))
+        .map(|(from, to, rps, slo)| Route {
+            from: format!("a{from}@1"),
+            to: format!("a{to}@1"),
+            rps: f64::from(*rps),
+            // SLOs that pick a level: numa+service, host+service, … up to zone.
+            slo_p99_us: slo.map(|level| [1.5, 4.0, 25.0, 120.0][level as usize] + 10.0 * *to as f64),
+        })
+        .collect();
+    Config {
+        version: 1,
+        topology: RawTopology {
+            latency_us: LatencyUs { numa: 1.5, host: 4.0, rack: 25.0, zone: 120.0, region: 900.0 },
+            hosts,
+        },
+        agents,
+        routes,
+        objective: raw::Objective::default(),
+        qos_overcommit: raw::QosOvercommit::default(),
+        providers: BTreeMap::new(),
+        env: None,
+        drivers: BTreeMap::new(),
+        hosts_driver: None,
+    }
+}
+
+/// Every placement of every agent over every node, scored; the best feasible total.
+fn brute_force(model: &Model, topology: &Topology) -> Option<f64> {
+    let n_nodes = topology.nodes.len();
+    let per_agent: Vec<Vec<Vec<u32>>> = model.agents.iter().map(|a| compositions(a.n_replicas, n_nodes)).collect();
+    let mut best: Option<f64> = None;
+    let mut choice = vec![0usize; per_agent.len()];
+    loop {
+        let mut placement = Placement::empty(model.agents.len());
+        for (agent, options) in per_agent.iter().enumerate() {
+            for (node, count) in options[choice[agent]].iter().enumerate() {
+                placement.add(AgentId(agent as u32), NodeId(node as u32), *count);
+            }
+        }
+        let figures = score(model, topology, &placement, None);
+        if figures.violations.is_empty() && best.is_none_or(|b| figures.total < b) {
+            best = Some(figures.total);
+        }
+        // Next combination (odometer).
+        let mut i = 0;
+        loop {
+            if i == choice.len() {
+                return best;
+            }
+            choice[i] += 1;
+            if choice[i] < per_agent[i].len() {
+                break;
+            }
+            choice[i] = 0;
+            i += 1;
+        }
+    }
+}
+
+fn compositions(total: u32, parts: usize) -> Vec<Vec<u32>> {
+    if parts == 1 {
+        return vec![vec![total]];
+    }
+    let mut out = Vec::new();
+    for first in 0..=total {
+        for mut rest in compositions(total - first, parts - 1) {
+            rest.insert(0, first);
+            out.push(rest);
+        }
+    }
+    out
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    #[test]
+    fn planner_matches_brute_force_and_the_scorer(t in tiny()) {
+        let config = config(&t);
+        let model = rtt_schema::refine(&config).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        let topology = Topology::new(&model);
+        let oracle = brute_force(&model, &topology);
+        let request = Request {
+            model: &model,
+            config_hash: Sha256([0; 32]),
+            previous: None,
+            limits: Limits { gap: 0.0, ..Limits::default() },
+            exhaustive: true,
+            search: None,
+        };
+        match (rtt_planner::plan(&request), oracle) {
+            (Ok(planned), Some(best)) => {
+                prop_assert!(planned.score.violations.is_empty());
+                prop_assert!((planned.score.total - best).abs() < 1e-6, "planner {} vs brute force {}", planned.score.total, best);
+                // At proven optimality the MILP's objective is the scorer's total.
+                prop_assert!((planned.document.solver.objective - planned.document.objective.total).abs() < 1e-5,
+                    "solver {} vs scorer {}", planned.document.solver.objective, planned.document.objective.total);
+            }
+            (Err(PlanError::Infeasible(conflict)), None) => prop_assert!(!conflict.statements.is_empty()),
+            (outcome, oracle) => prop_assert!(false, "planner {:?} but brute force {:?}", outcome.map(|p| p.score.total), oracle),
+        }
+    }
+}

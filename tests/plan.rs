@@ -1,0 +1,196 @@
+//! `rtt plan` end to end: deterministic bytes, figures that anyone can
+//! recompute from the placements, churn against a previous plan, drains,
+//! infeasibility reports and exit codes.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use support::{repo, rtt, stderr, stdout};
+
+fn temp(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("rtt-plan-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+fn plan_to(config: &str, out: &Path, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec!["plan", config, "-o", out.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    let output = rtt(&args);
+    assert!(output.status.success(), "{}", stderr(&output));
+    serde_json::from_slice(&std::fs::read(out).unwrap()).unwrap()
+}
+
+#[test]
+fn the_same_config_gives_byte_identical_plans() {
+    for (config, extra) in
+        [("examples/quickstart/rtt.yaml", &[][..]), ("examples/fleet/rtt.yaml", &["--search-rounds", "4"][..])]
+    {
+        let first = temp("first.json");
+        let second = temp("second.json");
+        plan_to(config, &first, extra);
+        plan_to(config, &second, extra);
+        assert_eq!(std::fs::read(&first).unwrap(), std::fs::read(&second).unwrap(), "{config}");
+    }
+    // The CUE twin is the same config, hence the same plan.
+    let from_yaml = temp("yaml.json");
+    let from_cue = temp("cue.json");
+    plan_to("examples/quickstart/rtt.yaml", &from_yaml, &[]);
+    plan_to("examples/quickstart/rtt.cue", &from_cue, &[]);
+    assert_eq!(std::fs::read(&from_yaml).unwrap(), std::fs::read(&from_cue).unwrap());
+}
+
+/// SPEC §4 recomputed here from the plan's rows and the config, without the planner.
+fn check_figures(config: &str, plan: &serde_json::Value) {
+    let loaded = rtt_schema_config(config);
+    let hosts: BTreeMap<String, (String, String)> = loaded["topology"]["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let zone = h["zone"].as_str().unwrap().to_owned();
+            let rack = format!("{zone}/{}", h["rack"].as_str().unwrap());
+            (h["name"].as_str().unwrap().to_owned(), (rack, zone))
+        })
+        .collect();
+    let agents: BTreeMap<String, (f64, f64)> = loaded["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (a["id"].as_str().unwrap().to_owned(), (a["replicas"].as_f64().unwrap(), a["service_us"].as_f64().unwrap()))
+        })
+        .collect();
+    let latency = &loaded["topology"]["latency_us"];
+    let lat: Vec<f64> =
+        ["numa", "host", "rack", "zone", "region"].iter().map(|k| latency[k].as_f64().unwrap()).collect();
+    // Replicas per agent per domain key at each level.
+    let mut counts: BTreeMap<(String, usize, String), f64> = BTreeMap::new();
+    for row in plan["placements"].as_array().unwrap() {
+        let agent = row["agent"].as_str().unwrap().to_owned();
+        let host = row["host"].as_str().unwrap();
+        let (rack, zone) = &hosts[host];
+        let keys = [format!("{host}#{}", row["numa"]), host.to_owned(), rack.clone(), zone.clone()];
+        for (level, key) in keys.into_iter().enumerate() {
+            *counts.entry((agent.clone(), level, key)).or_insert(0.0) += row["replicas"].as_f64().unwrap();
+        }
+    }
+    let routes = loaded["routes"].as_array().unwrap();
+    let total_rps: f64 = routes.iter().map(|r| r["rps"].as_f64().unwrap()).sum();
+    let mut mean = 0.0;
+    for route in routes {
+        let (from, to) = (route["from"].as_str().unwrap(), route["to"].as_str().unwrap());
+        let mut shares = [0.0; 4];
+        for (level, share) in shares.iter_mut().enumerate() {
+            for ((agent, l, key), count) in &counts {
+                if agent == from && *l == level {
+                    let theirs = counts.get(&(to.to_owned(), level, key.clone())).copied().unwrap_or(0.0);
+                    *share += (count / agents[from].0).min(theirs / agents[to].0);
+                }
+            }
+        }
+        let level = shares.iter().position(|f| *f >= 0.99 - 1e-9).unwrap_or(4);
+        let p99 = lat[level] + agents[to].1;
+        mean += route["rps"].as_f64().unwrap() / total_rps * p99;
+        let stated = plan["routes"].as_array().unwrap().iter().find(|r| r["from"] == from && r["to"] == to).unwrap();
+        assert!((stated["p99_us"].as_f64().unwrap() - p99).abs() < 1e-9, "{from}→{to}");
+        for (i, name) in ["numa", "host", "rack", "zone"].iter().enumerate() {
+            assert!((stated["locality"][name].as_f64().unwrap() - shares[i]).abs() < 1e-6, "{from}→{to} {name}");
+        }
+    }
+    assert!((plan["objective"]["latency_us"].as_f64().unwrap() - mean).abs() < 1e-5);
+}
+
+fn rtt_schema_config(config: &str) -> serde_json::Value {
+    // The normalised config, as rtt reads it (defaults filled, any format).
+    let loaded = rtt_schema::load(&repo().join(config)).unwrap();
+    loaded.normalized_json()
+}
+
+#[test]
+fn stated_figures_equal_the_spec_definitions_of_the_placements() {
+    for (config, extra) in
+        [("examples/quickstart/rtt.yaml", &[][..]), ("examples/fleet/rtt.yaml", &["--search-rounds", "4"][..])]
+    {
+        let plan = plan_to(config, &temp("figures.json"), extra);
+        check_figures(config, &plan);
+        assert_eq!(plan["kind"], "rtt.plan");
+        assert_eq!(plan["serial"], 1);
+        assert_eq!(plan["objective"]["moves"], 0);
+        assert!(plan["signatures"].as_array().unwrap().is_empty());
+    }
+}
+
+#[test]
+fn replanning_against_the_previous_plan_moves_nothing_and_advances_the_serial() {
+    let first = temp("churn-1.json");
+    let second = temp("churn-2.json");
+    let one = plan_to("examples/quickstart/rtt.yaml", &first, &[]);
+    let two = plan_to("examples/quickstart/rtt.yaml", &second, &["--previous", first.to_str().unwrap()]);
+    assert_eq!(two["serial"], 2);
+    assert_eq!(two["objective"]["moves"], 0);
+    assert_eq!(two["placements"], one["placements"]);
+    let previous_hash = two["inputs"]["previous"].as_str().unwrap();
+    assert!(previous_hash.starts_with("sha256:"));
+    let summary = stdout(&rtt(&["plan", "examples/quickstart/rtt.yaml"]));
+    assert!(summary.contains("plan sha256:"), "{summary}");
+}
+
+#[test]
+fn draining_a_host_moves_exactly_its_replicas() {
+    let first = temp("drain-1.json");
+    let second = temp("drain-2.json");
+    let one = plan_to("examples/quickstart/rtt.yaml", &first, &[]);
+    let drained_host = one["placements"][0]["host"].as_str().unwrap().to_owned();
+    let on_host: u64 = one["placements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["host"] == drained_host.as_str())
+        .map(|p| p["replicas"].as_u64().unwrap())
+        .sum();
+    let two = plan_to(
+        "examples/quickstart/rtt.yaml",
+        &second,
+        &["--previous", first.to_str().unwrap(), "--drain", &drained_host],
+    );
+    assert!(two["placements"].as_array().unwrap().iter().all(|p| p["host"] != drained_host.as_str()));
+    assert_eq!(two["objective"]["moves"].as_u64().unwrap(), on_host, "only the drained host's replicas move");
+    assert_ne!(two["inputs"]["config"], one["inputs"]["config"], "the drain is part of the planned config");
+}
+
+#[test]
+fn infeasible_configs_name_the_conflicting_statements_and_exit_3() {
+    let dir = repo().join("tests/data/plan/infeasible");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "yaml"));
+    files.sort();
+    assert!(files.len() >= 4);
+    for file in files {
+        let relative = file.strip_prefix(repo()).unwrap().to_str().unwrap().to_owned();
+        let output = rtt(&["plan", &relative]);
+        assert_eq!(output.status.code(), Some(3), "{relative}: {}", stderr(&output));
+        let mut snapshot = file.clone().into_os_string();
+        snapshot.push(".stderr");
+        support::check_snapshot(Path::new(&snapshot), &stderr(&output)).unwrap();
+    }
+}
+
+#[test]
+fn invalid_configs_and_unknown_drains_exit_1() {
+    assert_eq!(rtt(&["plan", "tests/data/config/err/many-errors.yaml"]).status.code(), Some(1));
+    let output = rtt(&["plan", "examples/quickstart/rtt.yaml", "--drain", "nope"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert!(stderr(&output).contains("no such host"));
+}
+
+#[test]
+fn json_output_is_the_plan_document() {
+    let output = rtt(&["plan", "examples/quickstart/rtt.yaml", "--format", "json"]);
+    assert!(output.status.success());
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(plan["kind"], "rtt.plan");
+    assert_eq!(plan["solver"]["status"], "optimal");
+}
