@@ -87,6 +87,8 @@ struct Builder<'m> {
     topology: &'m Topology,
     /// Agents held at their placement here: constants, not variables.
     fixed: Option<(&'m Placement, &'m [bool])>,
+    /// Built to name conflicts: no bound may assume another group holds.
+    relaxable: bool,
     milp: rtt_solver::Model,
     statements: Vec<Statement>,
     groups: HashMap<Statement, Group>,
@@ -180,6 +182,7 @@ impl Formulation {
             model,
             topology,
             fixed,
+            relaxable: options.relaxable_eligibility,
             milp: rtt_solver::Model::new(),
             statements: Vec::new(),
             groups: HashMap::new(),
@@ -421,9 +424,11 @@ fn topology_rows(b: &mut Builder<'_>) -> Vec<Option<(Var, Var)>> {
             let domains = crate::score::spread_domains(model, b.topology, id, level);
             if domains.len() > 1 {
                 let counts = b.per_domain(id, level);
-                let per = n_replicas / domains.len() as f64;
+                // Valid bounds while every replica lands in a spread domain,
+                // which only the eligibility rows guarantee when they are relaxable.
+                let per = if b.relaxable { 0.0 } else { n_replicas / domains.len() as f64 };
                 let max = b.milp.continuous(per.ceil(), n_replicas);
-                let min = b.milp.continuous(0.0, per.floor());
+                let min = b.milp.continuous(0.0, if b.relaxable { n_replicas } else { per.floor() });
                 let group = b.group(Statement::Spread(id));
                 for domain in &domains {
                     let count = counts.get(domain).cloned().unwrap_or_default();

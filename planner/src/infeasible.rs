@@ -87,7 +87,8 @@ pub fn explain(model: &Model, topology: &Topology, previous: Option<&Previous>) 
         .iter()
         .filter_map(|group| {
             let statement = formulation.statement(*group)?;
-            let slacks = milp.elastic(*group, |g| kept.contains(&g), &probe_limits()).ok()?;
+            let limits = Limits { gap: 1e-6, ..probe_limits() };
+            let slacks = milp.elastic(*group, |g| kept.contains(&g), &limits).ok()?;
             Some((statement, relaxation(model, &formulation, statement, &slacks)))
         })
         .collect();

@@ -34,7 +34,7 @@ use crate::score::{Score, score};
 use crate::topology::Topology;
 
 /// What to plan.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Request<'a> {
     /// The refined config.
     pub model: &'a Model,
@@ -49,6 +49,8 @@ pub struct Request<'a> {
     pub exhaustive: bool,
     /// Large-neighbourhood search budget (default: sized to the model).
     pub search: Option<search::Budget>,
+    /// Called as the search improves (for a progress display).
+    pub progress: Option<&'a dyn Fn(search::Progress)>,
 }
 
 /// Models with at most this many variables get a full branch and bound by default.
@@ -148,7 +150,12 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
     let searching = Instant::now();
     if let Some((_, seed)) = best_seed.take() {
         let budget = request.search.unwrap_or_else(|| search::Budget::for_model(model));
-        let improved = search::improve(model, &topology, previous.as_ref(), seed, budget);
+        let report = |p: search::Progress| {
+            if let Some(progress) = request.progress {
+                progress(p);
+            }
+        };
+        let improved = search::improve(model, &topology, previous.as_ref(), seed, budget, &report);
         let total = score(model, &topology, &improved, previous.as_ref()).total;
         best_seed = Some((total, improved));
     }

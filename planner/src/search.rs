@@ -34,6 +34,17 @@ impl Budget {
     }
 }
 
+/// Where a search stands, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// Sub-MILPs solved so far.
+    pub round: usize,
+    /// The budget.
+    pub rounds: usize,
+    /// Objective of the best placement so far.
+    pub incumbent: f64,
+}
+
 /// Improves `incumbent` (feasible) and returns the best placement found.
 pub fn improve(
     model: &Model,
@@ -41,6 +52,7 @@ pub fn improve(
     previous: Option<&Previous>,
     incumbent: Placement,
     budget: Budget,
+    progress: &dyn Fn(Progress),
 ) -> Placement {
     let mut best_total = score(model, topology, &incumbent, previous).total;
     let mut best = incumbent;
@@ -67,6 +79,7 @@ pub fn improve(
             best = candidate;
             since_improvement = 0;
         }
+        progress(Progress { round: round + 1, rounds: budget.rounds, incumbent: best_total });
     }
     best
 }

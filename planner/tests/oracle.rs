@@ -170,6 +170,7 @@ proptest! {
             limits: Limits { gap: 0.0, ..Limits::default() },
             exhaustive: true,
             search: None,
+            progress: None,
         };
         match (rtt_planner::plan(&request), oracle) {
             (Ok(planned), Some(best)) => {

@@ -1,6 +1,6 @@
 //! `rtt plan`: config → MILP → scored, deterministic plan document.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -25,6 +25,10 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
         let default = rtt_planner::search::Budget::for_model(&loaded.model);
         rtt_planner::search::Budget { rounds, ..default }
     });
+    let on_terminal = std::io::stderr().is_terminal();
+    let show = |p: rtt_planner::search::Progress| {
+        eprint!("\rrtt: search {}/{} incumbent {:.3}   ", p.round, p.rounds, p.incumbent);
+    };
     let request = Request {
         model: &loaded.model,
         config_hash: loaded.config_hash(),
@@ -32,6 +36,7 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
         limits,
         exhaustive: args.node_limit.is_some() || args.time_limit.is_some(),
         search,
+        progress: if on_terminal { Some(&show) } else { None },
     };
     let planned = match rtt_planner::plan(&request) {
         Ok(planned) => planned,
@@ -46,6 +51,9 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
         }
         Err(PlanError::Internal(reason)) => return Err(Internal { reason }.into()),
     };
+    if on_terminal {
+        eprintln!();
+    }
     report_stats(&planned);
     if let Some(output) = &args.output {
         write_plan(output, &planned.document)?;
@@ -138,13 +146,16 @@ fn report_stats(planned: &Planned) {
         return;
     }
     eprintln!(
-        "rtt: MILP {} variables, {} rows; build {:.2} s, search {:.2} s, solve {:.2} s{}",
+        "rtt: MILP {} variables, {} rows; build {:.2} s, search {:.2} s, solve {:.2} s{}; objective {:.3}, bound {:.3}, gap {:.2}%",
         stats.n_variables,
         stats.n_rows,
         stats.build_seconds,
         stats.search_seconds,
         stats.solve_seconds,
-        stats.greedy_objective.map(|g| format!("; greedy start {g:.3}")).unwrap_or_default()
+        stats.greedy_objective.map(|g| format!("; greedy start {g:.3}")).unwrap_or_default(),
+        planned.document.objective.total,
+        planned.document.solver.bound,
+        planned.document.solver.gap * 100.0,
     );
 }
 
