@@ -1,0 +1,38 @@
+//! Architecture invariants that a machine can check (see ARCHITECTURE.md):
+//! the direction of dependencies between the workspace crates.
+
+use std::collections::BTreeSet;
+
+/// The rtt crates a crate's `[dependencies]` names (dev-dependencies may differ).
+fn rtt_dependencies(manifest: &str) -> BTreeSet<String> {
+    let text = std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(manifest)).unwrap();
+    let mut in_dependencies = false;
+    let mut found = BTreeSet::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_dependencies = line == "[dependencies]";
+            continue;
+        }
+        if in_dependencies && line.starts_with("rtt-") {
+            found.insert(line.split(['.', ' ', '=']).next().unwrap_or_default().to_owned());
+        }
+    }
+    found
+}
+
+fn set(names: &[&str]) -> BTreeSet<String> {
+    names.iter().map(|n| n.to_string()).collect()
+}
+
+#[test]
+fn schema_and_solver_depend_on_no_other_rtt_crate() {
+    assert_eq!(rtt_dependencies("schema/Cargo.toml"), set(&[]), "schema is the bottom of the pipeline");
+    assert_eq!(rtt_dependencies("solver/Cargo.toml"), set(&[]), "the solver knows nothing of agents or hosts");
+}
+
+#[test]
+fn planner_sits_on_schema_and_solver_only() {
+    assert_eq!(rtt_dependencies("planner/Cargo.toml"), set(&["rtt-schema", "rtt-solver"]));
+    assert_eq!(rtt_dependencies("instances/Cargo.toml"), set(&["rtt-schema"]));
+}
