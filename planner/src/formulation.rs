@@ -42,6 +42,14 @@ pub struct Options {
     pub relaxable_eligibility: bool,
 }
 
+/// The agents a neighbourhood holds fixed and the nodes its free agents may use.
+#[derive(Clone, Copy)]
+struct Neighbourhood<'a> {
+    base: &'a Placement,
+    fixed: &'a [bool],
+    allowed: &'a [bool],
+}
+
 /// A capacity row: which node and which resource.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CapacityRow {
@@ -89,6 +97,8 @@ struct Builder<'m> {
     fixed: Option<(&'m Placement, &'m [bool])>,
     /// Built to name conflicts: no bound may assume another group holds.
     relaxable: bool,
+    /// Nodes free agents may use (a neighbourhood's restriction).
+    allowed: Option<&'m [bool]>,
     milp: rtt_solver::Model,
     statements: Vec<Statement>,
     groups: HashMap<Statement, Group>,
@@ -158,15 +168,25 @@ impl Formulation {
 
     /// The MILP over the agents `free` selects only, every other agent held at
     /// its count in `base` as constants: the small sub-problems of the search.
+    /// Free agents may use only the nodes of `hosts` (plus the nodes they
+    /// occupy in `base`, so that the base stays feasible).
     pub fn build_neighbourhood(
         model: &Model,
         topology: &Topology,
         previous: Option<&Previous>,
         base: &Placement,
         free: impl Fn(AgentId) -> bool,
+        hosts: &std::collections::BTreeSet<rtt_schema::model::HostId>,
     ) -> Self {
         let fixed: Vec<bool> = (0..model.agents.len() as u32).map(|a| !free(AgentId(a))).collect();
-        let mut formulation = Self::build_around(model, topology, previous, Options::default(), Some((base, &fixed)));
+        let allowed: Vec<bool> = topology.nodes.iter().map(|n| hosts.contains(&n.host)).collect();
+        let mut formulation = Self::build_around(
+            model,
+            topology,
+            previous,
+            Options::default(),
+            Some(Neighbourhood { base, fixed: &fixed, allowed: &allowed }),
+        );
         formulation.base = Some(base.clone());
         formulation
     }
@@ -176,13 +196,15 @@ impl Formulation {
         topology: &Topology,
         previous: Option<&Previous>,
         options: Options,
-        fixed: Option<(&Placement, &[bool])>,
+        neighbourhood: Option<Neighbourhood<'_>>,
     ) -> Self {
+        let fixed = neighbourhood.map(|n| (n.base, n.fixed));
         let mut b = Builder {
             model,
             topology,
             fixed,
             relaxable: options.relaxable_eligibility,
+            allowed: neighbourhood.map(|n| n.allowed),
             milp: rtt_solver::Model::new(),
             statements: Vec::new(),
             groups: HashMap::new(),
@@ -316,6 +338,12 @@ fn placement_variables(b: &mut Builder<'_>, options: Options) {
             let host = &model.hosts[numa.host.0 as usize];
             if !host.schedulable {
                 continue;
+            }
+            if let Some(allowed) = b.allowed {
+                let occupied = b.fixed.is_some_and(|(p, _)| p.get(id, NodeId(node_index as u32)) > 0);
+                if !allowed[node_index] && !occupied {
+                    continue;
+                }
             }
             let pinned_numa_ok = agent.pin.and_then(|(_, n)| n).is_none_or(|n| n == numa.numa);
             let eligible = model.host_is_eligible(agent, numa.host) && pinned_numa_ok;

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeSet, VecDeque};
 
-use rtt_schema::model::{AgentId, Model};
+use rtt_schema::model::{AgentId, HostId, Model};
 use rtt_solver::Limits;
 
 use crate::formulation::Formulation;
@@ -24,13 +24,16 @@ pub struct Budget {
     pub agents_per_round: usize,
     /// Branch-and-bound nodes per sub-MILP.
     pub node_limit: u64,
+    /// Hosts with the most free cores that a neighbourhood may also use,
+    /// besides the hosts its agents and their partners are on.
+    pub spare_hosts: usize,
 }
 
 impl Budget {
     /// A budget that grows gently with the instance.
     pub fn for_model(model: &Model) -> Self {
         let n_agents = model.agents.len();
-        Self { rounds: n_agents.clamp(4, 100), agents_per_round: 5.min(n_agents), node_limit: 100 }
+        Self { rounds: n_agents.clamp(4, 100), agents_per_round: 5.min(n_agents), node_limit: 100, spare_hosts: 8 }
     }
 }
 
@@ -68,7 +71,9 @@ pub fn improve(
             break;
         }
         let free = &neighbourhoods[round % neighbourhoods.len()];
-        let sub = Formulation::build_neighbourhood(model, topology, previous, &best, |agent| free.contains(&agent));
+        let hosts = candidate_hosts(model, topology, &best, free, budget.spare_hosts);
+        let sub =
+            Formulation::build_neighbourhood(model, topology, previous, &best, |agent| free.contains(&agent), &hosts);
         let start = sub.start(model, topology, &best);
         since_improvement += 1;
         let Ok(solution) = sub.milp.solve(&limits, start.as_deref()) else { continue };
@@ -82,6 +87,48 @@ pub fn improve(
         progress(Progress { round: round + 1, rounds: budget.rounds, incumbent: best_total });
     }
     best
+}
+
+/// The hosts a neighbourhood may use: where its agents and everything they
+/// talk to or must sit with are, plus the hosts with the most free cores.
+fn candidate_hosts(
+    model: &Model,
+    topology: &Topology,
+    placement: &Placement,
+    free: &BTreeSet<AgentId>,
+    spare: usize,
+) -> BTreeSet<HostId> {
+    let mut related: BTreeSet<AgentId> = free.clone();
+    for route in &model.routes {
+        if free.contains(&route.from) {
+            related.insert(route.to);
+        }
+        if free.contains(&route.to) {
+            related.insert(route.from);
+        }
+    }
+    for agent in free {
+        let a = &model.agents[agent.0 as usize];
+        related.extend(a.colocate.iter().map(|(other, _)| *other));
+    }
+    let mut hosts: BTreeSet<HostId> = BTreeSet::new();
+    for agent in &related {
+        hosts.extend(placement.by_agent[agent.0 as usize].keys().map(|node| topology.node(*node).host));
+    }
+    let mut free_cores = vec![0.0; model.hosts.len()];
+    for numa in &topology.nodes {
+        free_cores[numa.host.0 as usize] += f64::from(model.node(*numa).cores);
+    }
+    for (agent, nodes) in placement.by_agent.iter().enumerate() {
+        let cpu = model.effective_cpu(&model.agents[agent]);
+        for (node, count) in nodes {
+            free_cores[topology.node(*node).host.0 as usize] -= cpu * f64::from(*count);
+        }
+    }
+    let mut by_room: Vec<usize> = (0..model.hosts.len()).filter(|h| model.hosts[*h].schedulable).collect();
+    by_room.sort_by(|a, b| free_cores[*b].total_cmp(&free_cores[*a]).then(a.cmp(b)));
+    hosts.extend(by_room.into_iter().take(spare).map(|h| HostId(h as u32)));
+    hosts
 }
 
 /// Agents that talk to each other: from each agent, in order of the traffic
