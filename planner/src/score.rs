@@ -230,3 +230,42 @@ pub fn level_name(level: usize) -> &'static str {
         Level::Zone => "zone",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::previous::PreviousAgent;
+
+    fn model() -> Model {
+        let yaml = "version: 1\ntopology:\n  latency_us: {numa: 1, host: 2, rack: 3, zone: 4, region: 5}\n  hosts:\n    - {name: h0, zone: z, rack: r, numa: [{cores: 8, memory_mib: 8192}, {cores: 8, memory_mib: 8192}]}\nagents:\n  - {id: a@1, replicas: 2, cpu: 1, memory_mib: 10, qos: guaranteed, service_us: 0}\n";
+        rtt_schema::check_text(rtt_schema::source::SourceFile::new("t", yaml), rtt_schema::Format::Yaml).unwrap().model
+    }
+
+    #[test]
+    fn moves_count_replicas_that_left_their_slot_but_not_a_scale_down() {
+        let model = model();
+        let a = AgentId(0);
+        let mut now = Placement::empty(1);
+        now.add(a, NodeId(0), 2);
+        // Before: 3 replicas, 1 on node 0 and 2 on node 1; now 2 on node 0.
+        let before = PreviousAgent {
+            n_replicas: 3,
+            on_nodes: BTreeMap::from([(NodeId(0), 1), (NodeId(1), 2)]),
+            on_gone_nodes: 0,
+        };
+        let previous = Previous { by_agent: vec![Some(before)] };
+        // Left node 1: 2; scale-down 3 → 2: 1; moves = 1.
+        assert_eq!(moves(&model, &now, Some(&previous)), 1);
+        assert_eq!(moves(&model, &now, None), 0);
+    }
+
+    #[test]
+    fn a_route_is_as_local_as_its_finest_level_with_99_percent_of_traffic() {
+        assert_eq!(route_level(&[1.0, 1.0, 1.0, 1.0]), Locality::Numa);
+        assert_eq!(route_level(&[0.5, 0.99, 1.0, 1.0]), Locality::Host);
+        assert_eq!(route_level(&[0.5, 0.98, 0.989, 1.0]), Locality::Zone);
+        assert_eq!(route_level(&[0.0, 0.0, 0.0, 0.5]), Locality::Region);
+    }
+}

@@ -185,3 +185,42 @@ proptest! {
         }
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+
+    /// Dropping every placement rule and SLO never makes a feasible config
+    /// infeasible, nor its optimum worse.
+    #[test]
+    fn removing_constraints_never_hurts(t in tiny()) {
+        let config = config(&t);
+        let mut relaxed = config.clone();
+        for agent in &mut relaxed.agents {
+            agent.spread = None;
+            agent.anti_affinity = None;
+            agent.colocate.clear();
+            agent.avoid.clear();
+        }
+        for route in &mut relaxed.routes {
+            route.slo_p99_us = None;
+        }
+        let solve = |config: &Config| {
+            let model = rtt_schema::refine(config).expect("valid");
+            let request = Request {
+                model: &model,
+                config_hash: Sha256([0; 32]),
+                previous: None,
+                limits: Limits { gap: 0.0, ..Limits::default() },
+                exhaustive: true,
+                search: None,
+                progress: None,
+            };
+            rtt_planner::plan(&request).map(|p| p.score.total).ok()
+        };
+        match (solve(&config), solve(&relaxed)) {
+            (Some(strict), Some(loose)) => prop_assert!(loose <= strict + 1e-6, "relaxed {} > strict {}", loose, strict),
+            (Some(_), None) => prop_assert!(false, "relaxing made the config infeasible"),
+            _ => {}
+        }
+    }
+}
