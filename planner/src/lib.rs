@@ -5,6 +5,7 @@
 //! Pure apart from the solver call: no files, no clocks in the output (solve
 //! times are reported in [`Stats`] for stderr, never in the document).
 
+pub mod bound;
 pub mod document;
 pub mod formulation;
 pub mod greedy;
@@ -55,6 +56,8 @@ pub struct Request<'a> {
 
 /// Models with at most this many variables get a full branch and bound by default.
 pub const FULL_SOLVE_MAX_VARIABLES: usize = 3_000;
+/// Past this many variables the LP relaxation costs more than it proves.
+pub const LP_BOUND_MAX_VARIABLES: usize = 20_000;
 
 /// A plan and how it was reached.
 #[derive(Debug, Clone)]
@@ -178,11 +181,16 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
             (formulation.placement(&solution), report)
         })
     } else {
-        // Large model: the searched placement stands; the LP relaxation proves a bound.
+        // Large model: the searched placement stands; the LP relaxation (or,
+        // past a size, a combinatorial bound) proves how far it can be from optimal.
         let placement = best_seed.map(|(_, p)| p).unwrap_or_default();
         let total = score(model, &topology, &placement, previous.as_ref()).total;
-        formulation.milp.relaxation_bound().map(|bound| {
-            let bound = bound + formulation.objective_constant;
+        let bound = if formulation.milp.n_variables() <= LP_BOUND_MAX_VARIABLES {
+            formulation.milp.relaxation_bound().map(|b| b + formulation.objective_constant)
+        } else {
+            Ok(bound::lower_bound(model, &topology, previous.as_ref()))
+        };
+        bound.map(|bound| {
             let gap = if total.abs() > 1e-12 { ((total - bound) / total.abs()).max(0.0) } else { 0.0 };
             let status = if gap <= request.limits.gap { SolverStatus::Optimal } else { SolverStatus::Feasible };
             (placement, SolverReport { status, objective: total, bound, gap })
