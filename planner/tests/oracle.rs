@@ -174,6 +174,9 @@ proptest! {
         };
         match (rtt_planner::plan(&request), oracle) {
             (Ok(planned), Some(best)) => {
+                // Same input, same bytes.
+                let again = rtt_planner::plan(&request).map_err(|e| TestCaseError::fail(e.to_string()))?;
+                prop_assert_eq!(planned.document.to_file_bytes().unwrap(), again.document.to_file_bytes().unwrap());
                 prop_assert!(planned.score.violations.is_empty());
                 prop_assert!((planned.score.total - best).abs() < 1e-6, "planner {} vs brute force {}", planned.score.total, best);
                 // At proven optimality the MILP's objective is the scorer's total.
