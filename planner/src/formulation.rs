@@ -253,18 +253,6 @@ impl Formulation {
         placement
     }
 
-    /// `(y, value)` pairs fixing the agents `keep` selects at their counts in `placement`.
-    pub fn fixing(&self, placement: &Placement, keep: impl Fn(AgentId) -> bool) -> Vec<(Var, f64)> {
-        let mut fixed = Vec::new();
-        for (agent, vars) in self.placement_vars.iter().enumerate() {
-            let id = AgentId(agent as u32);
-            if keep(id) {
-                fixed.extend(vars.iter().map(|(node, var)| (*var, f64::from(placement.get(id, *node)))));
-            }
-        }
-        fixed
-    }
-
     /// A complete MIP start describing `placement`, or `None` when it uses a
     /// node the formulation has no variable for.
     pub fn start(&self, model: &Model, topology: &Topology, placement: &Placement) -> Option<Vec<(Var, f64)>> {

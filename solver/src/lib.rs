@@ -207,21 +207,6 @@ impl Model {
         self.solve_with(limits, start, |_| true, false)
     }
 
-    /// Solves with some variables fixed to values (a neighbourhood of a
-    /// large-neighbourhood search); the rest of the model is unchanged.
-    pub fn solve_fixing(
-        &self,
-        fixed: &[(Var, f64)],
-        limits: &Limits,
-        start: Option<&[(Var, f64)]>,
-    ) -> Result<Solution, SolveError> {
-        let mut bounds: Vec<Option<f64>> = vec![None; self.n_variables()];
-        for (var, value) in fixed {
-            bounds[var.index] = Some(*value);
-        }
-        self.with_bounds(&bounds).solve_with(limits, start, |_| true, false)
-    }
-
     /// A copy whose variables with `Some(value)` are fixed to that value.
     fn with_bounds(&self, fixed: &[Option<f64>]) -> Model {
         let mut model = self.clone();
