@@ -48,6 +48,7 @@ struct Neighbourhood<'a> {
     base: &'a Placement,
     fixed: &'a [bool],
     allowed: &'a [bool],
+    finest_level: usize,
 }
 
 /// A capacity row: which node and which resource.
@@ -95,6 +96,8 @@ struct Builder<'m> {
     topology: &'m Topology,
     /// Agents held at their placement here: constants, not variables.
     fixed: Option<(&'m Placement, &'m [bool])>,
+    /// Finest locality level modelled for routes (0 = numa: exact).
+    finest_level: usize,
     /// Built to name conflicts: no bound may assume another group holds.
     relaxable: bool,
     /// Nodes free agents may use (a neighbourhood's restriction).
@@ -177,6 +180,7 @@ impl Formulation {
         base: &Placement,
         free: impl Fn(AgentId) -> bool,
         hosts: &std::collections::BTreeSet<rtt_schema::model::HostId>,
+        coarsen: usize,
     ) -> Self {
         let fixed: Vec<bool> = (0..model.agents.len() as u32).map(|a| !free(AgentId(a))).collect();
         let allowed: Vec<bool> = topology.nodes.iter().map(|n| hosts.contains(&n.host)).collect();
@@ -185,7 +189,7 @@ impl Formulation {
             topology,
             previous,
             Options::default(),
-            Some(Neighbourhood { base, fixed: &fixed, allowed: &allowed }),
+            Some(Neighbourhood { base, fixed: &fixed, allowed: &allowed, finest_level: coarsen }),
         );
         formulation.base = Some(base.clone());
         formulation
@@ -204,6 +208,7 @@ impl Formulation {
             topology,
             fixed,
             relaxable: options.relaxable_eligibility,
+            finest_level: neighbourhood.map_or(0, |n| n.finest_level),
             allowed: neighbourhood.map(|n| n.allowed),
             milp: rtt_solver::Model::new(),
             statements: Vec::new(),
@@ -520,7 +525,7 @@ fn route_rows(b: &mut Builder<'_>, objective_constant: &mut f64) -> Vec<RouteVar
         let mut p99_gain = Expression::from(0.0);
         let mut previous_local: Option<Var> = None;
         // Coarsest first, so that each finer indicator can be chained below it.
-        for level in (0..4).rev() {
+        for level in (b.finest_level..4).rev() {
             let step = latency[level + 1] - latency[level];
             if step <= 0.0 {
                 continue;

@@ -1,5 +1,7 @@
 //! Large-neighbourhood search: free a few agents that talk to each other, fix
-//! everyone else at the incumbent, and let HiGHS re-place the few. Each
+//! everyone else at the incumbent, and let HiGHS re-place the few. Sub-MILPs
+//! may model route locality coarsely (a heuristic: every candidate is accepted
+//! or rejected by the exact scorer). Each
 //! sub-MILP is small, so a few hundred branch-and-bound nodes go far; the
 //! sequence of neighbourhoods and the node limits are fixed, so the search is
 //! deterministic.
@@ -33,7 +35,12 @@ impl Budget {
     /// A budget that grows gently with the instance.
     pub fn for_model(model: &Model) -> Self {
         let n_agents = model.agents.len();
-        Self { rounds: n_agents.clamp(4, 100), agents_per_round: 5.min(n_agents), node_limit: 100, spare_hosts: 8 }
+        Self {
+            rounds: (3 * n_agents).clamp(12, 150),
+            agents_per_round: 5.min(n_agents),
+            node_limit: 100,
+            spare_hosts: 8,
+        }
     }
 }
 
@@ -65,15 +72,29 @@ pub fn improve(
     }
     let limits = Limits { gap: 1e-6, node_limit: Some(budget.node_limit), time_limit: None, light: true };
     let mut since_improvement = 0;
+    // Sub-MILPs model route locality from the rack level up first (a third of
+    // the variables, most of the latency), and refine to host, then NUMA,
+    // once a whole pass at the current level finds nothing better.
+    let mut finest_level = 2;
     for round in 0..budget.rounds {
-        // A whole pass without improvement: nothing left for these neighbourhoods.
         if since_improvement >= neighbourhoods.len() {
-            break;
+            if finest_level == 0 {
+                break;
+            }
+            finest_level -= 1;
+            since_improvement = 0;
         }
         let free = &neighbourhoods[round % neighbourhoods.len()];
         let hosts = candidate_hosts(model, topology, &best, free, budget.spare_hosts);
-        let sub =
-            Formulation::build_neighbourhood(model, topology, previous, &best, |agent| free.contains(&agent), &hosts);
+        let sub = Formulation::build_neighbourhood(
+            model,
+            topology,
+            previous,
+            &best,
+            |agent| free.contains(&agent),
+            &hosts,
+            finest_level,
+        );
         let start = sub.start(model, topology, &best);
         since_improvement += 1;
         let Ok(solution) = sub.milp.solve(&limits, start.as_deref()) else { continue };
