@@ -109,11 +109,15 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
     let started = Instant::now();
     let topology = Topology::new(model);
     let previous = request.previous.map(|plan| previous_of(model, &topology, plan));
-    let formulation = Formulation::build(model, &topology, previous.as_ref(), Options::default());
+    // The whole-fleet MILP is built only when something uses it: a large
+    // fleet's would take gigabytes just to prove a weak bound.
+    let n_candidates: usize = bound::candidate_nodes(model, &topology).iter().map(|c| c.len()).sum();
+    let whole = std::cell::OnceCell::new();
+    let formulation =
+        || whole.get_or_init(|| Formulation::build(model, &topology, previous.as_ref(), Options::default()));
 
-    // The better feasible of the greedy placement and the previous plan seeds HiGHS.
-    let mut stats =
-        Stats { n_variables: formulation.milp.n_variables(), n_rows: formulation.milp.n_rows(), ..Stats::default() };
+    // The better feasible of the greedy placement and the previous plan seeds the search.
+    let mut stats = Stats::default();
     let mut seeds = vec![greedy::place(model, &topology, previous.as_ref())];
     if let Some(previous) = &previous {
         seeds.push(placement_of_previous(model, previous));
@@ -135,9 +139,9 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
         // No heuristic placement is feasible: ask HiGHS for any feasible point
         // first (no objective: much faster), and start from that.
         let phase_one = Limits { gap: 1.0, ..request.limits };
-        match formulation.milp.find_feasible(&phase_one) {
+        match formulation().milp.find_feasible(&phase_one) {
             Ok(solution) => {
-                let found = formulation.placement(&solution);
+                let found = formulation().placement(&solution);
                 let found_score = score(model, &topology, &found, previous.as_ref());
                 if found_score.violations.is_empty() {
                     best_seed = Some((found_score.total, found));
@@ -163,38 +167,21 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
         best_seed = Some((total, improved));
     }
     stats.search_seconds = searching.elapsed().as_secs_f64();
-    let start = best_seed.as_ref().and_then(|(_, seed)| formulation.start(model, &topology, seed));
-
     let solving = Instant::now();
-    let full = request.exhaustive || formulation.milp.n_variables() <= FULL_SOLVE_MAX_VARIABLES;
-    let outcome = if full || start.is_none() {
-        formulation.milp.solve(&request.limits, start.as_deref()).map(|solution| {
-            let report = SolverReport {
-                status: match solution.status {
-                    Status::Optimal => SolverStatus::Optimal,
-                    Status::Feasible => SolverStatus::Feasible,
-                },
-                objective: solution.objective + formulation.objective_constant,
-                bound: solution.bound + formulation.objective_constant,
-                gap: solution.gap,
-            };
-            (formulation.placement(&solution), report)
-        })
-    } else {
-        // Large model: the searched placement stands; the LP relaxation (or,
-        // past a size, a combinatorial bound) proves how far it can be from optimal.
+    let use_milp = request.exhaustive || best_seed.is_none() || n_candidates <= LP_BOUND_MAX_VARIABLES;
+    let outcome = if !use_milp {
+        // Too large for the MILP to prove more than the combinatorial bound does.
         let placement = best_seed.map(|(_, p)| p).unwrap_or_default();
         let total = score(model, &topology, &placement, previous.as_ref()).total;
-        let bound = if formulation.milp.n_variables() <= LP_BOUND_MAX_VARIABLES {
-            formulation.milp.relaxation_bound().map(|b| b + formulation.objective_constant)
-        } else {
-            Ok(bound::lower_bound(model, &topology, previous.as_ref()))
-        };
-        bound.map(|bound| {
-            let gap = if total.abs() > 1e-12 { ((total - bound) / total.abs()).max(0.0) } else { 0.0 };
-            let status = if gap <= request.limits.gap { SolverStatus::Optimal } else { SolverStatus::Feasible };
-            (placement, SolverReport { status, objective: total, bound, gap })
-        })
+        let bound = bound::lower_bound(model, &topology, previous.as_ref());
+        let gap = if total.abs() > 1e-12 { ((total - bound) / total.abs()).max(0.0) } else { 0.0 };
+        let status = if gap <= request.limits.gap { SolverStatus::Optimal } else { SolverStatus::Feasible };
+        Ok((placement, SolverReport { status, objective: total, bound, gap }))
+    } else {
+        let formulation = formulation();
+        stats.n_variables = formulation.milp.n_variables();
+        stats.n_rows = formulation.milp.n_rows();
+        solve_whole(request, model, &topology, previous.as_ref(), formulation, best_seed)
     };
     stats.solve_seconds = solving.elapsed().as_secs_f64();
     let (placement, solver) = match outcome {
@@ -220,6 +207,45 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
     let serial = request.previous.map_or(1, |p| p.serial + 1);
     let document = document(model, &topology, &placement, &figures, inputs, solver, serial);
     Ok(Planned { document, placement, score: figures, stats })
+}
+
+/// The final stage on the whole-fleet MILP: branch and bound from the searched
+/// placement when the model is small (or a limit asks for it), else the LP
+/// relaxation's bound (or the combinatorial one past its size).
+fn solve_whole(
+    request: &Request<'_>,
+    model: &Model,
+    topology: &Topology,
+    previous: Option<&Previous>,
+    formulation: &Formulation,
+    best_seed: Option<(f64, Placement)>,
+) -> Result<(Placement, SolverReport), SolveError> {
+    let start = best_seed.as_ref().and_then(|(_, seed)| formulation.start(model, topology, seed));
+    let full = request.exhaustive || formulation.milp.n_variables() <= FULL_SOLVE_MAX_VARIABLES;
+    if full || start.is_none() {
+        return formulation.milp.solve(&request.limits, start.as_deref()).map(|solution| {
+            let report = SolverReport {
+                status: match solution.status {
+                    Status::Optimal => SolverStatus::Optimal,
+                    Status::Feasible => SolverStatus::Feasible,
+                },
+                objective: solution.objective + formulation.objective_constant,
+                bound: solution.bound + formulation.objective_constant,
+                gap: solution.gap,
+            };
+            (formulation.placement(&solution), report)
+        });
+    }
+    let placement = best_seed.map(|(_, p)| p).unwrap_or_default();
+    let total = score(model, topology, &placement, previous).total;
+    let bound = if formulation.milp.n_variables() <= LP_BOUND_MAX_VARIABLES {
+        formulation.milp.relaxation_bound().map(|b| b + formulation.objective_constant)?
+    } else {
+        bound::lower_bound(model, topology, previous)
+    };
+    let gap = if total.abs() > 1e-12 { ((total - bound) / total.abs()).max(0.0) } else { 0.0 };
+    let status = if gap <= request.limits.gap { SolverStatus::Optimal } else { SolverStatus::Feasible };
+    Ok((placement, SolverReport { status, objective: total, bound, gap }))
 }
 
 /// The previous plan's placements resolved against the current config.

@@ -145,10 +145,13 @@ fn report_stats(planned: &Planned) {
     if std::env::var_os("RTT_QUIET").is_some() {
         return;
     }
+    let milp = if stats.n_variables == 0 {
+        "whole-fleet MILP not built (large fleet: search and combinatorial bound)".to_owned()
+    } else {
+        format!("MILP {} variables, {} rows", stats.n_variables, stats.n_rows)
+    };
     eprintln!(
-        "rtt: MILP {} variables, {} rows; build {:.2} s, search {:.2} s, solve {:.2} s{}; objective {:.3}, bound {:.3}, gap {:.2}%",
-        stats.n_variables,
-        stats.n_rows,
+        "rtt: {milp}; build {:.2} s, search {:.2} s, solve {:.2} s{}; objective {:.3}, bound {:.3}, gap {:.2}%",
         stats.build_seconds,
         stats.search_seconds,
         stats.solve_seconds,
