@@ -114,22 +114,35 @@ pub fn place(model: &Model, topology: &Topology, previous: Option<&Previous>) ->
     placement
 }
 
-/// Pinned and constrained agents first, colocate targets before the agents
-/// that follow them, bigger before smaller.
+/// Pinned agents first, then colocate targets before the agents that follow
+/// them, then constrained before free, bigger before smaller.
 fn order(model: &Model) -> Vec<AgentId> {
-    let mut is_target = vec![false; model.agents.len()];
-    for agent in &model.agents {
-        for (other, _) in &agent.colocate {
-            is_target[other.0 as usize] = true;
+    // depth[t] > depth[a] whenever a must be colocated with t, so targets come
+    // first along whole chains (capped, in case of cycles).
+    let n = model.agents.len();
+    let mut depth = vec![0usize; n];
+    for _ in 0..n.min(32) {
+        let mut changed = false;
+        for (index, agent) in model.agents.iter().enumerate() {
+            for (target, _) in &agent.colocate {
+                let t = target.0 as usize;
+                if depth[t] < depth[index] + 1 && depth[index] < n {
+                    depth[t] = depth[index] + 1;
+                    changed = true;
+                }
+            }
+        }
+        if !changed {
+            break;
         }
     }
-    let mut ids: Vec<AgentId> = (0..model.agents.len() as u32).map(AgentId).collect();
+    let mut ids: Vec<AgentId> = (0..n as u32).map(AgentId).collect();
     ids.sort_by(|x, y| {
         let key = |id: &AgentId| {
             let a = &model.agents[id.0 as usize];
             let constrained = a.pin.is_some() || !a.selector.is_empty() || a.anti_affinity.is_some();
             let size = model.effective_cpu(a) * f64::from(a.n_replicas);
-            (a.pin.is_none(), !is_target[id.0 as usize], !constrained, -size)
+            (a.pin.is_none(), std::cmp::Reverse(depth[id.0 as usize]), !constrained, -size)
         };
         key(x).partial_cmp(&key(y)).unwrap_or(std::cmp::Ordering::Equal).then(x.cmp(y))
     });
