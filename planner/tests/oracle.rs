@@ -140,6 +140,19 @@ fn brute_force(model: &Model, topology: &Topology) -> Option<f64> {
     }
 }
 
+/// A request solved to proven optimality (gap 0, full branch and bound).
+fn exact(model: &Model) -> Request<'_> {
+    Request {
+        model,
+        config_hash: Sha256([0; 32]),
+        previous: None,
+        limits: Limits { gap: 0.0, ..Limits::default() },
+        exhaustive: true,
+        search: None,
+        progress: None,
+    }
+}
+
 fn compositions(total: u32, parts: usize) -> Vec<Vec<u32>> {
     if parts == 1 {
         return vec![vec![total]];
@@ -163,15 +176,7 @@ proptest! {
         let model = rtt_schema::refine(&config).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
         let topology = Topology::new(&model);
         let oracle = brute_force(&model, &topology);
-        let request = Request {
-            model: &model,
-            config_hash: Sha256([0; 32]),
-            previous: None,
-            limits: Limits { gap: 0.0, ..Limits::default() },
-            exhaustive: true,
-            search: None,
-            progress: None,
-        };
+        let request = exact(&model);
         match (rtt_planner::plan(&request), oracle) {
             (Ok(planned), Some(best)) => {
                 // Same input, same bytes.
@@ -209,16 +214,7 @@ proptest! {
         }
         let solve = |config: &Config| {
             let model = rtt_schema::refine(config).expect("valid");
-            let request = Request {
-                model: &model,
-                config_hash: Sha256([0; 32]),
-                previous: None,
-                limits: Limits { gap: 0.0, ..Limits::default() },
-                exhaustive: true,
-                search: None,
-                progress: None,
-            };
-            rtt_planner::plan(&request).map(|p| p.score.total).ok()
+            rtt_planner::plan(&exact(&model)).map(|p| p.score.total).ok()
         };
         match (solve(&config), solve(&relaxed)) {
             (Some(strict), Some(loose)) => prop_assert!(loose <= strict + 1e-6, "relaxed {} > strict {}", loose, strict),

@@ -477,11 +477,6 @@ mod tests {
         assert!((lp.objective - 3.0).abs() < 1e-9);
         assert!((lp.row_duals()[0].abs() - 1.0).abs() < 1e-9, "{:?}", lp.row_duals());
     }
-}
-
-#[cfg(test)]
-mod elastic_tests {
-    use super::*;
 
     #[test]
     fn elastic_reports_the_least_violation_of_a_group() {
