@@ -17,6 +17,9 @@ use crate::previous::Previous;
 use crate::score::score;
 use crate::topology::Topology;
 
+/// Fleets with more agents than this start the search with coarse sub-MILPs.
+pub const COARSE_FIRST_MIN_AGENTS: usize = 64;
+
 /// Budget of a search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
@@ -72,10 +75,11 @@ pub fn improve(
     }
     let limits = Limits { gap: 1e-6, node_limit: Some(budget.node_limit), time_limit: None, light: true };
     let mut since_improvement = 0;
-    // Sub-MILPs model route locality from the rack level up first (a third of
-    // the variables, most of the latency), and refine to host, then NUMA,
-    // once a whole pass at the current level finds nothing better.
-    let mut finest_level = 2;
+    // On larger fleets, sub-MILPs model route locality from the rack level up
+    // first (a third of the variables, most of the latency), and refine to
+    // host, then NUMA, once a whole pass at the current level finds nothing
+    // better; small fleets can afford the exact model from the start.
+    let mut finest_level = if model.agents.len() <= COARSE_FIRST_MIN_AGENTS { 0 } else { 2 };
     for round in 0..budget.rounds {
         if since_improvement >= neighbourhoods.len() {
             if finest_level == 0 {
