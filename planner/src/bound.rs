@@ -30,9 +30,13 @@ pub fn candidate_nodes(model: &Model, topology: &Topology) -> Vec<BTreeSet<NodeI
         .collect()
 }
 
-/// The lower bound on the objective.
-pub fn lower_bound(model: &Model, topology: &Topology, previous: Option<&Previous>) -> f64 {
-    let candidates = candidate_nodes(model, topology);
+/// The lower bound on the objective, given each agent's [`candidate_nodes`].
+pub fn lower_bound(
+    model: &Model,
+    topology: &Topology,
+    candidates: &[BTreeSet<NodeId>],
+    previous: Option<&Previous>,
+) -> f64 {
     let total_rps: f64 = model.routes.iter().map(|r| r.rps).sum();
     let mut latency = 0.0;
     for route in &model.routes {

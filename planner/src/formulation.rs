@@ -288,6 +288,10 @@ impl Formulation {
             start.push((*min, f64::from(values.iter().copied().min().unwrap_or(0))));
         }
         for (route, vars) in model.routes.iter().zip(&self.routes) {
+            // Routes between fixed agents have no variables (most of them, in a neighbourhood).
+            if vars.local.iter().all(Option::is_none) && vars.shares.iter().all(Vec::is_empty) {
+                continue;
+            }
             let from_n = f64::from(model.agents[route.from.0 as usize].n_replicas);
             let to_n = f64::from(model.agents[route.to.0 as usize].n_replicas);
             let shares = locality_shares(model, topology, placement, route.from, route.to);

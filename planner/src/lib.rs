@@ -111,7 +111,8 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
     let previous = request.previous.map(|plan| previous_of(model, &topology, plan));
     // The whole-fleet MILP is built only when something uses it: a large
     // fleet's would take gigabytes just to prove a weak bound.
-    let n_candidates: usize = bound::candidate_nodes(model, &topology).iter().map(|c| c.len()).sum();
+    let candidates = bound::candidate_nodes(model, &topology);
+    let n_candidates: usize = candidates.iter().map(|c| c.len()).sum();
     let whole = std::cell::OnceCell::new();
     let formulation =
         || whole.get_or_init(|| Formulation::build(model, &topology, previous.as_ref(), Options::default()));
@@ -173,7 +174,7 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
         // Too large for the MILP to prove more than the combinatorial bound does.
         let placement = best_seed.map(|(_, p)| p).unwrap_or_default();
         let total = score(model, &topology, &placement, previous.as_ref()).total;
-        let bound = bound::lower_bound(model, &topology, previous.as_ref());
+        let bound = bound::lower_bound(model, &topology, &candidates, previous.as_ref());
         let gap = if total.abs() > 1e-12 { ((total - bound) / total.abs()).max(0.0) } else { 0.0 };
         let status = if gap <= request.limits.gap { SolverStatus::Optimal } else { SolverStatus::Feasible };
         Ok((placement, SolverReport { status, objective: total, bound, gap }))
@@ -181,7 +182,7 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
         let formulation = formulation();
         stats.n_variables = formulation.milp.n_variables();
         stats.n_rows = formulation.milp.n_rows();
-        solve_whole(request, model, &topology, previous.as_ref(), formulation, best_seed)
+        solve_whole(request, model, &topology, &candidates, previous.as_ref(), formulation, best_seed)
     };
     stats.solve_seconds = solving.elapsed().as_secs_f64();
     let (placement, solver) = match outcome {
@@ -216,6 +217,7 @@ fn solve_whole(
     request: &Request<'_>,
     model: &Model,
     topology: &Topology,
+    candidates: &[std::collections::BTreeSet<topology::NodeId>],
     previous: Option<&Previous>,
     formulation: &Formulation,
     best_seed: Option<(f64, Placement)>,
@@ -241,7 +243,7 @@ fn solve_whole(
     let bound = if formulation.milp.n_variables() <= LP_BOUND_MAX_VARIABLES {
         formulation.milp.relaxation_bound().map(|b| b + formulation.objective_constant)?
     } else {
-        bound::lower_bound(model, topology, previous)
+        bound::lower_bound(model, topology, candidates, previous)
     };
     let gap = if total.abs() > 1e-12 { ((total - bound) / total.abs()).max(0.0) } else { 0.0 };
     let status = if gap <= request.limits.gap { SolverStatus::Optimal } else { SolverStatus::Feasible };
