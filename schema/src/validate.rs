@@ -40,6 +40,7 @@ pub fn refine(config: &raw::Config) -> Result<Model, Vec<Issue>> {
     model.agents = agents::agents(config, &model, &mut issues);
     model.routes = agents::routes(config, &model, &mut issues);
     model.providers = wiring::providers(config, &model, &mut issues);
+    wiring::env(config, &mut issues);
     if config.version != 1 {
         issues.push(
             Issue::new(&root.key("version"), "unsupported config version".into(), format!("found {}", config.version))

@@ -180,12 +180,27 @@ pub(super) fn providers(config: &raw::Config, model: &Model, issues: &mut Vec<Is
 }
 
 /// Map keys are names too, but JSON Schema does not check keys.
-fn check_name(what: &str, name: &str, path: &Path, issues: &mut Vec<Issue>) {
-    let ok = !name.is_empty()
+/// Names that become file names (providers, drivers, the env overlay) must
+/// not be able to step out of their directory.
+fn is_safe_name(name: &str) -> bool {
+    !name.is_empty()
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
         && name != "."
-        && name != "..";
-    if !ok {
+        && name != ".."
+}
+
+/// `env` names the file `.rtt/overlays/env/<env>.json`.
+pub(super) fn env(config: &raw::Config, issues: &mut Vec<Issue>) {
+    if let Some(env) = config.env.as_deref().filter(|env| !is_safe_name(env)) {
+        issues.push(
+            Issue::new(&Path::root().key("env"), format!("invalid env name {env:?}"), "not a plain file name".into())
+                .help("names use letters, digits, '.', '_' and '-' only (the overlay is .rtt/overlays/env/<env>.json)"),
+        );
+    }
+}
+
+fn check_name(what: &str, name: &str, path: &Path, issues: &mut Vec<Issue>) {
+    if !is_safe_name(name) {
         issues.push(
             Issue::at(path, Target::Key, format!("invalid {what} name {name:?}"), "invalid name".into())
                 .help("names use letters, digits, '.', '_' and '-' only"),

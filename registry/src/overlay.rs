@@ -1,0 +1,251 @@
+//! Overlays (SPEC §7): per-agent-selector RFC 7396 merges and RFC 6902
+//! patches, applied base → provider `*` → provider agent → env `*` → env agent.
+//! Pure: files are read by the caller.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rtt_schema::canonical::Sha256;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::error::{RegistryError, Result};
+use crate::object::{canonical_bytes, canonical_from_text, check_agent_id};
+
+/// The selector that applies to every agent.
+pub const ALL: &str = "*";
+
+/// One overlay file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Overlay {
+    /// Selector (`*` or an agent id) → what to do.
+    pub agents: BTreeMap<String, OverlayEntry>,
+}
+
+/// What an overlay does to the agents a selector picks: the merge first, then the patch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OverlayEntry {
+    /// RFC 7396 merge patch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merge: Option<Value>,
+    /// RFC 6902 operations.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patch: Option<json_patch::Patch>,
+}
+
+/// An overlay file as loaded: its path (for errors) and contents.
+#[derive(Debug, Clone)]
+pub struct OverlayFile {
+    /// Where it came from.
+    pub path: PathBuf,
+    /// What it says.
+    pub overlay: Overlay,
+}
+
+/// Which layer an overlay belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Layer {
+    /// `.rtt/overlays/provider/<name>.json`.
+    Provider,
+    /// `.rtt/overlays/env/<name>.json`.
+    Env,
+}
+
+impl Layer {
+    /// The directory name under `.rtt/overlays`.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Layer::Provider => "provider",
+            Layer::Env => "env",
+        }
+    }
+}
+
+impl OverlayFile {
+    /// Parses overlay text; every error names the file, line and column or the selector.
+    pub fn parse(path: &Path, text: &str) -> Result<Self> {
+        let name = path.display().to_string();
+        let (value, _) = canonical_from_text(&name, text)?;
+        let overlay: Overlay = serde_json::from_value(value).map_err(|e| RegistryError::Invalid {
+            path: name.clone(),
+            line: 1,
+            column: 1,
+            message: format!(
+                "{e}; expected {{\"agents\": {{\"*\" | \"<agent id>\": {{\"merge\": {{...}}, \"patch\": [...]}}}}}}"
+            ),
+        })?;
+        for (selector, entry) in &overlay.agents {
+            let invalid = |message: String| RegistryError::Overlay {
+                file: path.to_owned(),
+                selector: selector.clone(),
+                message,
+            };
+            if selector != ALL {
+                check_agent_id(selector).map_err(|e| invalid(format!("{e}, or \"*\" for every agent")))?;
+            }
+            if entry.merge.is_none() && entry.patch.is_none() {
+                return Err(invalid("neither `merge` nor `patch`: say what the overlay changes".into()));
+            }
+        }
+        Ok(Self { path: path.to_owned(), overlay })
+    }
+
+    /// The part of the overlay that applies to `id` (its `*` and `id`
+    /// entries), as an overlay document of its own. Its hash is the
+    /// overlay's contribution to a view's cache key.
+    pub fn applicable(&self, id: &str) -> Overlay {
+        applicable(Some(&self.overlay), id)
+    }
+}
+
+/// The part of an overlay (or of none) that applies to `id`.
+pub fn applicable(overlay: Option<&Overlay>, id: &str) -> Overlay {
+    let mut agents = BTreeMap::new();
+    if let Some(overlay) = overlay {
+        for selector in [ALL, id] {
+            if let Some(entry) = overlay.agents.get(selector) {
+                agents.insert(selector.to_owned(), entry.clone());
+            }
+        }
+    }
+    Overlay { agents }
+}
+
+impl Overlay {
+    /// Canonical bytes: how the applicable part is stored in the CAS.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_value(self).ok().and_then(|v| canonical_bytes(&v).ok()).unwrap_or_default()
+    }
+
+    /// sha256 of the canonical bytes.
+    pub fn hash(&self) -> Sha256 {
+        Sha256::of(&self.to_bytes())
+    }
+
+    /// Applies the `*` entry, then the `id` entry (merge, then patch, each).
+    /// `file` names the overlay in errors.
+    pub fn apply(&self, id: &str, doc: &mut Value, file: &Path) -> Result<()> {
+        for selector in [ALL, id] {
+            let Some(entry) = self.agents.get(selector) else { continue };
+            if let Some(merge) = &entry.merge {
+                json_patch::merge(doc, merge);
+            }
+            if let Some(patch) = &entry.patch {
+                json_patch::patch(doc, patch).map_err(|e| {
+                    let op = patch.0.get(e.operation).map(|op| op.to_string()).unwrap_or_default();
+                    RegistryError::Overlay {
+                        file: file.to_owned(),
+                        selector: selector.to_owned(),
+                        message: format!(
+                            "patch operation {} failed ({}) for {id} at {:?}: {op}",
+                            e.operation, e.kind, e.path
+                        ),
+                    }
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The view of one agent: base, then each layer's applicable overlay, in
+/// order. Returns the canonical bytes of the result.
+pub fn apply_layers(id: &str, base: &[u8], layers: &[(&Overlay, &Path)]) -> Result<Vec<u8>> {
+    let mut doc: Value = serde_json::from_slice(base)
+        .map_err(|e| RegistryError::Unavailable(format!("manifest of {id} is not JSON: {e}")))?;
+    for (overlay, file) in layers {
+        overlay.apply(id, &mut doc, file)?;
+    }
+    canonical_bytes(&doc).map_err(RegistryError::Unavailable)
+}
+
+/// A view's cache key: `sha256(base ‖ provider patch ‖ env patch)` over the raw digests.
+pub fn cache_key(base: &Sha256, provider: &Sha256, env: &Sha256) -> Sha256 {
+    let mut bytes = [0u8; 96];
+    bytes[..32].copy_from_slice(&base.0);
+    bytes[32..64].copy_from_slice(&provider.0);
+    bytes[64..].copy_from_slice(&env.0);
+    Sha256::of(&bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn overlay(text: &str) -> OverlayFile {
+        OverlayFile::parse(Path::new("o.json"), text).expect("valid overlay")
+    }
+
+    #[test]
+    fn order_is_star_then_agent_provider_then_env() {
+        let provider = overlay(r#"{"agents":{"*":{"merge":{"tier":"p*","a":1}},"x@1":{"merge":{"tier":"px"}}}}"#);
+        let env = overlay(r#"{"agents":{"*":{"merge":{"tier":"e*"}},"x@1":{"patch":[{"op":"add","path":"/b","value":2}]}}}"#);
+        let p = provider.applicable("x@1");
+        let e = env.applicable("x@1");
+        let out = apply_layers("x@1", br#"{"tier":"base","c":3}"#, &[(&p, Path::new("p")), (&e, Path::new("e"))])
+            .expect("applies");
+        assert_eq!(out, br#"{"a":1,"b":2,"c":3,"tier":"e*"}"#);
+        // Another agent sees only the `*` entries.
+        assert_eq!(provider.applicable("y@1").agents.len(), 1);
+    }
+
+    #[test]
+    fn failing_patch_names_file_selector_and_operation() {
+        let env = overlay(r#"{"agents":{"x@1":{"patch":[{"op":"test","path":"/tier","value":"gold"}]}}}"#);
+        let e = env.applicable("x@1");
+        let err = apply_layers("x@1", br#"{"tier":"base"}"#, &[(&e, Path::new(".rtt/overlays/env/prod.json"))])
+            .expect_err("test op fails");
+        let text = err.to_string();
+        assert!(text.contains("prod.json") && text.contains("x@1") && text.contains("operation 0"), "{text}");
+    }
+
+    #[test]
+    fn hostile_or_empty_selectors_are_refused() {
+        for text in [
+            r#"{"agents":{"../x@1":{"merge":{}}}}"#,
+            r#"{"agents":{"x@1":{}}}"#,
+            r#"{"agents":{"x@1":{"merge":{},"extra":1}}}"#,
+            r#"{"agents":{"x@1":{"merge":{}}}, "more": 1}"#,
+        ] {
+            assert!(OverlayFile::parse(Path::new("o.json"), text).is_err(), "{text}");
+        }
+    }
+
+    fn leaf() -> impl Strategy<Value = Value> {
+        prop_oneof![Just(Value::Null), any::<bool>().prop_map(Value::from), (0i64..100).prop_map(Value::from)]
+    }
+
+    fn object() -> impl Strategy<Value = Value> {
+        proptest::collection::btree_map("[abc]", leaf(), 0..4)
+            .prop_map(|m| Value::Object(m.into_iter().collect()))
+    }
+
+    proptest! {
+        #[test]
+        fn env_beats_provider_beats_base_and_result_is_deterministic(
+            base in object(), provider in object(), env in object(),
+        ) {
+            let p = Overlay { agents: BTreeMap::from([("*".to_owned(), OverlayEntry { merge: Some(provider.clone()), patch: None })]) };
+            let e = Overlay { agents: BTreeMap::from([("x@1".to_owned(), OverlayEntry { merge: Some(env.clone()), patch: None })]) };
+            let base_bytes = canonical_bytes(&base).expect("canonical");
+            let layers = [(&p, Path::new("p")), (&e, Path::new("e"))];
+            let once = apply_layers("x@1", &base_bytes, &layers).expect("applies");
+            prop_assert_eq!(&once, &apply_layers("x@1", &base_bytes, &layers).expect("applies"));
+            let result: Value = serde_json::from_slice(&once).expect("json");
+            for key in ["a", "b", "c"] {
+                let expected = match (env.get(key), provider.get(key), base.get(key)) {
+                    (Some(Value::Null), _, _) => None,
+                    (Some(v), _, _) => Some(v.clone()),
+                    (None, Some(Value::Null), _) => None,
+                    (None, Some(v), _) => Some(v.clone()),
+                    (None, None, b) => b.cloned(),
+                };
+                prop_assert_eq!(result.get(key).cloned(), expected, "key {}", key);
+            }
+        }
+    }
+}
