@@ -22,6 +22,10 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Place every replica: solve the MILP and write a deterministic plan.
     Plan(PlanArgs),
+    /// Manage the content-addressed registry of agent manifests.
+    Registry(RegistryArgs),
+    /// Print an agent's manifest as a provider (and env) sees it, overlays applied.
+    View(ViewArgs),
     /// Print the JSON Schema of the config (for editors).
     Schema,
     /// Print shell completions.
@@ -81,6 +85,69 @@ pub struct PlanArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// `rtt registry`.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// The rtt directory holding `registry/` and `overlays/`.
+    #[arg(long, default_value = ".rtt", value_name = "DIR", global = true)]
+    pub dir: PathBuf,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: RegistryCommand,
+}
+
+/// `rtt registry` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum RegistryCommand {
+    /// Store manifests (JSON files with an `id`) and point the index at them.
+    Add {
+        /// Manifest files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Print an object's bytes, by agent id or sha256:<hex>.
+    Get {
+        /// An agent id or a hash.
+        #[arg(required_unless_present = "batch", conflicts_with = "batch", value_name = "ID|HASH")]
+        query: Option<String>,
+        /// Read ids and hashes from stdin, one per line; print `<hash> <size>` then the bytes for each.
+        #[arg(long)]
+        batch: bool,
+    },
+    /// List the index: agent id and manifest hash.
+    Ls {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
+    /// Pack every object into agents.pack and index.lut; loose copies are removed.
+    Pack,
+    /// Re-hash every object; exit 1 if any is corrupt, 2 if any indexed object is missing, 3 both.
+    Verify,
+    /// Remove objects that neither the index nor a retained plan references.
+    Gc {
+        /// Plans whose views must survive (besides those in .rtt/state/plans/).
+        #[arg(long, value_name = "PLAN", num_args = 1..)]
+        keep: Vec<PathBuf>,
+    },
+}
+
+/// `rtt view`.
+#[derive(Debug, Args)]
+pub struct ViewArgs {
+    /// Agent id (or a manifest hash).
+    pub id: String,
+    /// Provider whose overlay applies (.rtt/overlays/provider/<P>.json, if present).
+    #[arg(long, value_name = "P")]
+    pub provider: String,
+    /// Environment whose overlay applies (.rtt/overlays/env/<E>.json).
+    #[arg(long, value_name = "E")]
+    pub env: Option<String>,
+    /// The rtt directory holding `registry/` and `overlays/`.
+    #[arg(long, default_value = ".rtt", value_name = "DIR")]
+    pub dir: PathBuf,
 }
 
 /// `rtt completions`.

@@ -5,10 +5,11 @@ use std::path::PathBuf;
 use rtt_schema::canonical::Sha256;
 
 /// A registry failure. Corruption is always an error, never data.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum RegistryError {
     /// The file system refused.
-    #[error("{action} {path}: {source}")]
+    #[error("failed to {action} {path}: {source}")]
+    #[diagnostic(code(rtt::registry::io))]
     Io {
         /// What we were doing.
         action: &'static str,
@@ -19,6 +20,12 @@ pub enum RegistryError {
     },
     /// Stored bytes no longer match their hash or checksum.
     #[error("corrupt {what} at {path}: {detail}")]
+    #[diagnostic(
+        code(rtt::registry::corrupt),
+        help(
+            "nothing was served from it; `rtt registry verify` lists every damaged object; re-add the manifest or restore the file"
+        )
+    )]
     Corrupt {
         /// Object, pack, lut or index.
         what: &'static str,
@@ -29,12 +36,21 @@ pub enum RegistryError {
     },
     /// No object with this hash, loose or packed.
     #[error("object {0} is not in the registry")]
+    #[diagnostic(
+        code(rtt::registry::missing),
+        help("`rtt registry ls` lists the index; `rtt registry add FILE` stores a manifest")
+    )]
     Missing(Sha256),
     /// An id that is not in the index.
     #[error("agent {0} is not in the registry index")]
+    #[diagnostic(
+        code(rtt::registry::unknown_id),
+        help("`rtt registry ls` lists the index; `rtt registry add FILE` stores a manifest")
+    )]
     UnknownId(String),
     /// Input that cannot be stored (not JSON, too large, no id).
     #[error("{path}:{line}:{column}: {message}")]
+    #[diagnostic(code(rtt::registry::invalid))]
     Invalid {
         /// The file.
         path: String,
@@ -47,6 +63,10 @@ pub enum RegistryError {
     },
     /// An overlay that does not apply.
     #[error("{file}: agents.{selector:?}: {message}")]
+    #[diagnostic(
+        code(rtt::registry::overlay),
+        help("overlay entries are {{\"merge\": <RFC 7396 merge patch>, \"patch\": [<RFC 6902 operations>]}}")
+    )]
     Overlay {
         /// The overlay file.
         file: PathBuf,
@@ -57,6 +77,7 @@ pub enum RegistryError {
     },
     /// Something the registry needs is not there (an env overlay the config names, a manifest).
     #[error("{0}")]
+    #[diagnostic(code(rtt::registry::unavailable))]
     Unavailable(String),
 }
 

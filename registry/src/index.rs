@@ -17,7 +17,8 @@ impl Index {
     /// Parses index bytes, refusing anything but the exact shape with valid ids and hashes.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
         let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-        let object = value.as_object().filter(|o| o.len() == 1).ok_or("expected {\"agents\": {...}} and nothing else")?;
+        let object =
+            value.as_object().filter(|o| o.len() == 1).ok_or("expected {\"agents\": {...}} and nothing else")?;
         let agents = object.get("agents").and_then(|a| a.as_object()).ok_or("expected an object under \"agents\"")?;
         let mut index = Index::default();
         for (id, hash) in agents {

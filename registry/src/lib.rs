@@ -167,9 +167,9 @@ impl Registry {
     /// An object by `sha256:<hex>` or by agent id (through the index).
     pub fn resolve(&self, query: &str) -> Result<Sha256> {
         if query.starts_with("sha256:") {
-            return query.parse().map_err(|e: rtt_schema::canonical::MalformedHash| {
-                RegistryError::Unavailable(e.to_string())
-            });
+            return query
+                .parse()
+                .map_err(|e: rtt_schema::canonical::MalformedHash| RegistryError::Unavailable(e.to_string()));
         }
         object::check_agent_id(query).map_err(RegistryError::Unavailable)?;
         self.index()?.agents.get(query).copied().ok_or_else(|| RegistryError::UnknownId(query.to_owned()))
@@ -179,6 +179,9 @@ impl Registry {
     /// intact, else computed, stored and cached. Stores each layer's part too,
     /// so a plan's overlay hashes can be read back.
     pub fn view(&self, id: &str, base: &Sha256, layers: &[(Layer, &str, Overlay, PathBuf)]) -> Result<Sha256> {
+        // The base is read (and re-hashed) before anything is written, so a
+        // refused view leaves the registry as it was.
+        let base_bytes = self.get(base)?;
         for (_, _, part, _) in layers {
             self.put(&part.to_bytes())?;
         }
@@ -192,7 +195,6 @@ impl Registry {
         {
             return Ok(result);
         }
-        let base_bytes = self.get(base)?;
         let parts: Vec<(&Overlay, &Path)> = layers.iter().map(|(_, _, part, path)| (part, path.as_path())).collect();
         let bytes = apply_layers(id, &base_bytes, &parts)?;
         let result = self.put(&bytes)?;
@@ -314,6 +316,8 @@ impl Registry {
             Err(e) => report.corrupt.push(e.to_string()),
         }
         match self.index() {
+            // With the pack unreadable, what is missing cannot be told from what is damaged.
+            Ok(_) if self.pack.is_err() => {}
             Ok(index) => {
                 for (id, hash) in &index.agents {
                     let packed = matches!(&self.pack, Ok(Some(p)) if p.view().find(hash).is_some());

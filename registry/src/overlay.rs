@@ -78,11 +78,8 @@ impl OverlayFile {
             ),
         })?;
         for (selector, entry) in &overlay.agents {
-            let invalid = |message: String| RegistryError::Overlay {
-                file: path.to_owned(),
-                selector: selector.clone(),
-                message,
-            };
+            let invalid =
+                |message: String| RegistryError::Overlay { file: path.to_owned(), selector: selector.clone(), message };
             if selector != ALL {
                 check_agent_id(selector).map_err(|e| invalid(format!("{e}, or \"*\" for every agent")))?;
             }
@@ -140,7 +137,7 @@ impl Overlay {
                         file: file.to_owned(),
                         selector: selector.to_owned(),
                         message: format!(
-                            "patch operation {} failed ({}) for {id} at {:?}: {op}",
+                            "patch operation {} failed ({}) for {id} at {}: {op}",
                             e.operation, e.kind, e.path
                         ),
                     }
@@ -183,7 +180,8 @@ mod tests {
     #[test]
     fn order_is_star_then_agent_provider_then_env() {
         let provider = overlay(r#"{"agents":{"*":{"merge":{"tier":"p*","a":1}},"x@1":{"merge":{"tier":"px"}}}}"#);
-        let env = overlay(r#"{"agents":{"*":{"merge":{"tier":"e*"}},"x@1":{"patch":[{"op":"add","path":"/b","value":2}]}}}"#);
+        let env =
+            overlay(r#"{"agents":{"*":{"merge":{"tier":"e*"}},"x@1":{"patch":[{"op":"add","path":"/b","value":2}]}}}"#);
         let p = provider.applicable("x@1");
         let e = env.applicable("x@1");
         let out = apply_layers("x@1", br#"{"tier":"base","c":3}"#, &[(&p, Path::new("p")), (&e, Path::new("e"))])
@@ -220,8 +218,7 @@ mod tests {
     }
 
     fn object() -> impl Strategy<Value = Value> {
-        proptest::collection::btree_map("[abc]", leaf(), 0..4)
-            .prop_map(|m| Value::Object(m.into_iter().collect()))
+        proptest::collection::btree_map("[abc]", leaf(), 0..4).prop_map(|m| Value::Object(m.into_iter().collect()))
     }
 
     proptest! {

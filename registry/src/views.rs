@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::Registry;
 use crate::error::{RegistryError, Result};
-use crate::overlay::{Layer, Overlay, OverlayFile, apply_layers, applicable, cache_key};
+use crate::overlay::{Layer, Overlay, OverlayFile, applicable, apply_layers, cache_key};
 
 /// One entry of a plan's `views`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,7 +133,12 @@ pub struct Mismatch(pub String);
 /// base and result must be present and intact, each overlay's applicable
 /// part must hash as recorded, and re-applying them must give the recorded
 /// result. Returns every mismatch.
-pub fn check(registry: &Registry, overlays: &OverlayDir, planned_index: Option<Sha256>, views: &Views) -> Vec<Mismatch> {
+pub fn check(
+    registry: &Registry,
+    overlays: &OverlayDir,
+    planned_index: Option<Sha256>,
+    views: &Views,
+) -> Vec<Mismatch> {
     let mut problems = Vec::new();
     let index_hash = registry.index().map(|index| index.hash());
     match (planned_index, &index_hash) {

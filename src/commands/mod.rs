@@ -2,6 +2,7 @@
 
 mod init;
 mod plan;
+mod registry;
 mod schema;
 mod validate;
 
@@ -36,6 +37,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Init(args) => init::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Registry(args) => registry::run(&args),
+        Command::View(args) => registry::view(&args),
         Command::Schema => schema::run(),
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();

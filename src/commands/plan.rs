@@ -1,5 +1,6 @@
 //! `rtt plan`: config → MILP → scored, deterministic plan document.
 
+use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,6 +9,9 @@ use miette::Diagnostic;
 use rtt_planner::document::PlanDocument;
 use rtt_planner::infeasible::Conflict;
 use rtt_planner::{PlanError, Planned, Request, statements};
+use rtt_registry::views::{OverlayDir, View, Views};
+use rtt_registry::{Registry, RegistryError, fsio};
+use rtt_schema::canonical::Sha256;
 use rtt_schema::{Issue, LoadedConfig, LocatedIssue};
 use rtt_solver::Limits;
 
@@ -20,6 +24,8 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
     let path = config_path(args.config.as_deref())?;
     let loaded = drained(rtt_schema::load(&path)?, &args.drain)?;
     let previous = args.previous.as_deref().map(read_plan).transpose()?;
+    // Views first: a missing manifest should fail before minutes of solving.
+    let views = build_views(&path, &loaded)?;
     let limits = Limits { gap: args.gap, node_limit: args.node_limit, time_limit: args.time_limit, light: false };
     let search = args.search_rounds.map(|rounds| {
         let default = rtt_planner::search::Budget::for_model(&loaded.model);
@@ -55,6 +61,11 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
         eprintln!();
     }
     report_stats(&planned);
+    let mut planned = planned;
+    if let Some((registry, views)) = views {
+        planned.document.inputs.registry = Some(registry);
+        planned.document.views = views;
+    }
     if let Some(output) = &args.output {
         write_plan(output, &planned.document)?;
     }
@@ -92,6 +103,54 @@ fn drained(mut loaded: LoadedConfig, drain: &[String]) -> Result<LoadedConfig, F
     Ok(loaded)
 }
 
+/// The provider views of SPEC §7 from the registry beside the config
+/// (`.rtt/registry`), with the index hash they were built from. A config
+/// without providers has none; one with providers but no registry plans
+/// without views, and says so.
+fn build_views(
+    config: &Path,
+    loaded: &LoadedConfig,
+) -> Result<Option<(Sha256, BTreeMap<String, Vec<serde_json::Value>>)>, Failure> {
+    if loaded.model.providers.is_empty() {
+        return Ok(None);
+    }
+    let workspace = config.parent().unwrap_or(Path::new(".")).join(".rtt");
+    if !workspace.join("registry").is_dir() {
+        eprintln!(
+            "rtt: warning: the config has providers but there is no registry at {}; the plan carries no views",
+            workspace.join("registry").display()
+        );
+        return Ok(None);
+    }
+    let registry = Registry::open(&workspace.join("registry"));
+    let overlays = OverlayDir::new(workspace.join("overlays"));
+    let (index, views) = rtt_registry::views::build(&registry, &overlays, &loaded.model).map_err(ViewsFailed::from)?;
+    let views = views
+        .into_iter()
+        .map(|(provider, entries)| {
+            let values = entries.iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>();
+            values.map(|v| (provider, v))
+        })
+        .collect::<Result<_, _>>()
+        .map_err(|e| Internal { reason: e.to_string() })?;
+    Ok(Some((index, views)))
+}
+
+/// A plan's `views`, typed (the plan document keeps them as signed JSON).
+pub fn plan_views(plan: &PlanDocument) -> Result<Views, String> {
+    plan.views
+        .iter()
+        .map(|(provider, entries)| {
+            let typed = entries
+                .iter()
+                .map(|entry| serde_json::from_value::<View>(entry.clone()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| format!("views.{provider}: {e}"))?;
+            Ok((provider.clone(), typed))
+        })
+        .collect()
+}
+
 /// Reads a plan file.
 pub fn read_plan(path: &Path) -> Result<PlanDocument, Failure> {
     let text = std::fs::read_to_string(path).map_err(|e| BadPlan { path: path.to_owned(), reason: e.to_string() })?;
@@ -101,14 +160,8 @@ pub fn read_plan(path: &Path) -> Result<PlanDocument, Failure> {
 /// Writes a plan atomically: temp file, fsync, rename, fsync of the directory.
 fn write_plan(path: &Path, plan: &PlanDocument) -> Result<(), Failure> {
     let bytes = plan.to_file_bytes().map_err(|e| Internal { reason: e.to_string() })?;
-    let failed = |e: std::io::Error| BadPlan { path: path.to_owned(), reason: format!("cannot write: {e}") };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let temp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
-    let mut file = std::fs::File::create(&temp).map_err(failed)?;
-    file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(failed)?;
-    std::fs::rename(&temp, path).map_err(failed)?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(failed)?;
-    Ok(())
+    fsio::write_atomic(path, &bytes, fsio::READ_WRITE)
+        .map_err(|e| BadPlan { path: path.to_owned(), reason: format!("cannot write: {e}") }.into())
 }
 
 fn summary(loaded: &LoadedConfig, planned: &Planned, output: Option<&Path>) -> String {
@@ -217,6 +270,15 @@ pub struct Internal {
 pub struct UnknownHost {
     name: String,
 }
+
+/// The config's provider views cannot be built from the registry.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("failed to build the provider views: {0}")]
+#[diagnostic(
+    code(rtt::plan::views),
+    help("`rtt registry add` adds manifests; `rtt view ID --provider P` shows one view")
+)]
+pub struct ViewsFailed(#[from] RegistryError);
 
 /// A plan file that cannot be used.
 #[derive(Debug, thiserror::Error, Diagnostic)]

@@ -194,7 +194,7 @@ pub(super) fn env(config: &raw::Config, issues: &mut Vec<Issue>) {
     if let Some(env) = config.env.as_deref().filter(|env| !is_safe_name(env)) {
         issues.push(
             Issue::new(&Path::root().key("env"), format!("invalid env name {env:?}"), "not a plain file name".into())
-                .help("names use letters, digits, '.', '_' and '-' only (the overlay is .rtt/overlays/env/<env>.json)"),
+                .help("a plain file name: letters, digits, '.', '_' and '-', not `.` or `..` (the overlay is .rtt/overlays/env/<env>.json)"),
         );
     }
 }

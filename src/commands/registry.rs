@@ -1,0 +1,260 @@
+//! `rtt registry …` and `rtt view`: the content-addressed store from the
+//! command line.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use miette::Diagnostic;
+use rtt_registry::overlay::{Layer, applicable};
+use rtt_registry::views::OverlayDir;
+use rtt_registry::{Registry, RegistryError};
+use rtt_schema::canonical::Sha256;
+
+use super::Failure;
+use super::plan::read_plan;
+use crate::cli::{Format, RegistryArgs, RegistryCommand, ViewArgs};
+
+/// Exit code of `registry verify` when an object is damaged (bit 0) …
+const VERIFY_CORRUPT: u8 = 1;
+/// … and when an indexed object is nowhere (bit 1); both set gives 3.
+const VERIFY_MISSING: u8 = 2;
+
+pub fn run(args: &RegistryArgs) -> Result<ExitCode, Failure> {
+    let root = args.dir.join("registry");
+    let mut registry = Registry::open(&root);
+    match &args.command {
+        RegistryCommand::Add { files } => add(&registry, files),
+        RegistryCommand::Get { query: Some(query), batch: false } => {
+            let hash = registry.resolve(query).map_err(Problem::from)?;
+            let bytes = registry.get(&hash).map_err(Problem::from)?;
+            write_stdout(&bytes)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        RegistryCommand::Get { query: None, batch: true } => batch(&registry),
+        RegistryCommand::Get { .. } => {
+            Err(Problem::Usage("give one ID|HASH, or --batch to read them from stdin".into()).into())
+        }
+        RegistryCommand::Ls { format } => ls(&registry, *format),
+        RegistryCommand::Pack => {
+            let report = registry.pack(|_| true).map_err(Problem::from)?;
+            println!(
+                "packed {} objects ({} bytes) into {}; removed {} loose copies{}",
+                report.objects,
+                report.bytes,
+                root.join("pack/agents.pack").display(),
+                report.loose_removed,
+                if report.repaired { "; rebuilt a lut that did not match its pack" } else { "" }
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        RegistryCommand::Verify => {
+            let report = registry.verify();
+            for line in &report.corrupt {
+                eprintln!("corrupt: {line}");
+            }
+            for line in &report.missing {
+                eprintln!("missing: {line}");
+            }
+            let code = if report.corrupt.is_empty() { 0 } else { VERIFY_CORRUPT }
+                | if report.missing.is_empty() { 0 } else { VERIFY_MISSING };
+            println!(
+                "checked {} objects: {} corrupt, {} missing",
+                report.checked,
+                report.corrupt.len(),
+                report.missing.len()
+            );
+            Ok(ExitCode::from(code))
+        }
+        RegistryCommand::Gc { keep } => {
+            let mut live = BTreeSet::new();
+            let mut plans: Vec<PathBuf> = keep.clone();
+            plans.extend(retained_plans(&args.dir.join("state").join("plans"))?);
+            for path in &plans {
+                live.extend(plan_objects(path)?);
+            }
+            let report = registry.gc(&live).map_err(Problem::from)?;
+            println!(
+                "kept {} objects, removed {} (retained plans: {})",
+                report.kept,
+                report.removed.len(),
+                plans.len()
+            );
+            for hash in &report.removed {
+                println!("  removed {hash}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+/// `rtt view ID --provider P [--env E]`: the view's bytes, exactly as a
+/// mount or a materialized tree serves them.
+pub fn view(args: &ViewArgs) -> Result<ExitCode, Failure> {
+    let registry = Registry::open(&args.dir.join("registry"));
+    let overlays = OverlayDir::new(args.dir.join("overlays"));
+    let base = registry.resolve(&args.id).map_err(Problem::from)?;
+    let provider_file = overlays.load(Layer::Provider, &args.provider).map_err(Problem::from)?;
+    let provider_path = args.dir.join("overlays/provider").join(format!("{}.json", args.provider));
+    let mut layers = vec![(
+        Layer::Provider,
+        args.provider.as_str(),
+        applicable(provider_file.as_ref().map(|f| &f.overlay), &args.id),
+        provider_path,
+    )];
+    if let Some(env) = &args.env {
+        let file = overlays.load(Layer::Env, env).map_err(Problem::from)?.ok_or_else(|| {
+            Problem::Registry(RegistryError::Unavailable(format!(
+                "no env overlay {}",
+                args.dir.join("overlays/env").join(format!("{env}.json")).display()
+            )))
+        })?;
+        layers.push((Layer::Env, env.as_str(), file.applicable(&args.id), file.path.clone()));
+    }
+    let id = if args.id.starts_with("sha256:") { "" } else { args.id.as_str() };
+    let result = registry.view(id, &base, &layers).map_err(Problem::from)?;
+    let bytes = registry.get(&result).map_err(Problem::from)?;
+    write_stdout(&bytes)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parses every file before storing anything, so a bad file leaves the
+/// index as it was; the index is then written once.
+fn add(registry: &Registry, files: &[PathBuf]) -> Result<ExitCode, Failure> {
+    let mut texts = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(path).map_err(|e| Problem::Registry(RegistryError::io("read", path)(e)))?;
+        texts.push((path.display().to_string(), text));
+    }
+    let mut checked = Vec::new();
+    for (name, text) in &texts {
+        let (value, bytes) = rtt_registry::object::canonical_from_text(name, text).map_err(Problem::from)?;
+        let id = value.get("id").and_then(|v| v.as_str()).map(str::to_owned);
+        let Some(id) = id.filter(|id| rtt_registry::object::check_agent_id(id).is_ok()) else {
+            return Err(Problem::Registry(RegistryError::Invalid {
+                path: name.clone(),
+                line: 1,
+                column: 1,
+                message: "a manifest is an object with an \"id\": \"name@version\" field ([a-z0-9._-]+ each)".into(),
+            })
+            .into());
+        };
+        if let Some((other, _, _)) = checked
+            .iter()
+            .find(|(other_id, _, h): &&(String, String, Sha256)| *other_id == id && *h != Sha256::of(&bytes))
+        {
+            return Err(
+                Problem::Usage(format!("{name} and an earlier file both define {id} ({other}) differently")).into()
+            );
+        }
+        checked.push((id, name.clone(), Sha256::of(&bytes)));
+    }
+    let mut index = registry.index().map_err(Problem::from)?;
+    for (name, text) in &texts {
+        let (id, hash) = registry.add_manifest(name, text).map_err(Problem::from)?;
+        let previous = index.agents.insert(id.clone(), hash);
+        match previous {
+            Some(old) if old != hash => println!("{id} {hash} (was {old})"),
+            Some(_) => println!("{id} {hash} (unchanged)"),
+            None => println!("{id} {hash}"),
+        }
+    }
+    registry.write_index(&index).map_err(Problem::from)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--batch`: one id or hash per line on stdin; for each, `<hash> <size>`
+/// and the bytes then a newline, or `<query> missing` (the framing of
+/// `git cat-file --batch`). Damage stops the batch with an error.
+fn batch(registry: &Registry) -> Result<ExitCode, Failure> {
+    let stdin = std::io::stdin().lock();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let broken = |e: std::io::Error| Problem::Registry(RegistryError::io("write", "stdout")(e));
+    for line in stdin.lines() {
+        let line = line.map_err(|e| Problem::Registry(RegistryError::io("read", "stdin")(e)))?;
+        let query = line.trim();
+        if query.is_empty() {
+            continue;
+        }
+        let found = registry.resolve(query).and_then(|hash| registry.get(&hash).map(|bytes| (hash, bytes)));
+        match found {
+            Ok((hash, bytes)) => {
+                writeln!(out, "{hash} {}", bytes.len()).map_err(broken)?;
+                out.write_all(&bytes).map_err(broken)?;
+                out.write_all(b"\n").map_err(broken)?;
+            }
+            Err(RegistryError::Missing(_) | RegistryError::UnknownId(_)) => {
+                writeln!(out, "{query} missing").map_err(broken)?
+            }
+            Err(e) => {
+                out.flush().map_err(broken)?;
+                return Err(Problem::from(e).into());
+            }
+        }
+    }
+    out.flush().map_err(broken)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn ls(registry: &Registry, format: Format) -> Result<ExitCode, Failure> {
+    let index = registry.index().map_err(Problem::from)?;
+    match format {
+        Format::Text => {
+            for (id, hash) in &index.agents {
+                println!("{id} {hash}");
+            }
+        }
+        Format::Json => write_stdout(&[index.to_bytes(), b"\n".to_vec()].concat())?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Plans kept under `.rtt/state/plans/` (where apply keeps the plans it
+/// applied): their views stay alive through gc.
+fn retained_plans(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Problem::Registry(RegistryError::io("list", dir)(e)).into()),
+    };
+    let mut plans: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    plans.sort();
+    Ok(plans)
+}
+
+/// Every object a plan's views reference (base, overlay parts, result).
+fn plan_objects(path: &Path) -> Result<Vec<Sha256>, Failure> {
+    let plan = read_plan(path)?;
+    let views =
+        super::plan::plan_views(&plan).map_err(|reason| Problem::Usage(format!("{}: {reason}", path.display())))?;
+    Ok(views
+        .values()
+        .flatten()
+        .flat_map(|v| [v.base, v.result].into_iter().chain(v.overlays.iter().map(|o| o.hash)))
+        .collect())
+}
+
+fn write_stdout(bytes: &[u8]) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)
+        .and_then(|()| out.flush())
+        .map_err(|e| Problem::Registry(RegistryError::io("write", "stdout")(e)).into())
+}
+
+/// A registry command that failed.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum Problem {
+    /// From the registry.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Registry(#[from] RegistryError),
+    /// Wrong use of the command.
+    #[error("{0}")]
+    #[diagnostic(code(rtt::usage))]
+    Usage(String),
+}
