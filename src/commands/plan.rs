@@ -110,7 +110,7 @@ fn drained(mut loaded: LoadedConfig, drain: &[String]) -> Result<LoadedConfig, F
 fn build_views(
     config: &Path,
     loaded: &LoadedConfig,
-) -> Result<Option<(Sha256, BTreeMap<String, Vec<serde_json::Value>>)>, Failure> {
+) -> Result<Option<(Sha256, ViewsJson)>, Failure> {
     if loaded.model.providers.is_empty() {
         return Ok(None);
     }
@@ -135,6 +135,9 @@ fn build_views(
         .map_err(|e| Internal { reason: e.to_string() })?;
     Ok(Some((index, views)))
 }
+
+/// `views` as the plan document holds them: signed JSON, per provider.
+type ViewsJson = BTreeMap<String, Vec<serde_json::Value>>;
 
 /// A plan's `views`, typed (the plan document keeps them as signed JSON).
 pub fn plan_views(plan: &PlanDocument) -> Result<Views, String> {
