@@ -36,3 +36,12 @@ fn planner_sits_on_schema_and_solver_only() {
     assert_eq!(rtt_dependencies("planner/Cargo.toml"), set(&["rtt-schema", "rtt-solver"]));
     assert_eq!(rtt_dependencies("instances/Cargo.toml"), set(&["rtt-schema"]));
 }
+
+#[test]
+fn registry_sits_on_schema_only() {
+    assert_eq!(
+        rtt_dependencies("registry/Cargo.toml"),
+        set(&["rtt-schema"]),
+        "the registry stores bytes; it knows nothing of planning"
+    );
+}

@@ -87,12 +87,17 @@ impl LooseStore {
         Ok(hashes)
     }
 
-    /// Removes an object file.
-    pub fn remove(&self, hash: &Sha256) -> Result<()> {
-        let path = self.path_of(hash);
-        fs::remove_file(&path).map_err(RegistryError::io("remove object", &path))?;
-        if let Some(dir) = path.parent() {
-            fsio::sync_dir(dir).map_err(RegistryError::io("sync", dir))?;
+    /// Removes object files, then makes the removals durable with one fsync
+    /// per bucket directory rather than one per object.
+    pub fn remove_all(&self, hashes: &[Sha256]) -> Result<()> {
+        let mut buckets = std::collections::BTreeSet::new();
+        for hash in hashes {
+            let path = self.path_of(hash);
+            fs::remove_file(&path).map_err(RegistryError::io("remove object", &path))?;
+            buckets.extend(path.parent().map(Path::to_owned));
+        }
+        for dir in buckets {
+            fsio::sync_dir(&dir).map_err(RegistryError::io("sync", &dir))?;
         }
         Ok(())
     }

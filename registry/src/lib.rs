@@ -280,15 +280,12 @@ impl Registry {
         if let Err(e) = &self.pack {
             return Err(self.pack_error(e));
         }
-        let mut loose_removed = 0;
-        for hash in self.loose.list()? {
-            // Loose copies go once the pack holds them; unkept ones go too (this is how gc prunes).
-            if packed.binary_search(&hash).is_ok() || !keep(&hash) {
-                self.loose.remove(&hash)?;
-                loose_removed += 1;
-            }
-        }
-        Ok(PackReport { objects: packed.len(), bytes, loose_removed, repaired })
+        // Loose copies go once the pack holds them; unkept ones go too (this is how gc prunes).
+        let loose: Vec<Sha256> = self.loose.list()?;
+        let removable: Vec<Sha256> =
+            loose.into_iter().filter(|h| packed.binary_search(h).is_ok() || !keep(h)).collect();
+        self.loose.remove_all(&removable)?;
+        Ok(PackReport { objects: packed.len(), bytes, loose_removed: removable.len(), repaired })
     }
 
     /// Re-hashes everything: loose objects, the pack and its lut, and checks
@@ -346,9 +343,7 @@ impl Registry {
         if packed_dead {
             self.pack(|h| live.contains(h))?;
         } else {
-            for hash in &removed {
-                self.loose.remove(hash)?;
-            }
+            self.loose.remove_all(&removed)?;
         }
         let cache = self.root.join("cache");
         match fs::remove_dir_all(&cache) {

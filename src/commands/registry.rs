@@ -258,3 +258,22 @@ pub enum Problem {
     #[diagnostic(code(rtt::usage))]
     Usage(String),
 }
+
+/// The mix-and-match check of `rtt verify`: a plan's `inputs.registry` and
+/// `views` against the registry and overlays under `rtt_dir` now. Returns
+/// every reason to reject; empty means they match.
+pub fn plan_view_mismatches(plan: &rtt_planner::document::PlanDocument, rtt_dir: &Path) -> Vec<String> {
+    let views = match super::plan::plan_views(plan) {
+        Ok(views) => views,
+        Err(reason) => return vec![reason],
+    };
+    if views.is_empty() && plan.inputs.registry.is_none() {
+        return Vec::new();
+    }
+    let registry = Registry::open(&rtt_dir.join("registry"));
+    let overlays = OverlayDir::new(rtt_dir.join("overlays"));
+    rtt_registry::views::check(&registry, &overlays, plan.inputs.registry, &views)
+        .into_iter()
+        .map(|mismatch| mismatch.0)
+        .collect()
+}
