@@ -1,0 +1,245 @@
+//! A driver process: started once and kept resident (no process per call),
+//! spoken to over stdin/stdout, its stderr appended to a log file. Every call
+//! has a deadline; a driver that misses it, floods a line past the cap, writes
+//! garbage or dies is killed (its whole process group) and the call fails.
+//!
+//! Reading and writing happen on two helper threads so that a driver that
+//! stops reading its stdin cannot block the coordinator past the deadline.
+
+use std::fs::OpenOptions;
+use std::io::BufReader;
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use crate::driver::{Endpoint, Failure};
+use crate::framing::{FrameError, encode_line, read_line, write_line};
+use crate::protocol::{ErrorCode, Method, Request, Response};
+
+/// How to start a driver process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessSpec {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    /// Working directory (the config's directory).
+    pub cwd: PathBuf,
+    /// Deadline of each call.
+    pub timeout: Duration,
+    /// Where stderr goes; `None` passes it through.
+    pub stderr_log: Option<PathBuf>,
+}
+
+/// A resident driver process.
+pub struct ProcessEndpoint {
+    spec: ProcessSpec,
+    running: Option<Running>,
+    next_id: u64,
+}
+
+struct Running {
+    child: Child,
+    requests: Sender<Vec<u8>>,
+    lines: Receiver<Result<String, FrameError>>,
+}
+
+impl ProcessEndpoint {
+    /// An endpoint that starts `spec` on the first call.
+    pub fn new(spec: ProcessSpec) -> Self {
+        ProcessEndpoint { spec, running: None, next_id: 0 }
+    }
+
+    /// The process id, while it runs (the conformance harness kills it to test durability).
+    pub fn pid(&self) -> Option<u32> {
+        self.running.as_ref().map(|r| r.child.id())
+    }
+
+    /// Sends a request without waiting for the answer.
+    pub fn send_only(&mut self, method: Method, params: serde_json::Value) -> Result<(), Failure> {
+        self.next_id += 1;
+        let request = Request { id: self.next_id.to_string(), method: method.as_str().to_owned(), params };
+        let line = encode_line(&request).map_err(|e| Failure::Garbage(e.to_string()))?;
+        let running = self.ensure_running()?;
+        running.requests.send(line).map_err(|_| Failure::Exited("stdin closed".into()))
+    }
+
+    /// SIGKILL to the driver's process group, then reap it.
+    pub fn kill(&mut self) {
+        if let Some(mut running) = self.running.take() {
+            kill_group(&mut running.child);
+        }
+    }
+
+    fn ensure_running(&mut self) -> Result<&mut Running, Failure> {
+        if self.running.is_none() {
+            self.running = Some(self.spawn()?);
+        }
+        self.running.as_mut().ok_or_else(|| Failure::Spawn("driver did not start".into()))
+    }
+
+    fn spawn(&self) -> Result<Running, Failure> {
+        let (program, args) = self.spec.argv.split_first().ok_or_else(|| Failure::Spawn("empty command".into()))?;
+        let stderr = match &self.spec.stderr_log {
+            Some(path) => {
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir).map_err(|e| Failure::Spawn(format!("{}: {e}", dir.display())))?;
+                }
+                let file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .map_err(|e| Failure::Spawn(format!("{}: {e}", path.display())))?;
+                Stdio::from(file)
+            }
+            None => Stdio::inherit(),
+        };
+        let mut child = Command::new(program)
+            .args(args)
+            .current_dir(&self.spec.cwd)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            // Its own process group, so a kill reaches what a script started too.
+            .process_group(0)
+            .spawn()
+            .map_err(|e| Failure::Spawn(format!("{program}: {e}")))?;
+        let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+            kill_group(&mut child);
+            return Err(Failure::Spawn("no pipes to the driver".into()));
+        };
+        let (request_tx, request_rx) = mpsc::channel::<Vec<u8>>();
+        std::thread::spawn(move || {
+            for line in request_rx {
+                if write_line(&mut stdin, &line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (line_tx, line_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut reader = BufReader::new(stdout);
+            loop {
+                match read_line(&mut reader) {
+                    Ok(Some(line)) => {
+                        if line_tx.send(Ok(line)).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = line_tx.send(Err(e));
+                        break;
+                    }
+                }
+            }
+        });
+        Ok(Running { child, requests: request_tx, lines: line_rx })
+    }
+
+    /// What a driver that is gone says about itself: its exit status if it
+    /// exits soon, else that stdout closed.
+    fn exit_detail(&mut self) -> String {
+        let Some(mut running) = self.running.take() else { return "not running".into() };
+        let deadline = Instant::now() + Duration::from_millis(500);
+        loop {
+            match running.child.try_wait() {
+                Ok(Some(status)) => return format!("exited with {status}"),
+                Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
+                _ => {
+                    kill_group(&mut running.child);
+                    return "closed stdout".into();
+                }
+            }
+        }
+    }
+}
+
+impl Endpoint for ProcessEndpoint {
+    fn call(&mut self, method: Method, params: serde_json::Value) -> Result<serde_json::Value, Failure> {
+        self.send_only(method, params)?;
+        let id = self.next_id.to_string();
+        let timeout = self.spec.timeout;
+        let received = match &self.running {
+            Some(running) => running.lines.recv_timeout(timeout),
+            None => return Err(Failure::Exited("not running".into())),
+        };
+        let line = match received {
+            Ok(Ok(line)) => line,
+            Ok(Err(FrameError::Oversized)) => {
+                self.kill();
+                return Err(Failure::Oversized);
+            }
+            Ok(Err(e)) => {
+                self.kill();
+                return Err(Failure::Garbage(e.to_string()));
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                self.kill();
+                return Err(Failure::Timeout(timeout));
+            }
+            Err(RecvTimeoutError::Disconnected) => return Err(Failure::Exited(self.exit_detail())),
+        };
+        let response: Response = match serde_json::from_str(&line) {
+            Ok(response) => response,
+            Err(e) => {
+                self.kill();
+                return Err(Failure::Garbage(format!("{e}: {}", excerpt(&line))));
+            }
+        };
+        if response.id != id {
+            self.kill();
+            return Err(Failure::Garbage(format!("response id {:?} to request {id:?}", response.id)));
+        }
+        let outcome = match (response.result, response.error) {
+            (None, Some(error)) => {
+                Err(Failure::Refused { code: ErrorCode::parse(&error.code), message: error.message })
+            }
+            (Some(result), None) => Ok(result),
+            _ => {
+                self.kill();
+                Err(Failure::Garbage("a response needs exactly one of result and error".into()))
+            }
+        };
+        if method == Method::Close && outcome.is_ok() {
+            // The driver exits after Close; give it the deadline, then make sure.
+            if let Some(mut running) = self.running.take() {
+                let deadline = Instant::now() + timeout;
+                while Instant::now() < deadline {
+                    if let Ok(Some(_)) = running.child.try_wait() {
+                        return outcome;
+                    }
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                kill_group(&mut running.child);
+            }
+        }
+        outcome
+    }
+
+    fn restart(&mut self) {
+        self.kill();
+    }
+}
+
+impl Drop for ProcessEndpoint {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn kill_group(child: &mut Child) {
+    if let Some(pid) = i32::try_from(child.id()).ok().and_then(rustix::process::Pid::from_raw) {
+        let _ = rustix::process::kill_process_group(pid, rustix::process::Signal::KILL);
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn excerpt(line: &str) -> String {
+    let mut end = line.len().min(80);
+    while !line.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}{}", &line[..end], if end < line.len() { "…" } else { "" })
+}
