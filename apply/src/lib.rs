@@ -14,8 +14,8 @@
 //! Formats and rules: docs/apply.md. The protocol's formal model:
 //! `apply/model/two_phase.pml`.
 
-// pub mod breaker;
-// pub mod changes;
+pub mod breaker;
+pub mod changes;
 pub mod client;
 // pub mod conformance;
 // pub mod coordinator;
@@ -24,11 +24,11 @@ pub mod driver;
 pub mod durable;
 pub mod fault;
 pub mod framing;
-// pub mod lock;
+pub mod lock;
 pub mod protocol;
-// pub mod recovery;
+pub mod recovery;
 pub mod serve;
 // pub mod status;
-// pub mod telemetry;
+pub mod telemetry;
 pub mod wal;
 // pub mod workspace;
