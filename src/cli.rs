@@ -26,6 +26,18 @@ pub enum Command {
     Registry(RegistryArgs),
     /// Print an agent's manifest as a provider (and env) sees it, overlays applied.
     View(ViewArgs),
+    /// Carry a signed plan to the hosts: two-phase commit across drivers, verified, logged.
+    Apply(ApplyArgs),
+    /// Finish a transaction a crash left open (re-send a logged decision, else abort).
+    Recover(WorkspaceArgs),
+    /// Move back to the plan the plan in force was planned from.
+    Rollback(WorkspaceArgs),
+    /// Show the applied plan, in-doubt transactions, driver breakers and phase timings.
+    Status(StatusArgs),
+    /// Check the write-ahead log.
+    Wal(WalArgs),
+    /// Driver tools: the conformance harness and the built-in dir driver as a process.
+    Driver(DriverArgs),
     /// Print the JSON Schema of the config (for editors).
     Schema,
     /// Print shell completions.
@@ -148,6 +160,81 @@ pub struct ViewArgs {
     /// The rtt directory holding `registry/` and `overlays/`.
     #[arg(long, default_value = ".rtt", value_name = "DIR")]
     pub dir: PathBuf,
+}
+
+/// `rtt apply`.
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The signed plan.
+    pub plan: PathBuf,
+    /// Config file (default: the rtt.cue, rtt.yaml, rtt.yml or rtt.json in this directory).
+    #[arg(long, value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// Commands that work on the `.rtt/` beside a config.
+#[derive(Debug, Args)]
+pub struct WorkspaceArgs {
+    /// Config file (default: the rtt.cue, rtt.yaml, rtt.yml or rtt.json in this directory).
+    #[arg(long, value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// `rtt status`.
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Config file (default: the rtt.cue, rtt.yaml, rtt.yml or rtt.json in this directory).
+    #[arg(long, value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `rtt wal`.
+#[derive(Debug, Args)]
+pub struct WalArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: WalCommand,
+}
+
+/// `rtt wal` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum WalCommand {
+    /// Check every record's hash, sequence and link, and the anchor; report a torn last record.
+    Verify(WorkspaceArgs),
+}
+
+/// `rtt driver`.
+#[derive(Debug, Args)]
+pub struct DriverArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: DriverCommand,
+}
+
+/// `rtt driver` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DriverCommand {
+    /// Check that a driver speaks protocol 1: framing, every method, idempotence, fencing, crash durability.
+    Test {
+        /// Deadline of each call, ms.
+        #[arg(long, default_value_t = 5000, value_name = "MS")]
+        timeout_ms: u64,
+        /// The driver's command and arguments (after `--`).
+        #[arg(required = true, last = true, value_name = "COMMAND")]
+        command: Vec<String>,
+    },
+    /// Serve the built-in dir driver over stdin/stdout (protocol 1).
+    Dir {
+        /// Where host placements live.
+        #[arg(long, value_name = "DIR")]
+        root: PathBuf,
+        /// The driver's name (selects its fault-injection points).
+        #[arg(long, default_value = "dir")]
+        name: String,
+    },
 }
 
 /// `rtt completions`.

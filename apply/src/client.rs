@@ -36,6 +36,7 @@ pub struct ProcessEndpoint {
     spec: ProcessSpec,
     running: Option<Running>,
     next_id: u64,
+    exited_after_close: Option<bool>,
 }
 
 struct Running {
@@ -47,7 +48,7 @@ struct Running {
 impl ProcessEndpoint {
     /// An endpoint that starts `spec` on the first call.
     pub fn new(spec: ProcessSpec) -> Self {
-        ProcessEndpoint { spec, running: None, next_id: 0 }
+        ProcessEndpoint { spec, running: None, next_id: 0, exited_after_close: None }
     }
 
     /// The process id, while it runs (the conformance harness kills it to test durability).
@@ -56,9 +57,9 @@ impl ProcessEndpoint {
     }
 
     /// Sends a request without waiting for the answer.
-    pub fn send_only(&mut self, method: Method, params: serde_json::Value) -> Result<(), Failure> {
+    pub fn send_only(&mut self, method: &str, params: serde_json::Value) -> Result<(), Failure> {
         self.next_id += 1;
-        let request = Request { id: self.next_id.to_string(), method: method.as_str().to_owned(), params };
+        let request = Request { id: self.next_id.to_string(), method: method.to_owned(), params };
         let line = encode_line(&request).map_err(|e| Failure::Garbage(e.to_string()))?;
         let running = self.ensure_running()?;
         running.requests.send(line).map_err(|_| Failure::Exited("stdin closed".into()))
@@ -155,8 +156,10 @@ impl ProcessEndpoint {
     }
 }
 
-impl Endpoint for ProcessEndpoint {
-    fn call(&mut self, method: Method, params: serde_json::Value) -> Result<serde_json::Value, Failure> {
+impl ProcessEndpoint {
+    /// One call by method name (the conformance harness also sends names
+    /// that are not methods).
+    pub fn call_named(&mut self, method: &str, params: serde_json::Value) -> Result<serde_json::Value, Failure> {
         self.send_only(method, params)?;
         let id = self.next_id.to_string();
         let timeout = self.spec.timeout;
@@ -201,20 +204,33 @@ impl Endpoint for ProcessEndpoint {
                 Err(Failure::Garbage("a response needs exactly one of result and error".into()))
             }
         };
-        if method == Method::Close && outcome.is_ok() {
+        if method == Method::Close.as_str() && outcome.is_ok() {
             // The driver exits after Close; give it the deadline, then make sure.
             if let Some(mut running) = self.running.take() {
                 let deadline = Instant::now() + timeout;
                 while Instant::now() < deadline {
                     if let Ok(Some(_)) = running.child.try_wait() {
+                        self.exited_after_close = Some(true);
                         return outcome;
                     }
                     std::thread::sleep(Duration::from_millis(2));
                 }
+                self.exited_after_close = Some(false);
                 kill_group(&mut running.child);
             }
         }
         outcome
+    }
+
+    /// After a successful `Close`: whether the driver exited by itself in time.
+    pub fn exited_after_close(&self) -> Option<bool> {
+        self.exited_after_close
+    }
+}
+
+impl Endpoint for ProcessEndpoint {
+    fn call(&mut self, method: Method, params: serde_json::Value) -> Result<serde_json::Value, Failure> {
+        self.call_named(method.as_str(), params)
     }
 
     fn restart(&mut self) {

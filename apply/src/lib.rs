@@ -14,11 +14,12 @@
 //! Formats and rules: docs/apply.md. The protocol's formal model:
 //! `apply/model/two_phase.pml`.
 
+pub mod applied;
 pub mod breaker;
 pub mod changes;
 pub mod client;
-// pub mod conformance;
-// pub mod coordinator;
+pub mod conformance;
+pub mod coordinator;
 pub mod dir_driver;
 pub mod driver;
 pub mod durable;
@@ -28,7 +29,8 @@ pub mod lock;
 pub mod protocol;
 pub mod recovery;
 pub mod serve;
-// pub mod status;
+pub mod status;
 pub mod telemetry;
+pub mod verify;
 pub mod wal;
-// pub mod workspace;
+pub mod workspace;

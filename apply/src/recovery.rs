@@ -114,7 +114,8 @@ pub enum Action {
     PresumedAbort(TxnView),
     /// A decision was logged but not every driver heard it: send it again.
     Redeliver(TxnView, Decision),
-    /// The last transaction committed but failed verify: roll back to `from`.
+    /// The last transaction committed but failed verify: roll back to `from`
+    /// (not for a rollback transaction itself).
     RollBack(TxnView),
 }
 
@@ -124,7 +125,11 @@ pub fn next_action(txns: &[TxnView]) -> Action {
     match (last.end, last.decision) {
         (None, None) => Action::PresumedAbort(last.clone()),
         (None, Some(decision)) => Action::Redeliver(last.clone(), decision),
-        (Some(EndOutcome::VerifyFailed), _) if last.from.is_some() => Action::RollBack(last.clone()),
+        // A rollback that itself fails verify is not rolled back again: that
+        // would swing between two plans; it is reported instead.
+        (Some(EndOutcome::VerifyFailed), _) if last.from.is_some() && last.rollback_of.is_none() => {
+            Action::RollBack(last.clone())
+        }
         (Some(_), _) => Action::Nothing,
     }
 }

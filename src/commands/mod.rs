@@ -1,5 +1,7 @@
 //! One module per command; this file only dispatches.
 
+mod apply;
+mod driver;
 mod init;
 mod plan;
 mod registry;
@@ -39,6 +41,14 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Plan(args) => plan::run(&args),
         Command::Registry(args) => registry::run(&args),
         Command::View(args) => registry::view(&args),
+        Command::Apply(args) => apply::apply(&args),
+        Command::Recover(args) => apply::recover(&args),
+        Command::Rollback(args) => apply::rollback(&args),
+        Command::Status(args) => apply::status(&args),
+        Command::Wal(args) => match args.command {
+            crate::cli::WalCommand::Verify(args) => apply::wal_verify(&args),
+        },
+        Command::Driver(args) => driver::run(args),
         Command::Schema => schema::run(),
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();

@@ -1,0 +1,274 @@
+//! Where apply keeps its files (SPEC §2), all under the `.rtt/` directory
+//! beside the config, and the fleet of drivers the config describes.
+//!
+//! ```text
+//! .rtt/apply.lock                 coordinator lock (pid)
+//! .rtt/wal/wal.jsonl              write-ahead log; torn-<offset>.bin set aside
+//! .rtt/state/applied.json         plan in force, its serial, highest serial
+//! .rtt/state/plans/<hex>.json     every plan apply has begun, as signed
+//! .rtt/state/wal-anchor.json      last WAL record at the end of a transaction
+//! .rtt/state/breakers.json        driver breakers
+//! .rtt/telemetry/phases.jsonl     phase timings per driver
+//! .rtt/logs/<driver>.log          stderr of driver processes
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rtt_planner::document::PlanDocument;
+use rtt_schema::canonical::Sha256;
+use rtt_schema::model::{DriverKind, Model};
+
+use crate::breaker::Breakers;
+use crate::durable;
+use crate::wal::Anchor;
+
+/// The `.rtt/` directory and the directory relative paths start from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Workspace {
+    /// The config's directory: drivers run here and `root`s are relative to it.
+    pub base: PathBuf,
+    /// The `.rtt/` directory.
+    pub dir: PathBuf,
+}
+
+/// A file of the workspace that cannot be read or written.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum WorkspaceError {
+    /// The OS failed.
+    #[error("failed to {action} {}: {reason}", .path.display())]
+    #[diagnostic(code(rtt::apply::io))]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        reason: String,
+    },
+    /// A file that exists but does not parse: never read as "absent".
+    #[error("failed to read {}: {reason}", .path.display())]
+    #[diagnostic(code(rtt::apply::corrupt_state), help("apply writes these files; restore .rtt/ from a backup"))]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A plan the WAL or the state names but that is not kept.
+    #[error("failed to find plan {hash} in {}", .dir.display())]
+    #[diagnostic(
+        code(rtt::apply::plan_missing),
+        help("apply keeps every plan it begins there; restore it from a backup")
+    )]
+    PlanMissing {
+        /// The plan.
+        hash: Sha256,
+        /// Where it should be.
+        dir: PathBuf,
+    },
+}
+
+impl Workspace {
+    /// The workspace of the config at `config`: `.rtt/` beside it.
+    pub fn beside(config: &Path) -> Workspace {
+        let base = match config.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
+            _ => PathBuf::from("."),
+        };
+        Workspace { dir: base.join(".rtt"), base }
+    }
+
+    /// The WAL directory.
+    pub fn wal_dir(&self) -> PathBuf {
+        self.dir.join("wal")
+    }
+
+    /// The state directory (`applied.json` lives here).
+    pub fn state_dir(&self) -> PathBuf {
+        self.dir.join("state")
+    }
+
+    /// Where plans are kept.
+    pub fn plans_dir(&self) -> PathBuf {
+        self.state_dir().join("plans")
+    }
+
+    /// The lock file.
+    pub fn lock_path(&self) -> PathBuf {
+        self.dir.join("apply.lock")
+    }
+
+    /// The telemetry log.
+    pub fn telemetry_path(&self) -> PathBuf {
+        self.dir.join("telemetry").join("phases.jsonl")
+    }
+
+    /// Where a driver process's stderr goes.
+    pub fn driver_log(&self, driver: &str) -> PathBuf {
+        self.dir.join("logs").join(format!("{driver}.log"))
+    }
+
+    fn anchor_path(&self) -> PathBuf {
+        self.state_dir().join("wal-anchor.json")
+    }
+
+    fn breakers_path(&self) -> PathBuf {
+        self.state_dir().join("breakers.json")
+    }
+
+    /// The WAL anchor, if a transaction ever ended.
+    pub fn read_anchor(&self) -> Result<Option<Anchor>, WorkspaceError> {
+        read_json(&self.anchor_path())
+    }
+
+    /// Moves the anchor to the last record.
+    pub fn write_anchor(&self, anchor: &Anchor) -> Result<(), WorkspaceError> {
+        write_json(&self.anchor_path(), anchor)
+    }
+
+    /// Breaker states (none yet: all closed).
+    pub fn read_breakers(&self) -> Result<Breakers, WorkspaceError> {
+        Ok(read_json(&self.breakers_path())?.unwrap_or_default())
+    }
+
+    /// Saves breaker states.
+    pub fn write_breakers(&self, breakers: &Breakers) -> Result<(), WorkspaceError> {
+        write_json(&self.breakers_path(), breakers)
+    }
+
+    /// Keeps a plan's file bytes under its hash (before the WAL names it).
+    pub fn keep_plan(&self, hash: &Sha256, bytes: &[u8]) -> Result<(), WorkspaceError> {
+        let path = self.plan_path(hash);
+        if std::fs::read(&path).is_ok_and(|existing| existing == bytes) {
+            return Ok(());
+        }
+        durable::write_atomic(&path, bytes).map_err(|e| io_error("write", &path, e))
+    }
+
+    /// A kept plan, re-hashed against its name.
+    pub fn load_plan(&self, hash: &Sha256) -> Result<(PlanDocument, Vec<u8>), WorkspaceError> {
+        let path = self.plan_path(hash);
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(WorkspaceError::PlanMissing { hash: *hash, dir: self.plans_dir() });
+            }
+            Err(e) => return Err(io_error("read", &path, e)),
+        };
+        let corrupt = |reason: String| WorkspaceError::Corrupt { path: path.clone(), reason };
+        let text = std::str::from_utf8(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        let document = PlanDocument::parse(text).map_err(corrupt)?;
+        let actual = document.hash().map_err(|e| corrupt(e.to_string()))?;
+        if actual != *hash {
+            return Err(corrupt(format!("its hash is {actual}, not the {hash} it is filed under")));
+        }
+        Ok((document, bytes))
+    }
+
+    fn plan_path(&self, hash: &Sha256) -> PathBuf {
+        self.plans_dir().join(format!("{}.json", hash.hex()))
+    }
+}
+
+fn io_error(action: &'static str, path: &Path, e: std::io::Error) -> WorkspaceError {
+    WorkspaceError::Io { action, path: path.to_owned(), reason: e.to_string() }
+}
+
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, WorkspaceError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| WorkspaceError::Corrupt { path: path.to_owned(), reason: e.to_string() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_error("read", path, e)),
+    }
+}
+
+fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), WorkspaceError> {
+    let mut bytes = serde_json::to_vec(value).map_err(|e| io_error("encode", path, std::io::Error::other(e)))?;
+    bytes.push(b'\n');
+    durable::write_atomic(path, &bytes).map_err(|e| io_error("write", path, e))
+}
+
+/// How a driver of the config runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DriverConfig {
+    /// The built-in `dir` driver, in the coordinator's process.
+    Dir {
+        /// Its root, resolved against the config's directory.
+        root: PathBuf,
+    },
+    /// A driver process.
+    Command {
+        /// Program and arguments.
+        argv: Vec<String>,
+        /// Capabilities granted.
+        capabilities: Vec<String>,
+        /// Deadline of each call.
+        timeout: Duration,
+    },
+}
+
+/// The drivers of a config and the hosts each serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fleet {
+    /// Drivers by name.
+    pub drivers: BTreeMap<String, DriverConfig>,
+    /// The driver of each host.
+    pub driver_of: BTreeMap<String, String>,
+    /// The hosts of each driver (its grant), sorted.
+    pub hosts_of: BTreeMap<String, Vec<String>>,
+}
+
+/// Two built-in drivers on one root would share transaction records.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, miette::Diagnostic)]
+#[error("drivers `{first}` and `{second}` are both built-in `dir` drivers rooted at {}", .root.display())]
+#[diagnostic(code(rtt::apply::shared_root), help("give each `dir` driver its own `root`"))]
+pub struct SharedRoot {
+    /// One driver.
+    pub first: String,
+    /// The other.
+    pub second: String,
+    /// Their root.
+    pub root: PathBuf,
+}
+
+impl Fleet {
+    /// The fleet of a validated config; relative roots start at `base`.
+    pub fn from_model(model: &Model, base: &Path) -> Result<Fleet, SharedRoot> {
+        let mut drivers = BTreeMap::new();
+        let mut roots: BTreeMap<PathBuf, String> = BTreeMap::new();
+        for driver in &model.drivers {
+            let config = match &driver.kind {
+                DriverKind::Dir { root } => {
+                    let root = base.join(root);
+                    if let Some(first) = roots.insert(root.clone(), driver.name.clone()) {
+                        return Err(SharedRoot { first, second: driver.name.clone(), root });
+                    }
+                    DriverConfig::Dir { root }
+                }
+                DriverKind::Command { argv, capabilities, timeout_ms } => DriverConfig::Command {
+                    argv: argv.clone(),
+                    capabilities: capabilities.clone(),
+                    timeout: Duration::from_millis(*timeout_ms),
+                },
+            };
+            drivers.insert(driver.name.clone(), config);
+        }
+        let mut driver_of = BTreeMap::new();
+        let mut hosts_of: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for host in &model.hosts {
+            // Validation guarantees every host's driver index is in range.
+            if let Some(driver) = usize::try_from(host.driver.0).ok().and_then(|i| model.drivers.get(i)) {
+                driver_of.insert(host.name.clone(), driver.name.clone());
+                hosts_of.entry(driver.name.clone()).or_default().push(host.name.clone());
+            }
+        }
+        for hosts in hosts_of.values_mut() {
+            hosts.sort();
+        }
+        Ok(Fleet { drivers, driver_of, hosts_of })
+    }
+}

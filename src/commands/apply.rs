@@ -1,0 +1,196 @@
+//! `rtt apply`, `rtt recover`, `rtt rollback`, `rtt status`, `rtt wal verify`:
+//! glue between the command line and `rtt_apply`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use miette::Diagnostic;
+use rtt_apply::coordinator::{Coordinator, Outcome, Report};
+use rtt_apply::fault::Faults;
+use rtt_apply::status::{self, Status};
+use rtt_apply::verify;
+use rtt_apply::workspace::{Fleet, Workspace};
+
+use super::Failure;
+use super::validate::config_path;
+use crate::cli::{ApplyArgs, Format, StatusArgs, WorkspaceArgs};
+
+pub fn apply(args: &ApplyArgs) -> Result<ExitCode, Failure> {
+    let bytes = std::fs::read(&args.plan)
+        .map_err(|e| ApplyProblem::ReadPlan { path: args.plan.clone(), reason: e.to_string() })?;
+    let (workspace, mut coordinator) = open(args.config.as_deref())?;
+    // Verified before anything is touched, recovery included…
+    verify::plan_for_apply(&bytes, &workspace, coordinator.applied()?.as_ref())?;
+    finish_open_transaction(&mut coordinator)?;
+    // …and again against the applied state recovery may have moved.
+    let plan = verify::plan_for_apply(&bytes, &workspace, coordinator.applied()?.as_ref())?;
+    let result = coordinator.apply(&plan);
+    conclude(coordinator, result.map(Some), "applied")
+}
+
+pub fn recover(args: &WorkspaceArgs) -> Result<ExitCode, Failure> {
+    let (_, mut coordinator) = open(args.config.as_deref())?;
+    let result = coordinator.recover();
+    if matches!(result, Ok(None)) {
+        println!("nothing to recover: every transaction in the WAL is finished");
+    }
+    conclude(coordinator, result, "recovered")
+}
+
+pub fn rollback(args: &WorkspaceArgs) -> Result<ExitCode, Failure> {
+    let (workspace, mut coordinator) = open(args.config.as_deref())?;
+    finish_open_transaction(&mut coordinator)?;
+    let previous = coordinator.previous_plan()?;
+    let previous = verify::kept_plan_for_rollback(previous, &workspace)?;
+    let result = coordinator.rollback(&previous);
+    conclude(coordinator, result.map(Some), "rolled back to")
+}
+
+pub fn status(args: &StatusArgs) -> Result<ExitCode, Failure> {
+    let workspace = Workspace::beside(&config_path(args.config.as_deref())?);
+    let status = status::read(&workspace)?;
+    match args.format {
+        Format::Json => {
+            let text =
+                serde_json::to_string_pretty(&status).map_err(|e| ApplyProblem::Encode { reason: e.to_string() })?;
+            println!("{text}");
+        }
+        Format::Text => print!("{}", render_status(&status)),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn wal_verify(args: &WorkspaceArgs) -> Result<ExitCode, Failure> {
+    let workspace = Workspace::beside(&config_path(args.config.as_deref())?);
+    let (report, _) = status::verify_wal(&workspace)?;
+    print!("WAL intact: {} records, {} transactions", report.records, report.transactions);
+    match report.anchored_seq {
+        Some(seq) => println!(", anchored at seq {seq}"),
+        None => println!(),
+    }
+    if let Some(bytes) = report.torn_bytes {
+        println!(
+            "torn last record ({bytes} bytes) tolerated: a crash interrupted its write; the next apply sets it aside"
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The config, its workspace and a coordinator holding the lock.
+fn open(config: Option<&Path>) -> Result<(Workspace, Coordinator), Failure> {
+    let path = config_path(config)?;
+    let loaded = rtt_schema::load(&path)?;
+    let workspace = Workspace::beside(&path);
+    let fleet = Fleet::from_model(&loaded.model, &workspace.base)?;
+    let coordinator = Coordinator::open(workspace.clone(), fleet, Faults::from_env("coordinator"))?;
+    for note in &coordinator.notes {
+        eprintln!("rtt: note: {note}");
+    }
+    Ok((workspace, coordinator))
+}
+
+/// Recovery at the start of `apply` and `rollback` (SPEC §8).
+fn finish_open_transaction(coordinator: &mut Coordinator) -> Result<(), Failure> {
+    if let Some(report) = coordinator.recover()? {
+        eprintln!("rtt: recovered transaction {}: {}", report.txn, describe(&report));
+    }
+    Ok(())
+}
+
+/// Closes drivers (breakers and telemetry saved) and reports the outcome.
+fn conclude(
+    coordinator: Coordinator,
+    result: Result<Option<Report>, rtt_apply::coordinator::ApplyError>,
+    verb: &str,
+) -> Result<ExitCode, Failure> {
+    for problem in coordinator.finish() {
+        eprintln!("rtt: warning: {problem}");
+    }
+    let report = result?;
+    if let Some(report) = report {
+        println!("{verb}: transaction {} {}", report.txn, describe(&report));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe(report: &Report) -> String {
+    let what = match report.outcome {
+        Outcome::Committed => "committed and verified",
+        Outcome::Aborted => "aborted everywhere; nothing changed",
+    };
+    format!(
+        "{what} (epoch {}, {} host{} changed through {})",
+        report.epoch,
+        report.hosts_changed,
+        if report.hosts_changed == 1 { "" } else { "s" },
+        if report.drivers.is_empty() { "no driver".to_owned() } else { report.drivers.join(", ") }
+    )
+}
+
+fn render_status(status: &Status) -> String {
+    let mut out = String::new();
+    match &status.applied {
+        Some(applied) => out.push_str(&format!(
+            "applied   {} serial {} (highest applied serial {})\n",
+            applied.plan, applied.serial, applied.highest_serial
+        )),
+        None => out.push_str("applied   nothing yet\n"),
+    }
+    out.push_str(&format!(
+        "wal       {} records, {} transactions, chain intact",
+        status.wal.records, status.wal.transactions
+    ));
+    if let Some(bytes) = status.wal.torn_bytes {
+        out.push_str(&format!(", torn last record of {bytes} bytes"));
+    }
+    out.push('\n');
+    if status.in_doubt.is_empty() {
+        out.push_str("in doubt  none\n");
+    }
+    for txn in &status.in_doubt {
+        let decision = match txn.decision {
+            Some(decision) => format!("decision {decision:?} logged: recovery re-sends it").to_lowercase(),
+            None => "no decision logged: recovery aborts it".to_owned(),
+        };
+        out.push_str(&format!("in doubt  {} → {} ({decision}; drivers {})\n", txn.txn, txn.to, txn.drivers.join(", ")));
+    }
+    if let Some(txn) = &status.rollback_pending {
+        out.push_str(&format!("pending   rollback of {txn} after a failed verify (rtt recover)\n"));
+    }
+    if status.breakers.is_empty() {
+        out.push_str("breakers  none used yet\n");
+    }
+    for (driver, breaker) in &status.breakers {
+        out.push_str(&format!(
+            "breaker   {driver}: {} ({} consecutive failure{})\n",
+            format!("{:?}", breaker.position).to_lowercase(),
+            breaker.failures,
+            if breaker.failures == 1 { "" } else { "s" }
+        ));
+    }
+    if !status.phases.is_empty() {
+        out.push_str("phases    driver          phase       count     p50 µs     p95 µs     p99 µs\n");
+    }
+    for (driver, phases) in &status.phases {
+        for (phase, q) in phases {
+            out.push_str(&format!(
+                "          {driver:<15} {phase:<9} {:>7} {:>10} {:>10} {:>10}\n",
+                q.count, q.p50_us, q.p95_us, q.p99_us
+            ));
+        }
+    }
+    out
+}
+
+/// Failures of these commands that are not the library's.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+enum ApplyProblem {
+    /// The plan file.
+    #[error("failed to read the plan {}: {reason}", .path.display())]
+    #[diagnostic(code(rtt::apply::read_plan))]
+    ReadPlan { path: PathBuf, reason: String },
+    /// JSON output.
+    #[error("failed to encode the status: {reason}")]
+    #[diagnostic(code(rtt::apply::encode))]
+    Encode { reason: String },
+}

@@ -1,0 +1,63 @@
+//! `rtt driver test` (the conformance harness) and `rtt driver dir` (the
+//! built-in dir driver served over stdio).
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use miette::Diagnostic;
+use rtt_apply::dir_driver::DirStore;
+use rtt_apply::fault::Faults;
+
+use super::Failure;
+use crate::cli::{DriverArgs, DriverCommand};
+
+pub fn run(args: DriverArgs) -> Result<ExitCode, Failure> {
+    match args.command {
+        DriverCommand::Test { timeout_ms, command } => test(&command, Duration::from_millis(timeout_ms)),
+        DriverCommand::Dir { root, name } => {
+            let mut store = DirStore::open(&root, Faults::from_env(&format!("driver:{name}")))
+                .map_err(|reason| DriverProblem::Start { reason })?;
+            let stdin = std::io::stdin();
+            let mut input = stdin.lock();
+            let mut output = std::io::stdout().lock();
+            rtt_apply::serve::serve(&mut store, &mut input, &mut output)
+                .map_err(|e| DriverProblem::Serve { reason: e.to_string() })?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn test(command: &[String], timeout: Duration) -> Result<ExitCode, Failure> {
+    let cwd = std::env::current_dir().map_err(|e| DriverProblem::Start { reason: e.to_string() })?;
+    let checks = rtt_apply::conformance::run(command, &cwd, timeout);
+    let failed = checks.iter().filter(|c| c.outcome.is_err()).count();
+    for check in &checks {
+        match &check.outcome {
+            Ok(()) => println!("ok    {}", check.name),
+            Err(reason) => println!("FAIL  {}\n      {reason}", check.name),
+        }
+    }
+    if failed == 0 {
+        println!("{} checks passed: the driver conforms to protocol 1", checks.len());
+        Ok(ExitCode::SUCCESS)
+    } else {
+        Err(DriverProblem::Nonconforming { failed, total: checks.len() }.into())
+    }
+}
+
+/// `rtt driver` failures.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+enum DriverProblem {
+    /// Checks failed.
+    #[error("failed {failed} of {total} conformance checks")]
+    #[diagnostic(code(rtt::driver::nonconforming), help("the protocol is in docs/apply.md"))]
+    Nonconforming { failed: usize, total: usize },
+    /// The dir driver could not start.
+    #[error("failed to start the dir driver: {reason}")]
+    #[diagnostic(code(rtt::driver::start))]
+    Start { reason: String },
+    /// Serving broke off.
+    #[error("failed to serve protocol 1: {reason}")]
+    #[diagnostic(code(rtt::driver::serve))]
+    Serve { reason: String },
+}
