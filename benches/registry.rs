@@ -123,11 +123,7 @@ fn main() {
     let git_time = median(RUNS, || run_batch("git", &["cat-file", "--batch"], &repo, &git_ids));
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("git cat-file --batch (all objects)   {:>9.1} ms", ms(git_time));
-    println!(
-        "rtt registry get --batch             {:>9.1} ms   ({:.2}x git's speed)",
-        ms(rtt),
-        ms(git_time) / ms(rtt)
-    );
+    println!("rtt registry get --batch             {:>9.1} ms   ({:.2}x git's speed)", ms(rtt), ms(git_time) / ms(rtt));
 
     // Open (map, check shapes and the lut checksum) and one lookup.
     let first: Sha256 = hashes[n / 2];

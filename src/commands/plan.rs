@@ -107,10 +107,7 @@ fn drained(mut loaded: LoadedConfig, drain: &[String]) -> Result<LoadedConfig, F
 /// (`.rtt/registry`), with the index hash they were built from. A config
 /// without providers has none; one with providers but no registry plans
 /// without views, and says so.
-fn build_views(
-    config: &Path,
-    loaded: &LoadedConfig,
-) -> Result<Option<(Sha256, ViewsJson)>, Failure> {
+fn build_views(config: &Path, loaded: &LoadedConfig) -> Result<Option<(Sha256, ViewsJson)>, Failure> {
     if loaded.model.providers.is_empty() {
         return Ok(None);
     }
