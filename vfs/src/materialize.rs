@@ -185,20 +185,13 @@ fn check_replaceable(dir: &Path) -> Result<(), VfsError> {
 /// else an atomic exchange followed by removal of the old tree.
 fn switch_in(staging: &Path, dir: &Path) -> Result<(), VfsError> {
     let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    if fs::symlink_metadata(dir).is_ok() {
-        if fs::remove_dir(dir).is_err() {
-            rustix::fs::renameat_with(
-                rustix::fs::CWD,
-                staging,
-                rustix::fs::CWD,
-                dir,
-                rustix::fs::RenameFlags::EXCHANGE,
-            )
+    // An empty directory (or none) is simply replaced; a previous tree is exchanged atomically.
+    if fs::symlink_metadata(dir).is_ok() && fs::remove_dir(dir).is_err() {
+        rustix::fs::renameat_with(rustix::fs::CWD, staging, rustix::fs::CWD, dir, rustix::fs::RenameFlags::EXCHANGE)
             .map_err(|e| VfsError::io("exchange", dir)(e.into()))?;
-            sync_dir(parent)?;
-            // The old tree now sits at the staging path.
-            return remove_tree(staging);
-        }
+        sync_dir(parent)?;
+        // The old tree now sits at the staging path.
+        return remove_tree(staging);
     }
     fs::rename(staging, dir).map_err(VfsError::io("rename", dir))?;
     sync_dir(parent)
