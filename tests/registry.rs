@@ -355,6 +355,7 @@ fn plans_carry_views_built_from_the_registry() {
     let claude = plan["views"]["claude"].as_array().expect("claude views");
     assert_eq!(claude.len(), 2);
     assert_eq!(claude[0]["id"], "gateway@1");
+    assert_eq!(claude[0]["path"], ".claude/agents/gateway@1.json");
     assert_eq!(claude[0]["base"], serde_json::json!(hash_of(root, "gateway@1")));
     assert_eq!(claude[0]["overlays"][0]["layer"], "provider");
     assert_eq!(claude[0]["overlays"][1]["name"], "prod");

@@ -164,6 +164,28 @@ impl Registry {
         self.loose.get(hash)?.map(Cow::Owned).ok_or(RegistryError::Missing(*hash))
     }
 
+    /// The bytes of a packed object, bounds-checked but not re-hashed: for a
+    /// reader that verified them through [`Registry::get`] on this same
+    /// `Registry` (whose map never changes) and now serves many reads of
+    /// them, such as a mount reading a large view in pieces.
+    pub fn packed_verified_before(&self, hash: &Sha256) -> Option<&[u8]> {
+        match &self.pack {
+            Ok(Some(pack)) => {
+                let view = pack.view();
+                view.find(hash).and_then(|entry| view.slice(&entry).ok())
+            }
+            _ => None,
+        }
+    }
+
+    /// A loose file holding the object (written from the pack if needed),
+    /// for callers that link to objects rather than read them.
+    pub fn loose_file(&self, hash: &Sha256) -> Result<PathBuf> {
+        let bytes = self.get(hash)?;
+        self.loose.put(&bytes)?;
+        Ok(self.loose.path_of(hash))
+    }
+
     /// An object by `sha256:<hex>` or by agent id (through the index).
     pub fn resolve(&self, query: &str) -> Result<Sha256> {
         if query.starts_with("sha256:") {

@@ -249,7 +249,8 @@ impl<'a> PackView<'a> {
         Ok(Some(bytes))
     }
 
-    fn slice(&self, entry: &Entry) -> Result<&'a [u8], FormatError> {
+    /// The bytes an entry points at, bounds-checked (not re-hashed).
+    pub fn slice(&self, entry: &Entry) -> Result<&'a [u8], FormatError> {
         let end_of_objects = (self.pack.len() - CHECKSUM) as u64;
         let start = entry.offset;
         let end = start.checked_add(u64::from(entry.len)).filter(|&end| end < end_of_objects);

@@ -13,12 +13,17 @@ use crate::Registry;
 use crate::error::{RegistryError, Result};
 use crate::overlay::{Layer, Overlay, OverlayFile, applicable, apply_layers, cache_key};
 
-/// One entry of a plan's `views`.
+/// One entry of a plan's `views`: SPEC §7's `{id, base, overlays, result}`
+/// and the entry's `path` in the provider's tree.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct View {
     /// Agent id.
     pub id: String,
+    /// Where the view appears under its provider's tree: `<dir>/<id>.json`,
+    /// relative. Signed with the plan, so a mount or a materialized tree
+    /// needs nothing but the plan to lay itself out.
+    pub path: String,
     /// The manifest the view starts from.
     pub base: Sha256,
     /// The applicable part of each overlay, provider first, then env.
@@ -117,7 +122,8 @@ pub fn build(registry: &Registry, overlays: &OverlayDir, model: &Model) -> Resul
                 .iter()
                 .map(|(layer, name, part, _)| OverlayRef { layer: *layer, name: (*name).to_owned(), hash: part.hash() })
                 .collect();
-            entries.push(View { id: id.to_owned(), base, overlays, result });
+            let path = format!("{}/{id}.json", provider.dir.trim_end_matches('/'));
+            entries.push(View { id: id.to_owned(), path, base, overlays, result });
         }
         views.insert(provider.name.clone(), entries);
     }
@@ -154,6 +160,9 @@ pub fn check(
     for (provider, entries) in views {
         for view in entries {
             let at = format!("views.{provider}.{}", view.id);
+            if let Err(reason) = check_view_path(&view.path, &view.id) {
+                problems.push(Mismatch(format!("{at}: {reason}")));
+            }
             let base = match registry.get(&view.base) {
                 Ok(bytes) => bytes.into_owned(),
                 Err(e) => {
@@ -204,9 +213,44 @@ pub fn check(
     problems
 }
 
+/// A view's `path` must stay inside its provider's tree and name the agent's
+/// file: relative, no `.`/`..`/empty parts, no NUL or backslash, ending in
+/// `/<id>.json` (or being just `<id>.json`).
+pub fn check_view_path(path: &str, id: &str) -> std::result::Result<(), String> {
+    let file = format!("{id}.json");
+    let safe = !path.starts_with('/')
+        && !path.contains(['\\', '\0'])
+        && path.split('/').all(|part| !part.is_empty() && part != "." && part != "..")
+        && path.rsplit('/').next() == Some(file.as_str());
+    if safe { Ok(()) } else { Err(format!("unsafe view path {path:?}: expected a relative path ending in /{file}")) }
+}
+
 /// The cache key of a view from its base and layer parts (the env part is
 /// the empty overlay when the config has no env).
 pub fn view_key(base: &Sha256, provider: &Overlay, env: Option<&Overlay>) -> Sha256 {
     let empty = Overlay::default();
     cache_key(base, &provider.hash(), &env.unwrap_or(&empty).hash())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn view_paths_cannot_escape() {
+        assert!(check_view_path(".claude/agents/gateway@1.json", "gateway@1").is_ok());
+        assert!(check_view_path("gateway@1.json", "gateway@1").is_ok());
+        for bad in [
+            "/etc/gateway@1.json",
+            "../gateway@1.json",
+            "a/../../gateway@1.json",
+            "a//gateway@1.json",
+            "./gateway@1.json",
+            "a/other@1.json",
+            "a\\..\\gateway@1.json",
+            "a/gateway@1.json\0",
+        ] {
+            assert!(check_view_path(bad, "gateway@1").is_err(), "{bad:?} accepted");
+        }
+    }
 }
