@@ -134,7 +134,7 @@ pub enum ApplyError {
         retry_in_s: u64,
     },
     /// A driver failed before the transaction began.
-    #[error("failed to start the transaction; nothing was changed")]
+    #[error("failed to start the transaction, nothing was changed: {0}")]
     #[diagnostic(code(rtt::apply::not_started))]
     NotStarted(#[source] DriverError),
     /// A driver voted no or failed during prepare: aborted everywhere.
@@ -682,3 +682,7 @@ impl Coordinator {
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
+
+#[cfg(test)]
+#[path = "coordinator_tests.rs"]
+mod tests;
