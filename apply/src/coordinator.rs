@@ -269,12 +269,10 @@ impl Coordinator {
     /// back. `Ok(None)` when there was nothing to do.
     pub fn recover(&mut self) -> Result<Option<Report>, ApplyError> {
         let txns = transactions(self.wal.records())?;
-        let action = next_action(&txns);
-        let (view, decision) = match action {
+        let view = match next_action(&txns) {
             Action::Nothing => return Ok(None),
             Action::RollBack(view) => return self.roll_back_after_verify_failure(&view).map(Some),
-            Action::PresumedAbort(view) => (view, None),
-            Action::Redeliver(view, decision) => (view, Some(decision)),
+            Action::PresumedAbort(view) | Action::Redeliver(view, _) => view,
         };
         let (to_document, to_bytes) = self.workspace.load_plan(&view.to)?;
         let to = PlanToApply::verified(to_document, view.to, to_bytes);
@@ -298,11 +296,40 @@ impl Coordinator {
                 Err(e) => unreachable.push(e.to_string()),
             }
         }
+        let epoch = epoch + 1;
+        // Fence every participant before reading the decision: a coordinator
+        // that was only paused (not dead) may still log a decision and send
+        // it; once every driver has seen the new epoch its calls fail, and
+        // whatever it logged before that is read below. Reading first would
+        // let it commit a driver behind recovery's back (two_phase.pml,
+        // -DREAD_BEFORE_FENCE, finds that mixed state).
+        if unreachable.is_empty() {
+            for driver in changes.keys() {
+                if let Err(e) = self.open_session(driver, view.to, epoch) {
+                    self.note_failure(driver, &e);
+                    unreachable.push(e.to_string());
+                }
+            }
+        }
+        let anchor = self.workspace.read_anchor()?;
+        self.wal = Wal::open(&self.workspace.wal_dir(), anchor.as_ref())?;
+        let txns = transactions(self.wal.records())?;
+        let decision = match next_action(&txns) {
+            Action::PresumedAbort(fresh) if fresh.txn == view.txn => None,
+            Action::Redeliver(fresh, decision) if fresh.txn == view.txn => Some(decision),
+            // The other coordinator finished it after all.
+            Action::Nothing => return Ok(None),
+            _ => {
+                let seq = self.wal.records().last().map_or(0, |r| r.seq);
+                return Err(
+                    LogError { seq, problem: format!("the WAL moved past {} during recovery", view.txn) }.into()
+                );
+            }
+        };
         let decision_or_abort = decision.unwrap_or(Decision::Abort);
         if !unreachable.is_empty() {
             return Err(ApplyError::InDoubt { txn: view.txn, decision: decision_or_abort, drivers: unreachable });
         }
-        let epoch = epoch + 1;
         self.wal.append(Entry::Recover { txn: view.txn.clone(), epoch }, &self.faults)?;
         if decision.is_none() {
             let reason = Some("presumed abort: the coordinator stopped before deciding".to_owned());
