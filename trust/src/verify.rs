@@ -1,0 +1,296 @@
+//! `verify`: is this plan file one that the trust store's policy accepts?
+//!
+//! Checks, in order, each a separate function so callers can list them:
+//! 1. [`parse_plan`] — the bytes are UTF-8, a version-1 plan with no unknown
+//!    fields, and exactly its own canonical form (so no duplicate keys,
+//!    reformatting or number spellings that another parser could read
+//!    differently from the bytes that were signed);
+//! 2. [`check_signatures`] — at least `threshold` signatures verify strictly
+//!    under distinct trusted keys; everything that does not count is reported;
+//! 3. [`check_serial`] — the serial is above the highest applied one.
+//!
+//! Fail closed: [`VerifiedPlan`] can only be made by passing all of them.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use rtt_planner::document::PlanDocument;
+use rtt_schema::canonical::Sha256;
+use serde::Serialize;
+
+use crate::keys::{ED25519, KeyId, parse_signature};
+use crate::state::AppliedState;
+use crate::store::TrustStore;
+
+/// A plan that passed every check.
+#[derive(Debug, Clone)]
+pub struct VerifiedPlan {
+    document: PlanDocument,
+    hash: Sha256,
+    signatures: SignatureReport,
+    highest_applied: Option<u64>,
+}
+
+impl VerifiedPlan {
+    /// The plan.
+    pub fn document(&self) -> &PlanDocument {
+        &self.document
+    }
+
+    /// The plan hash (sha256 of the signed bytes).
+    pub fn hash(&self) -> Sha256 {
+        self.hash
+    }
+
+    /// The trusted keys whose signatures counted, sorted.
+    pub fn signed_by(&self) -> &[KeyId] {
+        &self.signatures.counted
+    }
+
+    /// Signatures that did not count, with the reason.
+    pub fn ignored(&self) -> &[IgnoredSignature] {
+        &self.signatures.ignored
+    }
+
+    /// The highest applied serial the plan was checked against (`None`: nothing applied yet).
+    pub fn highest_applied(&self) -> Option<u64> {
+        self.highest_applied
+    }
+
+    /// The plan, leaving the proof behind.
+    pub fn into_document(self) -> PlanDocument {
+        self.document
+    }
+}
+
+/// Runs every check: [`parse_plan`], [`check_signatures`], [`check_serial`].
+///
+/// `applied` is the state to protect against rollback (`None`: nothing applied yet).
+pub fn verify_plan(
+    bytes: &[u8],
+    store: &TrustStore,
+    applied: Option<&AppliedState>,
+) -> Result<VerifiedPlan, Rejection> {
+    let parsed = parse_plan(bytes)?;
+    let signatures = check_signatures(&parsed, store)?;
+    check_serial(&parsed.document, applied)?;
+    Ok(VerifiedPlan {
+        hash: parsed.hash,
+        document: parsed.document,
+        signatures,
+        highest_applied: applied.map(|a| a.highest_serial),
+    })
+}
+
+/// A plan file that parsed strictly; not yet trusted.
+#[derive(Debug, Clone)]
+pub struct ParsedPlan {
+    /// The document.
+    pub document: PlanDocument,
+    /// Its signed bytes (JCS without `signatures`).
+    pub signed_bytes: Vec<u8>,
+    /// sha256 of the signed bytes.
+    pub hash: Sha256,
+}
+
+/// Check 1: the bytes are a version-1 plan in exactly its canonical form.
+pub fn parse_plan(bytes: &[u8]) -> Result<ParsedPlan, Rejection> {
+    let text = std::str::from_utf8(bytes).map_err(|e| Rejection::Malformed { reason: e.to_string() })?;
+    let document = PlanDocument::parse(text).map_err(|reason| Rejection::Malformed { reason })?;
+    let canonical = document.to_file_bytes().map_err(|e| Rejection::Malformed { reason: e.to_string() })?;
+    if canonical != bytes {
+        return Err(Rejection::NotCanonical { offset: first_difference(&canonical, bytes) });
+    }
+    let signed_bytes = document.signed_bytes().map_err(|e| Rejection::Malformed { reason: e.to_string() })?;
+    let hash = Sha256::of(&signed_bytes);
+    Ok(ParsedPlan { document, signed_bytes, hash })
+}
+
+/// Which signatures counted and which did not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SignatureReport {
+    /// Trusted keys with a valid signature, sorted, each once.
+    pub counted: Vec<KeyId>,
+    /// Everything else, in file order.
+    pub ignored: Vec<IgnoredSignature>,
+}
+
+/// A signature that did not count toward the threshold.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct IgnoredSignature {
+    /// Its `key_id` as written.
+    pub key_id: String,
+    /// Why it did not count.
+    pub reason: IgnoreReason,
+}
+
+/// Why a signature did not count.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "detail")]
+pub enum IgnoreReason {
+    /// `alg` is not `ed25519`.
+    UnknownAlgorithm(String),
+    /// `key_id` is not 16 lowercase hex digits.
+    MalformedKeyId,
+    /// No trusted key has this id.
+    UnknownKey,
+    /// This key already counted (the same signature or key listed twice).
+    AlreadyCounted,
+    /// `sig` is not 128 lowercase hex digits.
+    MalformedSignature,
+    /// The signature does not verify (strictly) for these bytes under this key.
+    Invalid,
+}
+
+impl fmt::Display for IgnoreReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::UnknownAlgorithm(alg) => write!(f, "unknown algorithm {alg:?} (only {ED25519:?} is accepted)"),
+            Self::MalformedKeyId => f.write_str("key_id is not 16 lowercase hex digits"),
+            Self::UnknownKey => f.write_str("no trusted key has this id"),
+            Self::AlreadyCounted => f.write_str("this key already counted once"),
+            Self::MalformedSignature => f.write_str("sig is not 128 lowercase hex digits"),
+            Self::Invalid => {
+                f.write_str("signature does not verify for this plan under this key (tampered or wrong plan)")
+            }
+        }
+    }
+}
+
+impl fmt::Display for IgnoredSignature {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "key {:?}: {}", self.key_id, self.reason)
+    }
+}
+
+/// Check 2: at least `threshold` valid signatures from distinct trusted keys.
+///
+/// The store maps each key id to one key, so distinct ids are distinct keys;
+/// a key listed under two ids cannot happen (the id is derived from the key).
+pub fn check_signatures(parsed: &ParsedPlan, store: &TrustStore) -> Result<SignatureReport, Rejection> {
+    let mut counted = BTreeSet::new();
+    let mut ignored = Vec::new();
+    for signature in &parsed.document.signatures {
+        let ignore = |reason| IgnoredSignature { key_id: signature.key_id.clone(), reason };
+        if signature.alg != ED25519 {
+            ignored.push(ignore(IgnoreReason::UnknownAlgorithm(signature.alg.clone())));
+            continue;
+        }
+        let Ok(key_id) = signature.key_id.parse::<KeyId>() else {
+            ignored.push(ignore(IgnoreReason::MalformedKeyId));
+            continue;
+        };
+        let Some(trusted) = store.get(&key_id) else {
+            ignored.push(ignore(IgnoreReason::UnknownKey));
+            continue;
+        };
+        if counted.contains(&key_id) {
+            ignored.push(ignore(IgnoreReason::AlreadyCounted));
+            continue;
+        }
+        let Some(sig) = parse_signature(&signature.sig) else {
+            ignored.push(ignore(IgnoreReason::MalformedSignature));
+            continue;
+        };
+        if !trusted.key.verify(&parsed.signed_bytes, &sig) {
+            ignored.push(ignore(IgnoreReason::Invalid));
+            continue;
+        }
+        counted.insert(key_id);
+    }
+    let report = SignatureReport { counted: counted.into_iter().collect(), ignored };
+    let threshold = store.policy().threshold;
+    if report.counted.len() < threshold as usize {
+        return Err(Rejection::ThresholdNotMet { threshold, report });
+    }
+    Ok(report)
+}
+
+/// Check 3: rollback protection — the serial is strictly above the highest applied one.
+pub fn check_serial(document: &PlanDocument, applied: Option<&AppliedState>) -> Result<(), Rejection> {
+    match applied {
+        Some(state) if document.serial <= state.highest_serial => {
+            Err(Rejection::Rollback { serial: document.serial, highest_applied: state.highest_serial })
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Why a plan was rejected.
+#[derive(Debug, Clone, thiserror::Error, miette::Diagnostic)]
+pub enum Rejection {
+    /// Not a plan document.
+    #[error("plan rejected: not a valid rtt plan ({reason})")]
+    #[diagnostic(code(rtt::verify::malformed), help("plans are written by `rtt plan -o FILE`"))]
+    Malformed {
+        /// The parser's message.
+        reason: String,
+    },
+    /// A plan, but not byte-for-byte its canonical form.
+    #[error("plan rejected: the file is not in canonical form (RFC 8785; first difference at byte {offset})")]
+    #[diagnostic(
+        code(rtt::verify::not_canonical),
+        help(
+            "rtt writes and signs plans canonically; a reformatted or hand-edited file is refused so that no parser can read it differently from what was signed"
+        )
+    )]
+    NotCanonical {
+        /// Byte offset of the first difference.
+        offset: usize,
+    },
+    /// Too few valid signatures from distinct trusted keys.
+    #[error(
+        "plan rejected: {} valid signature(s) from distinct trusted keys, the policy needs {threshold}{}",
+        .report.counted.len(),
+        ignored_suffix(&.report.ignored)
+    )]
+    #[diagnostic(
+        code(rtt::verify::threshold),
+        help(
+            "sign the plan with trusted keys (`rtt sign PLAN --key KEY`); a plan changed after signing needs new signatures"
+        )
+    )]
+    ThresholdNotMet {
+        /// The policy's threshold.
+        threshold: u32,
+        /// What counted and what did not.
+        report: SignatureReport,
+    },
+    /// A serial at or below the highest applied one: an old plan replayed.
+    #[error(
+        "plan rejected: serial {serial} is not above the highest applied serial {highest_applied} (rollback protection)"
+    )]
+    #[diagnostic(
+        code(rtt::verify::rollback),
+        help("plan again from the plan in force (`rtt plan --previous PLAN`) to get a serial above {highest_applied}")
+    )]
+    Rollback {
+        /// The plan's serial.
+        serial: u64,
+        /// The highest applied serial in the state.
+        highest_applied: u64,
+    },
+}
+
+impl Rejection {
+    /// The check that failed, as named in `rtt verify` output.
+    pub fn check(&self) -> &'static str {
+        match self {
+            Self::Malformed { .. } | Self::NotCanonical { .. } => "format",
+            Self::ThresholdNotMet { .. } => "signatures",
+            Self::Rollback { .. } => "serial",
+        }
+    }
+}
+
+fn ignored_suffix(ignored: &[IgnoredSignature]) -> String {
+    if ignored.is_empty() {
+        return String::new();
+    }
+    let list: Vec<String> = ignored.iter().map(ToString::to_string).collect();
+    format!("; not counted: {}", list.join("; "))
+}
+
+fn first_difference(a: &[u8], b: &[u8]) -> usize {
+    a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()))
+}
