@@ -22,6 +22,12 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Place every replica: solve the MILP and write a deterministic plan.
     Plan(PlanArgs),
+    /// Generate an Ed25519 key pair for signing plans (NAME.key, NAME.pub).
+    Keygen(KeygenArgs),
+    /// Sign a plan with a secret key (in place unless -o is given).
+    Sign(SignArgs),
+    /// Accept or reject a plan: signatures against the trust policy, serial against the applied state.
+    Verify(VerifyArgs),
     /// Print the JSON Schema of the config (for editors).
     Schema,
     /// Print shell completions.
@@ -75,9 +81,49 @@ pub struct PlanArgs {
     /// Treat these hosts as unschedulable for this plan.
     #[arg(long, value_name = "HOST", num_args = 1..)]
     pub drain: Vec<String>,
+    /// Sign the plan with this secret key (written by `rtt keygen`).
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
     /// Show what the objective is made of and what binds.
     #[arg(long)]
     pub explain: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `rtt keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Base name of the key files: writes NAME.key (secret, mode 0600) and NAME.pub; never overwrites.
+    #[arg(long, value_name = "NAME")]
+    pub out: PathBuf,
+}
+
+/// `rtt sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The plan to sign.
+    pub plan: PathBuf,
+    /// Secret key file (written by `rtt keygen`).
+    #[arg(long, value_name = "KEY")]
+    pub key: PathBuf,
+    /// Write the signed plan here instead of replacing PLAN.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+}
+
+/// `rtt verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The plan to check.
+    pub plan: PathBuf,
+    /// Trust store: keys/*.pub and policy.json.
+    #[arg(long, value_name = "DIR", default_value = ".rtt/registry/trust")]
+    pub trust: PathBuf,
+    /// State directory holding the highest applied serial (missing: nothing applied yet).
+    #[arg(long, value_name = "DIR", default_value = ".rtt/state")]
+    pub state: PathBuf,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

@@ -1,9 +1,12 @@
 //! One module per command; this file only dispatches.
 
 mod init;
+mod keygen;
 mod plan;
 mod schema;
+mod sign;
 mod validate;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -36,6 +39,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Init(args) => init::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Keygen(args) => keygen::run(&args),
+        Command::Sign(args) => sign::run(&args),
+        Command::Verify(args) => verify::run(&args),
         Command::Schema => schema::run(),
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();

@@ -18,6 +18,8 @@ use crate::explain;
 
 pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
     let path = config_path(args.config.as_deref())?;
+    // Read the key before solving, so a wrong path fails in milliseconds, not after the solve.
+    let sign_key = args.sign_key.as_deref().map(rtt_trust::keyfile::read_secret_key).transpose()?;
     let loaded = drained(rtt_schema::load(&path)?, &args.drain)?;
     let previous = args.previous.as_deref().map(read_plan).transpose()?;
     let limits = Limits { gap: args.gap, node_limit: args.node_limit, time_limit: args.time_limit, light: false };
@@ -38,7 +40,7 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
         search,
         progress: if on_terminal { Some(&show) } else { None },
     };
-    let planned = match rtt_planner::plan(&request) {
+    let mut planned = match rtt_planner::plan(&request) {
         Ok(planned) => planned,
         Err(PlanError::Infeasible(conflict)) => {
             return Err(Failure {
@@ -55,6 +57,9 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
         eprintln!();
     }
     report_stats(&planned);
+    if let Some(key) = &sign_key {
+        rtt_trust::sign_document(&mut planned.document, key).map_err(|e| Internal { reason: e.to_string() })?;
+    }
     if let Some(output) = &args.output {
         write_plan(output, &planned.document)?;
     }
@@ -98,17 +103,11 @@ pub fn read_plan(path: &Path) -> Result<PlanDocument, Failure> {
     PlanDocument::parse(&text).map_err(|reason| BadPlan { path: path.to_owned(), reason }.into())
 }
 
-/// Writes a plan atomically: temp file, fsync, rename, fsync of the directory.
-fn write_plan(path: &Path, plan: &PlanDocument) -> Result<(), Failure> {
+/// Writes a plan's canonical bytes atomically (temp file, fsync, rename, fsync of the directory).
+pub fn write_plan(path: &Path, plan: &PlanDocument) -> Result<(), Failure> {
     let bytes = plan.to_file_bytes().map_err(|e| Internal { reason: e.to_string() })?;
-    let failed = |e: std::io::Error| BadPlan { path: path.to_owned(), reason: format!("cannot write: {e}") };
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let temp = dir.join(format!(".{}.tmp", path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()));
-    let mut file = std::fs::File::create(&temp).map_err(failed)?;
-    file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(failed)?;
-    std::fs::rename(&temp, path).map_err(failed)?;
-    std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(failed)?;
-    Ok(())
+    rtt_trust::atomic::write_atomically(path, &bytes)
+        .map_err(|e| BadPlan { path: path.to_owned(), reason: format!("cannot write: {e}") }.into())
 }
 
 fn summary(loaded: &LoadedConfig, planned: &Planned, output: Option<&Path>) -> String {
@@ -133,6 +132,10 @@ fn summary(loaded: &LoadedConfig, planned: &Planned, output: Option<&Path>) -> S
         document.objective.moves,
         loaded.model.churn_weight
     ));
+    if !document.signatures.is_empty() {
+        let key_ids: Vec<&str> = document.signatures.iter().map(|s| s.key_id.as_str()).collect();
+        out.push_str(&format!("  signed by {}\n", key_ids.join(", ")));
+    }
     if let Some(output) = output {
         out.push_str(&format!("  written to {}\n", output.display()));
     }
@@ -207,7 +210,7 @@ pub struct NoPlan {
 #[error("internal error: {reason}")]
 #[diagnostic(code(rtt::internal), help("this is a bug in rtt; please report it with the config"))]
 pub struct Internal {
-    reason: String,
+    pub reason: String,
 }
 
 /// `--drain` names no host.
@@ -223,6 +226,6 @@ pub struct UnknownHost {
 #[error("failed to read plan {}: {reason}", .path.display())]
 #[diagnostic(help("plans are written by `rtt plan -o FILE`"))]
 pub struct BadPlan {
-    path: PathBuf,
-    reason: String,
+    pub path: PathBuf,
+    pub reason: String,
 }
