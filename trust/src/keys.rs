@@ -72,15 +72,22 @@ impl PublicKey {
     /// Checks raw key bytes.
     ///
     /// Rejects small-order ("weak") keys, for which one signature can verify
-    /// for many messages, and non-canonical encodings, so that one key has one
-    /// byte string and therefore one key id.
+    /// for many messages; keys with a small-order component, which no key
+    /// generator produces (a real key is a multiple of the base point) and
+    /// under which cofactored and cofactorless verifiers disagree; and
+    /// non-canonical encodings, so that one key has one byte string and
+    /// therefore one key id.
     pub fn from_bytes(bytes: &[u8; 32]) -> Result<Self, KeyError> {
         let key = VerifyingKey::from_bytes(bytes).map_err(|_| KeyError::NotOnCurve)?;
-        if key.to_edwards().compress().to_bytes() != *bytes {
+        let point = key.to_edwards();
+        if point.compress().to_bytes() != *bytes {
             return Err(KeyError::NonCanonical);
         }
         if key.is_weak() {
             return Err(KeyError::Weak);
+        }
+        if !point.is_torsion_free() {
+            return Err(KeyError::MixedOrder);
         }
         Ok(Self { key, id: KeyId::of(bytes) })
     }
@@ -197,6 +204,9 @@ pub enum KeyError {
     /// A small-order point: signatures by it can verify for many messages.
     #[error("public key is weak (a point of small order) and can never be trusted")]
     Weak,
+    /// A point with a small-order component: crafted, never generated.
+    #[error("public key has a small-order component, which no key generator produces")]
+    MixedOrder,
     /// A key id that is not 16 lowercase hex digits.
     #[error("key id is not 16 lowercase hex digits")]
     MalformedKeyId,

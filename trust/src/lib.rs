@@ -18,7 +18,7 @@ pub mod store;
 pub mod verify;
 
 pub use keys::{KeyError, KeyId, PublicKey, SecretKey};
-pub use signing::sign_document;
+pub use signing::{SignError, sign_document};
 pub use state::{AppliedState, StateError, read_applied, write_applied};
 pub use store::{Policy, TrustStore, TrustStoreError};
 pub use verify::{

@@ -2,7 +2,7 @@
 //!
 //! Checks, in order, each a separate function so callers can list them:
 //! 1. [`parse_plan`] — the bytes are UTF-8, a version-1 plan with no unknown
-//!    fields, and exactly its own canonical form (so no duplicate keys,
+//!    fields, integers JSON carries exactly (≤ 2^53 − 1), and exactly its own canonical form (so no duplicate keys,
 //!    reformatting or number spellings that another parser could read
 //!    differently from the bytes that were signed);
 //! 2. [`check_signatures`] — at least `threshold` signatures verify strictly
@@ -19,6 +19,7 @@ use rtt_schema::canonical::Sha256;
 use serde::Serialize;
 
 use crate::keys::{ED25519, KeyId, parse_signature};
+use crate::signing::check_exact_integers;
 use crate::state::AppliedState;
 use crate::store::TrustStore;
 
@@ -97,6 +98,7 @@ pub struct ParsedPlan {
 pub fn parse_plan(bytes: &[u8]) -> Result<ParsedPlan, Rejection> {
     let text = std::str::from_utf8(bytes).map_err(|e| Rejection::Malformed { reason: e.to_string() })?;
     let document = PlanDocument::parse(text).map_err(|reason| Rejection::Malformed { reason })?;
+    check_exact_integers(&document).map_err(|e| Rejection::Malformed { reason: e.to_string() })?;
     let canonical = document.to_file_bytes().map_err(|e| Rejection::Malformed { reason: e.to_string() })?;
     if canonical != bytes {
         return Err(Rejection::NotCanonical { offset: first_difference(&canonical, bytes) });
