@@ -58,7 +58,7 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
     }
     report_stats(&planned);
     if let Some(key) = &sign_key {
-        rtt_trust::sign_document(&mut planned.document, key).map_err(|e| Internal { reason: e.to_string() })?;
+        rtt_trust::sign_document(&mut planned.document, key)?;
     }
     if let Some(output) = &args.output {
         write_plan(output, &planned.document)?;

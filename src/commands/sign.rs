@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use super::Failure;
-use super::plan::{BadPlan, Internal, write_plan};
+use super::plan::{BadPlan, write_plan};
 use crate::cli::SignArgs;
 
 pub fn run(args: &SignArgs) -> Result<ExitCode, Failure> {
@@ -13,7 +13,7 @@ pub fn run(args: &SignArgs) -> Result<ExitCode, Failure> {
     // refuse as malformed or non-canonical would only produce a useless signature.
     let parsed = rtt_trust::parse_plan(&bytes)?;
     let mut document = parsed.document;
-    let key_id = rtt_trust::sign_document(&mut document, &key).map_err(|e| Internal { reason: e.to_string() })?;
+    let key_id = rtt_trust::sign_document(&mut document, &key)?;
     let output = args.output.as_ref().unwrap_or(&args.plan);
     write_plan(output, &document)?;
     println!(
