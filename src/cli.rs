@@ -26,7 +26,7 @@ pub enum Command {
     Keygen(KeygenArgs),
     /// Sign a plan with a secret key (in place unless -o is given).
     Sign(SignArgs),
-    /// Accept or reject a signed plan (trust policy, rollback protection); exit 1 when rejected.
+    /// Accept or reject a signed plan (trust policy, rollback protection).
     Verify(VerifyArgs),
     /// Print the JSON Schema of the config (for editors).
     Schema,

@@ -36,3 +36,17 @@ fn planner_sits_on_schema_and_solver_only() {
     assert_eq!(rtt_dependencies("planner/Cargo.toml"), set(&["rtt-schema", "rtt-solver"]));
     assert_eq!(rtt_dependencies("instances/Cargo.toml"), set(&["rtt-schema"]));
 }
+
+#[test]
+fn trust_sits_on_schema_and_planner_only() {
+    // Verification needs the plan format (planner::document) and the canonical
+    // JSON (schema::canonical); it must never reach into the solver directly.
+    assert_eq!(rtt_dependencies("trust/Cargo.toml"), set(&["rtt-planner", "rtt-schema"]));
+}
+
+#[test]
+fn nothing_below_the_binary_depends_on_trust() {
+    for manifest in ["schema/Cargo.toml", "solver/Cargo.toml", "planner/Cargo.toml", "instances/Cargo.toml"] {
+        assert!(!rtt_dependencies(manifest).contains("rtt-trust"), "{manifest} depends on rtt-trust");
+    }
+}
