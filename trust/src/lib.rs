@@ -12,6 +12,7 @@ pub mod atomic;
 mod json;
 pub mod keyfile;
 pub mod keys;
+mod layout;
 pub mod signing;
 pub mod state;
 pub mod store;

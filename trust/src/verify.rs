@@ -1,10 +1,10 @@
 //! `verify`: is this plan file one that the trust store's policy accepts?
 //!
 //! Checks, in order, each a separate function so callers can list them:
-//! 1. [`parse_plan`] — the bytes are UTF-8, a version-1 plan with no unknown
-//!    fields, integers JSON carries exactly (≤ 2^53 − 1), and exactly its own canonical form (so no duplicate keys,
-//!    reformatting or number spellings that another parser could read
-//!    differently from the bytes that were signed);
+//! 1. [`parse_plan`] — the bytes are UTF-8 and a version-1 plan (no unknown
+//!    or duplicate fields, integers JSON carries exactly), laid out as rtt
+//!    writes it; the signed bytes are cut out of the file as they are
+//!    (`layout`), so signatures are checked against exactly the bytes on disk;
 //! 2. [`check_signatures`] — at least `threshold` signatures verify strictly
 //!    under distinct trusted keys; everything that does not count is reported;
 //! 3. [`check_serial`] — the serial is above the highest applied one.
@@ -19,6 +19,7 @@ use rtt_schema::canonical::Sha256;
 use serde::Serialize;
 
 use crate::keys::{ED25519, KeyId, parse_signature};
+use crate::layout::{LayoutError, signed_bytes_in_file};
 use crate::signing::check_exact_integers;
 use crate::state::AppliedState;
 use crate::store::TrustStore;
@@ -99,11 +100,12 @@ pub fn parse_plan(bytes: &[u8]) -> Result<ParsedPlan, Rejection> {
     let text = std::str::from_utf8(bytes).map_err(|e| Rejection::Malformed { reason: e.to_string() })?;
     let document = PlanDocument::parse(text).map_err(|reason| Rejection::Malformed { reason })?;
     check_exact_integers(&document).map_err(|e| Rejection::Malformed { reason: e.to_string() })?;
-    let canonical = document.to_file_bytes().map_err(|e| Rejection::Malformed { reason: e.to_string() })?;
-    if canonical != bytes {
-        return Err(Rejection::NotCanonical { offset: first_difference(&canonical, bytes) });
-    }
-    let signed_bytes = document.signed_bytes().map_err(|e| Rejection::Malformed { reason: e.to_string() })?;
+    let signed_bytes = signed_bytes_in_file(bytes, &document.signatures).map_err(|error| Rejection::NotCanonical {
+        reason: match error {
+            LayoutError::Framing => "it is not one JSON object followed by one newline",
+            LayoutError::NoSignaturesMember => "its signatures are not where and as rtt writes them",
+        },
+    })?;
     let hash = Sha256::of(&signed_bytes);
     Ok(ParsedPlan { document, signed_bytes, hash })
 }
@@ -228,17 +230,15 @@ pub enum Rejection {
         /// The parser's message.
         reason: String,
     },
-    /// A plan, but not byte-for-byte its canonical form.
-    #[error("plan rejected: the file is not in canonical form (RFC 8785; first difference at byte {offset})")]
+    /// A plan, but not laid out as rtt writes plans (canonical JSON, one newline).
+    #[error("plan rejected: the file is not in canonical form: {reason}")]
     #[diagnostic(
         code(rtt::verify::not_canonical),
-        help(
-            "rtt writes and signs plans canonically; a reformatted or hand-edited file is refused so that no parser can read it differently from what was signed"
-        )
+        help("rtt writes and signs plans as canonical JSON (RFC 8785); a reformatted or hand-edited file is refused")
     )]
     NotCanonical {
-        /// Byte offset of the first difference.
-        offset: usize,
+        /// What is out of place.
+        reason: &'static str,
     },
     /// Too few valid signatures from distinct trusted keys.
     #[error(
@@ -291,8 +291,4 @@ fn ignored_suffix(ignored: &[IgnoredSignature]) -> String {
     }
     let list: Vec<String> = ignored.iter().map(ToString::to_string).collect();
     format!("; not counted: {}", list.join("; "))
-}
-
-fn first_difference(a: &[u8], b: &[u8]) -> usize {
-    a.iter().zip(b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()))
 }

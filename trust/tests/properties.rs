@@ -100,6 +100,17 @@ proptest! {
         prop_assert_eq!(verified.signed_by(), &expected_ids[..]);
     }
 
+    /// verify cuts the signed bytes out of the file instead of re-serialising:
+    /// that cut must give exactly the JCS of the document without signatures.
+    #[test]
+    fn the_signed_bytes_cut_from_the_file_are_the_canonical_ones(document in plan(), seeds in proptest::collection::vec(any::<[u8; 32]>(), 0..4)) {
+        let keys: Vec<SecretKey> = seeds.iter().map(SecretKey::from_seed).collect();
+        let bytes = signed_file(document.clone(), &keys.iter().collect::<Vec<_>>());
+        let parsed = rtt_trust::parse_plan(&bytes).unwrap();
+        prop_assert_eq!(&parsed.signed_bytes, &document.signed_bytes().unwrap());
+        prop_assert_eq!(parsed.hash, document.hash().unwrap());
+    }
+
     #[test]
     fn signing_is_deterministic_idempotent_and_order_independent(document in plan(), seed_a in any::<[u8; 32]>(), seed_b in any::<[u8; 32]>()) {
         prop_assume!(seed_a != seed_b);
