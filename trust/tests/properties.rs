@@ -95,7 +95,7 @@ proptest! {
             expected
         });
         prop_assert_eq!(verified.hash(), document.hash().unwrap());
-        let mut expected_ids = vec![a.public_key().id(), b.public_key().id()];
+        let mut expected_ids = [a.public_key().id(), b.public_key().id()];
         expected_ids.sort();
         prop_assert_eq!(verified.signed_by(), &expected_ids[..]);
     }
