@@ -392,6 +392,14 @@ fn a_plan_with_a_duplicated_key_is_rejected() {
 }
 
 #[test]
+fn a_missing_trust_store_is_rejected_with_how_to_make_one() {
+    let scene = Scene::new("no-trust", &[1], 1);
+    scene.sign(1);
+    std::fs::remove_dir_all(scene.path("trust")).unwrap();
+    check_rejected(&scene, &["trust is not a directory", "policy.json"]);
+}
+
+#[test]
 fn a_missing_policy_is_rejected_with_how_to_fix_it() {
     let scene = Scene::new("no-policy", &[1], 1);
     scene.sign(1);

@@ -28,13 +28,23 @@ pub fn sign_document(document: &mut PlanDocument, key: &SecretKey) -> Result<Key
 }
 
 /// The `u64` fields of a plan must survive JSON unchanged (the `u32` ones always do).
-pub fn check_exact_integers(document: &PlanDocument) -> Result<(), SignError> {
+pub fn check_exact_integers(document: &PlanDocument) -> Result<(), InexactInteger> {
     for (field, value) in [("serial", document.serial), ("objective.moves", document.objective.moves)] {
         if value > MAX_EXACT_INTEGER {
-            return Err(SignError::InexactInteger { field, value });
+            return Err(InexactInteger { field, value });
         }
     }
     Ok(())
+}
+
+/// An integer above 2^53 − 1 in a plan.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} = {value} is above 2^53 − 1, so its JSON form would be a different number")]
+pub struct InexactInteger {
+    /// The field.
+    pub field: &'static str,
+    /// Its value.
+    pub value: u64,
 }
 
 /// A plan that cannot be signed.
@@ -44,13 +54,8 @@ pub enum SignError {
     #[error("failed to sign: {0}")]
     Canonical(#[from] CanonicalError),
     /// An integer JSON cannot carry exactly.
-    #[error("failed to sign: {field} = {value} is above 2^53 − 1, so its JSON form would be a different number")]
-    InexactInteger {
-        /// The field.
-        field: &'static str,
-        /// Its value.
-        value: u64,
-    },
+    #[error("failed to sign: {0}")]
+    InexactInteger(#[from] InexactInteger),
 }
 
 #[cfg(test)]
@@ -65,6 +70,9 @@ mod tests {
         document.serial = MAX_EXACT_INTEGER;
         assert!(sign_document(&mut document, &key).is_ok());
         document.serial = MAX_EXACT_INTEGER + 2;
-        assert!(matches!(sign_document(&mut document, &key), Err(SignError::InexactInteger { field: "serial", .. })));
+        assert!(matches!(
+            sign_document(&mut document, &key),
+            Err(SignError::InexactInteger(InexactInteger { field: "serial", .. }))
+        ));
     }
 }

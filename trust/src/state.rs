@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rtt_schema::canonical::{Sha256, to_canonical_vec};
+use rtt_schema::canonical::{CanonicalError, Sha256, to_canonical_vec};
 use serde::{Deserialize, Serialize};
 
 use crate::atomic::write_atomically;
@@ -54,11 +54,10 @@ impl AppliedState {
     }
 
     /// The file's bytes: canonical JSON and a newline.
-    pub fn to_bytes(&self) -> Vec<u8> {
-        // Two integers and a hash string always have a canonical form.
-        let mut bytes = to_canonical_vec(self).unwrap_or_default();
+    pub fn to_bytes(&self) -> Result<Vec<u8>, CanonicalError> {
+        let mut bytes = to_canonical_vec(self)?;
         bytes.push(b'\n');
-        bytes
+        Ok(bytes)
     }
 }
 
@@ -86,7 +85,8 @@ pub fn write_applied(state_dir: &Path, state: &AppliedState) -> Result<(), State
     std::fs::create_dir_all(state_dir)
         .map_err(|e| StateError::Io { path: state_dir.to_owned(), reason: e.to_string() })?;
     let path = state_dir.join(APPLIED_FILE);
-    write_atomically(&path, &state.to_bytes()).map_err(|e| StateError::Io { path, reason: e.to_string() })
+    let bytes = state.to_bytes().map_err(|e| StateError::Io { path: path.clone(), reason: e.to_string() })?;
+    write_atomically(&path, &bytes).map_err(|e| StateError::Io { path, reason: e.to_string() })
 }
 
 /// State that cannot be read or written.

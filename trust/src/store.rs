@@ -94,6 +94,9 @@ impl TrustStore {
     /// Files in `keys/` without the `.pub` suffix are not keys and are skipped
     /// (a README, an editor's backup); every `.pub` file must be a good key.
     pub fn load(dir: &Path) -> Result<Self, TrustStoreError> {
+        if !dir.is_dir() {
+            return Err(TrustStoreError::NoTrustStore { path: dir.to_owned() });
+        }
         let policy_path = dir.join(POLICY_FILE);
         let policy_bytes = match std::fs::read(&policy_path) {
             Ok(bytes) => bytes,
@@ -154,6 +157,13 @@ impl TrustStore {
 /// A trust store that cannot be used; every plan is rejected until it is fixed.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]
 pub enum TrustStoreError {
+    /// No trust directory at all.
+    #[error("failed to load the trust store: {} is not a directory", .path.display())]
+    #[diagnostic(code(rtt::trust::none), help("create {0}/keys/ holding the public keys (NAME.pub from `rtt keygen`) allowed to sign plans, and {0}/policy.json with {{\"threshold\": 1}}; or point --trust at the trust store", .path.display()))]
+    NoTrustStore {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
     /// No `policy.json`.
     #[error("failed to load the trust policy: {} does not exist", .path.display())]
     #[diagnostic(code(rtt::trust::no_policy), help("write {{\"threshold\": 1}} to {} (the number of valid signatures from distinct trusted keys a plan needs)", .path.display()))]

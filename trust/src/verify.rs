@@ -292,3 +292,53 @@ fn ignored_suffix(ignored: &[IgnoredSignature]) -> String {
     let list: Vec<String> = ignored.iter().map(ToString::to_string).collect();
     format!("; not counted: {}", list.join("; "))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SecretKey;
+    use crate::signing::sign_document;
+    use crate::store::Policy;
+
+    const UNSIGNED: &str = r#"{"inputs":{"config":"sha256:0000000000000000000000000000000000000000000000000000000000000000","previous":null,"registry":null},"kind":"rtt.plan","objective":{"latency_us":0,"moves":0,"total":0},"placements":[],"routes":[],"serial":1,"signatures":[],"solver":{"bound":0,"gap":0,"objective":0,"status":"optimal"},"version":1,"views":{}}"#;
+
+    fn signed(key: &SecretKey) -> String {
+        let mut document = PlanDocument::parse(UNSIGNED).unwrap();
+        sign_document(&mut document, key).unwrap();
+        String::from_utf8(document.to_file_bytes().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_serial_json_cannot_carry_exactly_is_malformed() {
+        let text = signed(&SecretKey::from_seed(&[1; 32])).replace("\"serial\":1,", "\"serial\":9007199254740993,");
+        let error = parse_plan(text.as_bytes()).unwrap_err();
+        assert!(matches!(&error, Rejection::Malformed { reason } if reason.contains("2^53")), "{error}");
+    }
+
+    #[test]
+    fn the_report_lists_what_did_not_count_and_why() {
+        let (trusted, stranger) = (SecretKey::from_seed(&[1; 32]), SecretKey::from_seed(&[2; 32]));
+        let mut document = PlanDocument::parse(&signed(&trusted)).unwrap();
+        sign_document(&mut document, &stranger).unwrap();
+        let bytes = document.to_file_bytes().unwrap();
+        let store = TrustStore::new([("k1.pub".to_owned(), trusted.public_key())], Policy { threshold: 1 }).unwrap();
+        let verified = verify_plan(&bytes, &store, None).unwrap();
+        assert_eq!(verified.signed_by(), [trusted.public_key().id()]);
+        assert_eq!(verified.ignored().len(), 1);
+        assert_eq!(verified.ignored()[0].key_id, stranger.public_key().id().to_string());
+        assert_eq!(verified.ignored()[0].reason, IgnoreReason::UnknownKey);
+    }
+
+    #[test]
+    fn the_serial_must_be_strictly_above_the_highest_applied_one() {
+        let document = PlanDocument::parse(UNSIGNED).unwrap();
+        let state = |highest_serial| AppliedState { plan: Sha256::of(b"x"), serial: 0, highest_serial };
+        assert!(check_serial(&document, None).is_ok());
+        assert!(check_serial(&document, Some(&state(0))).is_ok());
+        assert!(matches!(
+            check_serial(&document, Some(&state(1))),
+            Err(Rejection::Rollback { serial: 1, highest_applied: 1 })
+        ));
+        assert!(matches!(check_serial(&document, Some(&state(7))), Err(Rejection::Rollback { .. })));
+    }
+}
