@@ -316,6 +316,11 @@ fn one_signature_listed_twice_does_not_pad_a_threshold() {
         plan["signatures"] = serde_json::json!([signature.clone(), signature]);
     });
     check_rejected(&scene, &["1 valid signature(s)", "needs 2", "already counted"]);
+    let json = scene.run(&["verify", "plan.json", "--trust", "trust", "--state", "state", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(report["check"], "signatures");
+    assert_eq!(report["signatures"]["signed_by"], serde_json::json!([Scene::key(1).public_key().id().to_string()]));
+    assert_eq!(report["signatures"]["not_counted"][0]["reason"]["kind"], "already_counted");
 }
 
 #[test]

@@ -8,7 +8,7 @@
 use std::process::ExitCode;
 
 use miette::Diagnostic;
-use rtt_trust::{AppliedState, Rejection, TrustStore, VerifiedPlan};
+use rtt_trust::{AppliedState, IgnoredSignature, Rejection, TrustStore, VerifiedPlan};
 
 use super::{EXIT_INVALID, Failure};
 use crate::cli::{Format, VerifyArgs};
@@ -44,17 +44,27 @@ pub struct Rejected {
     pub check: &'static str,
     /// The reason, for a person.
     pub report: miette::Report,
+    /// The signatures that counted and those that did not, when that was the reason.
+    pub signatures: Option<serde_json::Value>,
 }
 
 impl Rejected {
     fn new<E: Diagnostic + Send + Sync + 'static>(check: &'static str, error: E) -> Self {
-        Self { check, report: miette::Report::new(error) }
+        Self { check, report: miette::Report::new(error), signatures: None }
     }
 }
 
 impl From<Rejection> for Rejected {
     fn from(rejection: Rejection) -> Self {
-        Self::new(rejection.check(), rejection)
+        let signatures = match &rejection {
+            Rejection::ThresholdNotMet { threshold, report } => Some(serde_json::json!({
+                "threshold": threshold,
+                "signed_by": report.counted,
+                "not_counted": not_counted_json(&report.ignored),
+            })),
+            _ => None,
+        };
+        Self { signatures, ..Self::new(rejection.check(), rejection) }
     }
 }
 
@@ -82,6 +92,7 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode, Failure> {
                 "check": rejected.check,
                 "reason": rejected.report.to_string(),
                 "help": rejected.report.help().map(|h| h.to_string()),
+                "signatures": rejected.signatures,
             });
             println!("{out:#}");
             Ok(ExitCode::from(EXIT_INVALID))
@@ -152,14 +163,17 @@ fn accepted_json(args: &VerifyArgs, verified: &VerifiedPlan, passed: &[Passed]) 
         "plan": verified.hash().to_string(),
         "serial": verified.document().serial,
         "signed_by": verified.signed_by(),
-        "not_counted": verified.ignored().iter().map(|i| serde_json::json!({
-            "key_id": i.key_id,
-            "reason": i.reason,
-            "message": i.reason.to_string(),
-        })).collect::<Vec<_>>(),
+        "not_counted": not_counted_json(verified.ignored()),
         "highest_applied": verified.highest_applied(),
         "checks": passed.iter().map(|p| serde_json::json!({"check": p.check, "detail": p.detail})).collect::<Vec<_>>(),
     })
+}
+
+fn not_counted_json(ignored: &[IgnoredSignature]) -> Vec<serde_json::Value> {
+    ignored
+        .iter()
+        .map(|i| serde_json::json!({"key_id": i.key_id, "reason": i.reason, "message": i.reason.to_string()}))
+        .collect()
 }
 
 /// The plan file cannot be read.
