@@ -210,7 +210,7 @@ pub struct NoPlan {
 #[error("internal error: {reason}")]
 #[diagnostic(code(rtt::internal), help("this is a bug in rtt; please report it with the config"))]
 pub struct Internal {
-    pub reason: String,
+    reason: String,
 }
 
 /// `--drain` names no host.
