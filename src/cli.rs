@@ -26,6 +26,12 @@ pub enum Command {
     Registry(RegistryArgs),
     /// Print an agent's manifest as a provider (and env) sees it, overlays applied.
     View(ViewArgs),
+    /// Generate an Ed25519 key pair for signing plans (NAME.key, NAME.pub).
+    Keygen(KeygenArgs),
+    /// Sign a plan with a secret key (in place unless -o is given).
+    Sign(SignArgs),
+    /// Accept or reject a signed plan (trust policy, rollback protection).
+    Verify(VerifyArgs),
     /// Print the JSON Schema of the config (for editors).
     Schema,
     /// Print shell completions.
@@ -79,6 +85,9 @@ pub struct PlanArgs {
     /// Treat these hosts as unschedulable for this plan.
     #[arg(long, value_name = "HOST", num_args = 1..)]
     pub drain: Vec<String>,
+    /// Sign the plan with this secret key (written by `rtt keygen`).
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
     /// Show what the objective is made of and what binds.
     #[arg(long)]
     pub explain: bool,
@@ -148,6 +157,46 @@ pub struct ViewArgs {
     /// The rtt directory holding `registry/` and `overlays/`.
     #[arg(long, default_value = ".rtt", value_name = "DIR")]
     pub dir: PathBuf,
+}
+
+/// `rtt keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Base name of the key files: writes NAME.key (secret, mode 0600) and NAME.pub; never overwrites.
+    #[arg(long, value_name = "NAME")]
+    pub out: PathBuf,
+}
+
+/// `rtt sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The plan to sign.
+    pub plan: PathBuf,
+    /// Secret key file (written by `rtt keygen`).
+    #[arg(long, value_name = "KEY")]
+    pub key: PathBuf,
+    /// Write the signed plan here instead of replacing PLAN.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+}
+
+/// `rtt verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The plan to check.
+    pub plan: PathBuf,
+    /// Trust store: keys/*.pub and policy.json.
+    #[arg(long, value_name = "DIR", default_value = ".rtt/registry/trust")]
+    pub trust: PathBuf,
+    /// State directory holding the highest applied serial (missing: nothing applied yet).
+    #[arg(long, value_name = "DIR", default_value = ".rtt/state")]
+    pub state: PathBuf,
+    /// The rtt directory whose registry/ and overlays/ the plan's views must match.
+    #[arg(long, value_name = "DIR", default_value = ".rtt")]
+    pub dir: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// `rtt completions`.

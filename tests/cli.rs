@@ -10,6 +10,10 @@ fn every_command_has_help() {
         &["--help"][..],
         &["init", "--help"],
         &["validate", "--help"],
+        &["plan", "--help"],
+        &["keygen", "--help"],
+        &["sign", "--help"],
+        &["verify", "--help"],
         &["schema", "--help"],
         &["completions", "--help"],
     ] {

@@ -389,3 +389,76 @@ fn a_provider_agent_without_manifest_fails_before_solving() {
 fn sha256_hex(bytes: &[u8]) -> String {
     rtt_schema::canonical::Sha256::of(bytes).hex()
 }
+
+/// A signed plan with views, a trust store that trusts its key, in `root`.
+fn signed_plan_with_views(root: &Path) {
+    config_with_providers(root);
+    let keygen = rtt_in(root, &["keygen", "--out", "k"]);
+    assert!(keygen.status.success(), "{}", stderr(&keygen));
+    let keys = root.join(".rtt/registry/trust/keys");
+    fs::create_dir_all(&keys).expect("mkdir");
+    fs::copy(root.join("k.pub"), keys.join("k.pub")).expect("trust the key");
+    fs::write(root.join(".rtt/registry/trust/policy.json"), r#"{"threshold": 1}"#).expect("policy");
+    let plan = rtt_in(root, &["plan", "rtt.yaml", "-o", "plan.json", "--sign-key", "k.key"]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    let verify = rtt_in(root, &["verify", "plan.json"]);
+    assert!(verify.status.success(), "{}{}", stdout(&verify), stderr(&verify));
+    assert!(stdout(&verify).contains("views match the registry"), "{}", stdout(&verify));
+}
+
+/// Runs `damage`, then checks `rtt verify` rejects the plan for the registry
+/// with `reason`, and changes nothing.
+fn mix_and_match(damage: impl FnOnce(&Path), reason: &str) {
+    let dir = project();
+    let root = dir.path();
+    signed_plan_with_views(root);
+    damage(root);
+    let state = snapshot(root);
+    let plan_before = fs::read(root.join("plan.json")).expect("plan");
+    let verify = rtt_in(root, &["verify", "plan.json"]);
+    assert_eq!(verify.status.code(), Some(1), "{}", stdout(&verify));
+    assert!(stderr(&verify).contains(reason), "expected {reason:?} in: {}", stderr(&verify));
+    assert_eq!(snapshot(root), state, "a rejected plan changes nothing");
+    assert_eq!(fs::read(root.join("plan.json")).expect("plan"), plan_before);
+}
+
+#[test]
+fn verify_rejects_a_swapped_env_overlay() {
+    mix_and_match(
+        |root| {
+            write(root, ".rtt/overlays/env/prod.json", r#"{"agents": {"gateway@1": {"merge": {"image": "evil:1"}}}}"#)
+        },
+        "the env overlay `prod` is",
+    );
+}
+
+#[test]
+fn verify_rejects_a_swapped_provider_overlay() {
+    mix_and_match(
+        |root| write(root, ".rtt/overlays/provider/claude.json", r#"{"agents": {}}"#),
+        "provider overlay `claude`",
+    );
+}
+
+#[test]
+fn verify_rejects_a_swapped_base_object() {
+    mix_and_match(
+        |root| {
+            let path = loose_path(root, &hash_of(root, "gateway@1"));
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+            fs::write(&path, r#"{"env":{"LOG":"info"},"id":"gateway@1","image":"evil:1"}"#).expect("swap");
+        },
+        "corrupt object",
+    );
+}
+
+#[test]
+fn verify_rejects_a_repointed_index() {
+    mix_and_match(
+        |root| {
+            fs::write(root.join("gateway2.json"), r#"{"id": "gateway@1", "image": "gw:2"}"#).expect("write");
+            assert!(rtt_in(root, &["registry", "add", "gateway2.json"]).status.success());
+        },
+        "the registry index is",
+    );
+}

@@ -1,10 +1,13 @@
 //! One module per command; this file only dispatches.
 
 mod init;
+mod keygen;
 mod plan;
 mod registry;
 mod schema;
+mod sign;
 mod validate;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -39,6 +42,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Plan(args) => plan::run(&args),
         Command::Registry(args) => registry::run(&args),
         Command::View(args) => registry::view(&args),
+        Command::Keygen(args) => keygen::run(&args),
+        Command::Sign(args) => sign::run(&args),
+        Command::Verify(args) => verify::run(&args),
         Command::Schema => schema::run(),
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();

@@ -22,6 +22,8 @@ use crate::explain;
 
 pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
     let path = config_path(args.config.as_deref())?;
+    // Read the key before solving, so a wrong path fails in milliseconds, not after the solve.
+    let sign_key = args.sign_key.as_deref().map(rtt_trust::keyfile::read_secret_key).transpose()?;
     let loaded = drained(rtt_schema::load(&path)?, &args.drain)?;
     let previous = args.previous.as_deref().map(read_plan).transpose()?;
     // Views first: a missing manifest should fail before minutes of solving.
@@ -44,7 +46,7 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
         search,
         progress: if on_terminal { Some(&show) } else { None },
     };
-    let planned = match rtt_planner::plan(&request) {
+    let mut planned = match rtt_planner::plan(&request) {
         Ok(planned) => planned,
         Err(PlanError::Infeasible(conflict)) => {
             return Err(Failure {
@@ -61,10 +63,12 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
         eprintln!();
     }
     report_stats(&planned);
-    let mut planned = planned;
     if let Some((registry, views)) = views {
         planned.document.inputs.registry = Some(registry);
         planned.document.views = views;
+    }
+    if let Some(key) = &sign_key {
+        rtt_trust::sign_document(&mut planned.document, key)?;
     }
     if let Some(output) = &args.output {
         write_plan(output, &planned.document)?;
@@ -157,8 +161,8 @@ pub fn read_plan(path: &Path) -> Result<PlanDocument, Failure> {
     PlanDocument::parse(&text).map_err(|reason| BadPlan { path: path.to_owned(), reason }.into())
 }
 
-/// Writes a plan atomically: temp file, fsync, rename, fsync of the directory.
-fn write_plan(path: &Path, plan: &PlanDocument) -> Result<(), Failure> {
+/// Writes a plan's canonical bytes atomically (temp file, fsync, rename, fsync of the directory).
+pub fn write_plan(path: &Path, plan: &PlanDocument) -> Result<(), Failure> {
     let bytes = plan.to_file_bytes().map_err(|e| Internal { reason: e.to_string() })?;
     fsio::write_atomic(path, &bytes, fsio::READ_WRITE)
         .map_err(|e| BadPlan { path: path.to_owned(), reason: format!("cannot write: {e}") }.into())
@@ -186,6 +190,10 @@ fn summary(loaded: &LoadedConfig, planned: &Planned, output: Option<&Path>) -> S
         document.objective.moves,
         loaded.model.churn_weight
     ));
+    if !document.signatures.is_empty() {
+        let key_ids: Vec<&str> = document.signatures.iter().map(|s| s.key_id.as_str()).collect();
+        out.push_str(&format!("  signed by {}\n", key_ids.join(", ")));
+    }
     if let Some(output) = output {
         out.push_str(&format!("  written to {}\n", output.display()));
     }
@@ -285,6 +293,6 @@ pub struct ViewsFailed(#[from] RegistryError);
 #[error("failed to read plan {}: {reason}", .path.display())]
 #[diagnostic(help("plans are written by `rtt plan -o FILE`"))]
 pub struct BadPlan {
-    path: PathBuf,
-    reason: String,
+    pub path: PathBuf,
+    pub reason: String,
 }

@@ -51,7 +51,13 @@ fn main() {
         entries.push(View { path: format!("agents/{id}.json"), id, base: hash, overlays: vec![], result: hash });
     }
     let large = registry.put(document(AGENTS, 8 << 20).as_bytes()).expect("put large");
-    entries.push(View { id: "large@1".into(), path: "agents/large@1.json".into(), base: large, overlays: vec![], result: large });
+    entries.push(View {
+        id: "large@1".into(),
+        path: "agents/large@1.json".into(),
+        base: large,
+        overlays: vec![],
+        result: large,
+    });
     registry.pack(|_| true).expect("pack");
     let views = Views::from([("p".to_owned(), entries)]);
     let plan = Sha256::of(b"bench plan");

@@ -16,7 +16,13 @@ fn views(registry: &Registry, texts: &[(&str, &str)]) -> Views {
         .iter()
         .map(|(id, text)| {
             let hash = registry.put(text.as_bytes()).expect("put");
-            View { id: (*id).into(), path: format!(".claude/agents/{id}.json"), base: hash, overlays: vec![], result: hash }
+            View {
+                id: (*id).into(),
+                path: format!(".claude/agents/{id}.json"),
+                base: hash,
+                overlays: vec![],
+                result: hash,
+            }
         })
         .collect();
     Views::from([("claude".to_owned(), entries)])
@@ -131,7 +137,13 @@ fn hostile_view_paths_write_nothing() {
     let hash = registry.put(b"{}").expect("put");
     let v = Views::from([(
         "claude".to_owned(),
-        vec![View { id: "a@1".into(), path: "../../escape/a@1.json".into(), base: hash, overlays: vec![], result: hash }],
+        vec![View {
+            id: "a@1".into(),
+            path: "../../escape/a@1.json".into(),
+            base: hash,
+            overlays: vec![],
+            result: hash,
+        }],
     )]);
     let out = dir.path().join("views");
     assert!(materialize(&out, Sha256::of(b"p"), &v, &registry, Mode::Auto).is_err());
