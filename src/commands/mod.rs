@@ -1,5 +1,6 @@
 //! One module per command; this file only dispatches.
 
+mod diff;
 mod init;
 mod plan;
 mod schema;
@@ -19,6 +20,8 @@ pub struct Failure {
 
 /// Exit code for invalid input or a failed check.
 pub const EXIT_INVALID: u8 = 1;
+/// Exit code of `diff --exit-code` when the plans differ.
+pub const EXIT_DIFFERENT: u8 = 2;
 /// Exit code for an infeasible config.
 pub const EXIT_INFEASIBLE: u8 = 3;
 /// Exit code when no plan was found within the limits.
@@ -36,6 +39,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Init(args) => init::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Diff(args) => diff::run(&args),
         Command::Schema => schema::run(),
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();

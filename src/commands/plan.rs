@@ -14,7 +14,7 @@ use rtt_solver::Limits;
 use super::validate::config_path;
 use super::{EXIT_INFEASIBLE, EXIT_NO_PLAN, Failure};
 use crate::cli::{Format, PlanArgs};
-use crate::explain;
+use crate::render::explain;
 
 pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
     let path = config_path(args.config.as_deref())?;
@@ -207,7 +207,7 @@ pub struct NoPlan {
 #[error("internal error: {reason}")]
 #[diagnostic(code(rtt::internal), help("this is a bug in rtt; please report it with the config"))]
 pub struct Internal {
-    reason: String,
+    pub reason: String,
 }
 
 /// `--drain` names no host.
