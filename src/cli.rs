@@ -22,6 +22,8 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Place every replica: solve the MILP and write a deterministic plan.
     Plan(PlanArgs),
+    /// Explain a plan: what each constraint costs, what stops each route being closer, what-ifs.
+    Explain(ExplainArgs),
     /// Compare two plans: moved replicas, route p99 changes, new SLO violations (for CI).
     Diff(DiffArgs),
     /// Print the JSON Schema of the config (for editors).

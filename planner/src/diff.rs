@@ -14,7 +14,7 @@ use rtt_schema::canonical::{Sha256, to_canonical_vec};
 use rtt_schema::model::{Locality, Model};
 use serde::Serialize;
 
-use crate::document::{PlanDocument, SolverStatus, round_figure};
+use crate::document::{PlacementRow, PlanDocument, SolverStatus, round_figure};
 use crate::placement::{Placement, RowMismatch};
 use crate::score::{route_level, score};
 use crate::topology::Topology;
@@ -280,7 +280,7 @@ fn build(
     new_routes: BTreeMap<RouteKey, RouteFigures>,
     rescored: bool,
 ) -> PlanDiff {
-    let (moves, scale) = placement_changes(old, new);
+    let (moves, scale) = placement_changes(&old.placements, &new.placements);
     let routes = route_changes(&old_routes, &new_routes);
     let new_slo_violations = routes
         .iter()
@@ -334,9 +334,9 @@ fn objective_change(old: &PlanDocument, new: &PlanDocument) -> Option<ObjectiveC
 }
 
 /// Replica counts per agent and slot.
-fn counts(plan: &PlanDocument) -> BTreeMap<&str, BTreeMap<Slot, u32>> {
+fn counts(rows: &[PlacementRow]) -> BTreeMap<&str, BTreeMap<Slot, u32>> {
     let mut counts: BTreeMap<&str, BTreeMap<Slot, u32>> = BTreeMap::new();
-    for row in &plan.placements {
+    for row in rows {
         let slot = Slot { host: row.host.clone(), numa: row.numa };
         *counts.entry(row.agent.as_str()).or_default().entry(slot).or_insert(0) += row.replicas;
     }
@@ -347,7 +347,7 @@ fn counts(plan: &PlanDocument) -> BTreeMap<&str, BTreeMap<Slot, u32>> {
 /// Moves within a host are paired first (a NUMA change is the cheapest move
 /// to read), the rest in slot order; what is left over is a scale change.
 /// The number of paired replicas is SPEC §4's `moves` between the two plans.
-fn placement_changes(old: &PlanDocument, new: &PlanDocument) -> (Vec<Move>, Vec<ScaleChange>) {
+pub fn placement_changes(old: &[PlacementRow], new: &[PlacementRow]) -> (Vec<Move>, Vec<ScaleChange>) {
     let (old_counts, new_counts) = (counts(old), counts(new));
     let empty = BTreeMap::new();
     let agents: BTreeSet<&str> = old_counts.keys().chain(new_counts.keys()).copied().collect();
@@ -412,7 +412,8 @@ fn placement_changes(old: &PlanDocument, new: &PlanDocument) -> (Vec<Move>, Vec<
     (moves, scale)
 }
 
-fn level_name(level: Locality) -> &'static str {
+/// The name of a locality level, as plans and explanations spell it.
+pub fn level_name(level: Locality) -> &'static str {
     match level {
         Locality::Numa => "numa",
         Locality::Host => "host",

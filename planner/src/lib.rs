@@ -8,6 +8,7 @@
 pub mod bound;
 pub mod diff;
 pub mod document;
+pub mod explain;
 pub mod formulation;
 pub mod greedy;
 pub mod infeasible;

@@ -1,6 +1,7 @@
 //! One module per command; this file only dispatches.
 
 mod diff;
+mod explain;
 mod init;
 mod plan;
 mod schema;
@@ -39,6 +40,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Init(args) => init::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Explain(args) => explain::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Schema => schema::run(),
         Command::Completions(args) => {

@@ -14,9 +14,12 @@ use rtt_solver::Limits;
 use super::validate::config_path;
 use super::{EXIT_INFEASIBLE, EXIT_NO_PLAN, Failure};
 use crate::cli::{Format, PlanArgs};
-use crate::render::explain;
+use crate::render;
 
 pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
+    if args.explain && args.format == Format::Json && args.output.is_none() {
+        return Err(ExplainNeedsOutput.into());
+    }
     let path = config_path(args.config.as_deref())?;
     let loaded = drained(rtt_schema::load(&path)?, &args.drain)?;
     let previous = args.previous.as_deref().map(read_plan).transpose()?;
@@ -67,7 +70,17 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
         Format::Text => print!("{}", summary(&loaded, &planned, args.output.as_deref())),
     }
     if args.explain {
-        print!("{}", explain::render(&loaded.model, &planned));
+        let explanation = super::explain::explain(&loaded, &planned.document, previous.as_ref(), &[])?;
+        match args.format {
+            Format::Text => print!("\n{}", render::explain::text(&explanation)),
+            // With -o the plan is in its file and stdout carries the explanation
+            // (`run` refuses --explain --format json without -o: one document per stdout).
+            Format::Json => {
+                let json =
+                    serde_json::to_string_pretty(&explanation).map_err(|e| Internal { reason: e.to_string() })?;
+                println!("{json}");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -209,6 +222,12 @@ pub struct NoPlan {
 pub struct Internal {
     pub reason: String,
 }
+
+/// `--explain --format json` would put two documents on stdout.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("failed to show --explain as json: stdout already carries the plan document")]
+#[diagnostic(help("add -o PLAN: the plan goes to the file and the explanation (rtt.explain) to stdout"))]
+pub struct ExplainNeedsOutput;
 
 /// `--drain` names no host.
 #[derive(Debug, thiserror::Error, Diagnostic)]
