@@ -22,7 +22,7 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Place every replica: solve the MILP and write a deterministic plan.
     Plan(PlanArgs),
-    /// Explain a plan: what each constraint costs, what stops each route being closer, what-ifs.
+    /// Explain a plan: what binds, what stops each route being closer, what-ifs.
     Explain(ExplainArgs),
     /// Compare two plans: moved replicas, route p99 changes, new SLO violations (for CI).
     Diff(DiffArgs),

@@ -10,6 +10,9 @@ fn every_command_has_help() {
         &["--help"][..],
         &["init", "--help"],
         &["validate", "--help"],
+        &["plan", "--help"],
+        &["explain", "--help"],
+        &["diff", "--help"],
         &["schema", "--help"],
         &["completions", "--help"],
     ] {

@@ -206,13 +206,13 @@ fn prices(out: &mut String, e: &Explanation) {
         out.push_str("  marginal value of cores by re-solve: no full NUMA node short of cpu\n");
     }
     for m in &p.marginal {
-        let per_core = if m.mean_p99_us_per_core.abs() < 5e-7 {
+        let worth = if m.mean_p99_us_per_core.abs() < 5e-7 {
             "worth nothing now: the plan would not change".to_owned()
         } else {
-            format!("worth {} µs of mean p99 per core", figure(-m.mean_p99_us_per_core, 3))
+            format!("worth {} µs of mean p99", figure(-m.mean_p99_us_per_core, 3))
         };
         out.push_str(&format!(
-            "  one more core on {} NUMA {} is {per_core} (re-solved with +{} cores: objective {})\n",
+            "  one more core on {} NUMA {} is {worth} (re-solved with +{} cores, room for one more replica: objective {})\n",
             m.host,
             m.numa,
             m.added_cores,
