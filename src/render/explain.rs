@@ -232,7 +232,16 @@ fn what_ifs(out: &mut String, e: &Explanation) {
             WhatIfOutcome::Solved(o) if o.changed.is_empty() && o.rescaled.is_empty() && o.total_change == 0.0 => {
                 out.push_str("    no change: the plan stays as it is\n");
             }
-            WhatIfOutcome::Solved(o) => outcome_lines(out, "    ", o),
+            WhatIfOutcome::Solved(o) => {
+                outcome_lines(out, "    ", o);
+                if w.baseline_total < o.total - o.total_change - 5e-7 {
+                    out.push_str(&format!(
+                        "    (the plan is not optimal: the same re-solve without the change reaches {}, so the change itself is worth {})\n",
+                        figure(w.baseline_total, 3),
+                        signed(o.total - w.baseline_total, 3)
+                    ));
+                }
+            }
             WhatIfOutcome::Infeasible { conflict } => {
                 out.push_str(&format!("    infeasible: {} conflict\n", conflict.join(", ")));
             }

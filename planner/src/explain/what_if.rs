@@ -100,6 +100,10 @@ pub struct WhatIfResult {
     pub what_if: String,
     /// What was changed, in words.
     pub change: String,
+    /// The objective the same bounded re-solve reaches *without* the change.
+    /// Below the plan's own total when the plan is not optimal; the change's
+    /// own effect is then `outcome.total − baseline_total`.
+    pub baseline_total: f64,
     /// The answer.
     #[serde(flatten)]
     pub outcome: WhatIfOutcome,
@@ -373,12 +377,17 @@ fn focus(model: &Model, context: &Context<'_>, what_if: &WhatIf) -> BTreeSet<Age
 pub(super) fn run(context: &Context<'_>, text: &str, what_if: &WhatIf) -> WhatIfResult {
     let model = context.model;
     let changed = apply(model, what_if);
-    let outcome = match resolve(context, &changed, &focus(model, context, what_if)) {
+    let focus = focus(model, context, what_if);
+    let baseline_total = match resolve(context, model, &focus) {
+        Resolved::Found(_, figures) => crate::document::round_figure(figures.total),
+        Resolved::Infeasible(_) | Resolved::NoPlan(_) => crate::document::round_figure(context.score.total),
+    };
+    let outcome = match resolve(context, &changed, &focus) {
         Resolved::Found(placement, figures) => WhatIfOutcome::Solved(context.outcome(&changed, &placement, &figures)),
         Resolved::Infeasible(conflict) => WhatIfOutcome::Infeasible {
             conflict: conflict.statements.iter().map(|s| statements::describe(&changed, *s)).collect(),
         },
         Resolved::NoPlan(reason) => WhatIfOutcome::NoPlan { reason },
     };
-    WhatIfResult { what_if: text.to_owned(), change: describe(model, what_if), outcome }
+    WhatIfResult { what_if: text.to_owned(), change: describe(model, what_if), baseline_total, outcome }
 }
