@@ -107,6 +107,7 @@ fn routes(out: &mut String, e: &Explanation) {
         ));
         match &r.improvement {
             Improvement::AlreadyBest => out.push_str("      closer: already at the fastest level\n"),
+            Improvement::NotTested => out.push_str("      closer: not tested (only the busiest routes are)\n"),
             Improvement::Feasible { target_level, p99_us, outcome } => {
                 let verdict = if outcome.total_change < 0.0 {
                     format!("feasible and better by {}: the plan is not optimal here", figure(-outcome.total_change, 3))

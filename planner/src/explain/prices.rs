@@ -76,10 +76,12 @@ fn lp_duals(context: &Context<'_>) -> Vec<ShadowPrice> {
     if model.latency_weight <= 0.0 {
         return Vec::new();
     }
-    let formulation = Formulation::build(model, &context.topology, context.previous.as_ref(), Options::default());
-    if formulation.milp.n_variables() > crate::LP_BOUND_MAX_VARIABLES {
+    let n_candidates: usize = crate::bound::candidate_nodes(model, &context.topology).iter().map(|c| c.len()).sum();
+    if n_candidates > crate::LP_BOUND_MAX_VARIABLES {
+        // The planner does not build this MILP either (docs/model.md); the duals are zero anyway.
         return Vec::new();
     }
+    let formulation = Formulation::build(model, &context.topology, context.previous.as_ref(), Options::default());
     let Some(start) = formulation.start(model, &context.topology, &context.placement) else { return Vec::new() };
     let Ok(lp) = formulation.milp.solve_fixed_at(&start) else { return Vec::new() };
     let duals = lp.row_duals();

@@ -45,8 +45,13 @@ pub(super) fn resolve(context: &Context<'_>, model: &Model, focus: &BTreeSet<Age
     if !seed_score.violations.is_empty() {
         return afresh(context, model);
     }
-    let formulation = Formulation::build(model, &topology, previous.as_ref(), Options::default());
-    if formulation.milp.n_variables() <= FULL_SOLVE_MAX_VARIABLES {
+    // Count candidates before building: a large fleet's whole MILP is
+    // expensive to build and is not what answers the question anyway.
+    let n_candidates: usize = crate::bound::candidate_nodes(model, &topology).iter().map(|c| c.len()).sum();
+    let whole = (n_candidates <= FULL_SOLVE_MAX_VARIABLES)
+        .then(|| Formulation::build(model, &topology, previous.as_ref(), Options::default()))
+        .filter(|f| f.milp.n_variables() <= FULL_SOLVE_MAX_VARIABLES);
+    if let Some(formulation) = whole {
         let limits = Limits { gap: 1e-6, node_limit: Some(context.effort.whole_nodes), time_limit: None, light: false };
         let start = formulation.start(model, &topology, seed);
         if let Ok(solution) = formulation.milp.solve(&limits, start.as_deref()) {

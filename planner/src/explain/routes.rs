@@ -75,6 +75,8 @@ pub enum Improvement {
         /// (false: more conflicts remain than were searched for).
         together_suffice: bool,
     },
+    /// Not tested: past the budget of tested routes (the busiest are tested).
+    NotTested,
     /// The test did not finish within its node limit, or failed.
     Undetermined {
         /// The level tested.
@@ -102,6 +104,13 @@ pub struct Blocker {
 
 pub(super) fn explain_routes(context: &Context<'_>) -> Vec<RouteExplanation> {
     let model = context.model;
+    // The busiest routes are tested first; past the budget, routes are not tested.
+    let mut by_traffic: Vec<usize> = (0..model.routes.len()).collect();
+    by_traffic.sort_by(|a, b| model.routes[*b].rps.total_cmp(&model.routes[*a].rps).then(a.cmp(b)));
+    let mut tested = vec![false; model.routes.len()];
+    for index in by_traffic.into_iter().take(context.effort.tested_routes) {
+        tested[index] = true;
+    }
     let mut explained: Vec<RouteExplanation> = model
         .routes
         .iter()
@@ -117,7 +126,11 @@ pub(super) fn explain_routes(context: &Context<'_>) -> Vec<RouteExplanation> {
                 locality: figure.locality.map(round_figure),
                 slo_p99_us: route.slo_p99_us,
                 slack_us: route.slo_p99_us.map(|slo| round_figure(slo - figure.p99_us)),
-                improvement: improvement(context, index, figure.level),
+                improvement: if tested[index] {
+                    improvement(context, index, figure.level)
+                } else {
+                    Improvement::NotTested
+                },
             }
         })
         .collect();
