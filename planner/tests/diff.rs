@@ -166,3 +166,29 @@ fn a_slower_route_is_a_regression_only_beyond_the_gate() {
     // Level 2 has no SLO in these plans, level 0 has 100 µs: no new violation either way.
     assert!(d.new_slo_violations.is_empty());
 }
+
+#[test]
+fn view_changes_show_by_content_hash_and_signatures_never_count() {
+    let rows = BTreeMap::from([((0, 0, 0), 1)]);
+    let mut before = plan_from(&rows, &[], 1);
+    let entry =
+        |id: &str, result: &str| serde_json::json!({"id": id, "base": "sha256:00", "overlays": [], "result": result});
+    before.views.insert("claude".into(), vec![entry("a@1", "sha256:aa"), entry("b@1", "sha256:bb")]);
+    let mut after = before.clone();
+    after.views.insert("claude".into(), vec![entry("a@1", "sha256:aa"), entry("b@1", "sha256:cc")]);
+    after.views.insert("codex".into(), vec![entry("a@1", "sha256:aa")]);
+    after.signatures.clear();
+    let d = diff(&before, &after);
+    let changes: Vec<(String, String, Option<String>, Option<String>)> =
+        d.views.iter().map(|v| (v.provider.clone(), v.id.clone(), v.old.clone(), v.new.clone())).collect();
+    assert_eq!(
+        changes,
+        vec![
+            ("claude".into(), "b@1".into(), Some("sha256:bb".into()), Some("sha256:cc".into())),
+            ("codex".into(), "a@1".into(), None, Some("sha256:aa".into())),
+        ]
+    );
+    assert!(d.moves.is_empty() && d.routes.is_empty() && d.inputs.is_empty());
+    after.views = before.views.clone();
+    assert!(diff(&before, &after).is_empty(), "only signatures differ");
+}

@@ -179,6 +179,7 @@ fn bad_what_ifs_say_what_would_be_valid() {
         ("cores h09/0 +8", "no NUMA node `h09/0`", "HOST/NUMA"),
         ("cores h01/0 eight", "not a whole change", "cores HOST/NUMA +N"),
         ("cores h01/0 -16", "cannot lose 16", "cores HOST/NUMA"),
+        ("cores h01/0 +9223372036854775807", "out of range", "cores HOST/NUMA"),
         ("slo gateway@1->cache@2 = 300", "no such route", "routes: gateway@1->search@1"),
         ("slo gateway@1->search@1 = fast", "not a positive number", "slo FROM->TO"),
         ("make it faster", "not a counterfactual", "drop RULE of AGENT"),

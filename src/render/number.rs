@@ -21,8 +21,26 @@ pub fn signed(x: f64, digits: usize) -> String {
 
 /// The first 12 hex digits of a hash, for tables ("sha256:81ade123160f…").
 pub fn short_hash(hash: &str) -> String {
+    // View entries come from plan files: never slice text that may not be ASCII.
     match hash.split_once(':') {
-        Some((alg, hex)) if hex.len() > 12 => format!("{alg}:{}…", &hex[..12]),
+        Some((alg, hex)) if hex.chars().count() > 12 => format!("{alg}:{}…", hex.chars().take(12).collect::<String>()),
         _ => hash.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn figures_read_without_noise() {
+        assert_eq!(figure(151.5, 1), "151.5");
+        assert_eq!(figure(400.0, 1), "400");
+        assert_eq!(signed(0.0000001, 3), "±0");
+        assert_eq!(signed(-3.25, 3), "-3.25");
+        assert_eq!(signed(12.0, 3), "+12");
+        assert_eq!(short_hash("sha256:0123456789abcdef"), "sha256:0123456789ab…");
+        assert_eq!(short_hash("x:ééééééééééééé"), "x:éééééééééééé…");
+        assert_eq!(short_hash("-"), "-");
     }
 }

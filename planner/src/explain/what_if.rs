@@ -201,8 +201,12 @@ pub fn parse(model: &Model, text: &str) -> Result<WhatIf, WhatIfError> {
                 .map_err(|_| fail(format!("`{delta}` is not a whole change like +8 or -4"), GRAMMAR.into()))?;
             let capacity = model.node(node);
             let now = if *resource == "cores" { i64::from(capacity.cores) } else { capacity.memory_mib as i64 };
-            if now + delta < 1 {
-                return Err(fail(format!("the node has {now}; it cannot lose {}", -delta), GRAMMAR.into()));
+            match now.checked_add(delta) {
+                Some(after) if after >= 1 => {}
+                Some(_) => {
+                    return Err(fail(format!("the node has {now}; it cannot lose {}", -delta), GRAMMAR.into()));
+                }
+                None => return Err(fail(format!("`{delta}` is out of range"), GRAMMAR.into())),
             }
             Ok(if *resource == "cores" { WhatIf::Cores { node, delta } } else { WhatIf::Memory { node, delta } })
         }
@@ -297,11 +301,11 @@ pub fn apply(model: &Model, what_if: &WhatIf) -> Model {
         WhatIf::Slo { route, slo_us } => changed.routes[route].slo_p99_us = Some(slo_us),
         WhatIf::Cores { node, delta } => {
             let numa = &mut changed.hosts[node.host.0 as usize].numa[node.numa as usize];
-            numa.cores = (i64::from(numa.cores) + delta).clamp(1, i64::from(u32::MAX)) as u32;
+            numa.cores = i64::from(numa.cores).saturating_add(delta).clamp(1, i64::from(u32::MAX)) as u32;
         }
         WhatIf::Memory { node, delta } => {
             let numa = &mut changed.hosts[node.host.0 as usize].numa[node.numa as usize];
-            numa.memory_mib = (numa.memory_mib as i64 + delta).max(1) as u64;
+            numa.memory_mib = (numa.memory_mib as i64).saturating_add(delta).max(1) as u64;
         }
     }
     changed
