@@ -22,6 +22,10 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Place every replica: solve the MILP and write a deterministic plan.
     Plan(PlanArgs),
+    /// Explain a plan: what binds, what stops each route being closer, what-ifs.
+    Explain(ExplainArgs),
+    /// Compare two plans: moved replicas, route p99 changes, new SLO violations (for CI).
+    Diff(DiffArgs),
     /// Manage the content-addressed registry of agent manifests.
     Registry(RegistryArgs),
     /// Print an agent's manifest as a provider (and env) sees it, overlays applied.
@@ -91,6 +95,29 @@ pub struct PlanArgs {
     /// Show what the objective is made of and what binds.
     #[arg(long)]
     pub explain: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `rtt explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The plan to explain.
+    pub plan: PathBuf,
+    /// The config the plan was made from.
+    #[arg(long, value_name = "CONFIG")]
+    pub config: PathBuf,
+    /// The plan it moved from (churn is counted against it).
+    #[arg(long, value_name = "PLAN")]
+    pub previous: Option<PathBuf>,
+    /// Re-solve with one statement changed, e.g. 'drop anti_affinity of search@1',
+    /// 'cores h01/1 +8', 'slo gateway@1->search@1 = 300' (repeatable).
+    #[arg(long = "what-if", value_name = "CHANGE")]
+    pub what_if: Vec<String>,
+    /// Write the churn trade-off chart (SVG) here.
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -199,11 +226,43 @@ pub struct VerifyArgs {
     pub format: Format,
 }
 
+/// `rtt diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The old plan.
+    pub old: PathBuf,
+    /// The new plan.
+    pub new: PathBuf,
+    /// Recompute both plans' route figures under this config (its SLOs included).
+    #[arg(long, value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// Exit 2 when the plans differ (0 when they are the same).
+    #[arg(long)]
+    pub exit_code: bool,
+    /// Exit 1 when any route's p99 grows by more than PCT percent.
+    #[arg(long, value_name = "PCT", allow_negative_numbers = true)]
+    pub fail_on_regression: Option<f64>,
+}
+
 /// `rtt completions`.
 #[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
+}
+
+/// Output formats of `rtt diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// For a person.
+    Text,
+    /// For a pull-request comment.
+    Markdown,
+    /// For a program.
+    Json,
 }
 
 /// Output formats.

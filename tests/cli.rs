@@ -11,6 +11,8 @@ fn every_command_has_help() {
         &["init", "--help"],
         &["validate", "--help"],
         &["plan", "--help"],
+        &["explain", "--help"],
+        &["diff", "--help"],
         &["keygen", "--help"],
         &["sign", "--help"],
         &["verify", "--help"],

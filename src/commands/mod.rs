@@ -1,5 +1,7 @@
 //! One module per command; this file only dispatches.
 
+mod diff;
+mod explain;
 mod init;
 mod keygen;
 mod plan;
@@ -23,6 +25,8 @@ pub struct Failure {
 
 /// Exit code for invalid input or a failed check.
 pub const EXIT_INVALID: u8 = 1;
+/// Exit code of `diff --exit-code` when the plans differ.
+pub const EXIT_DIFFERENT: u8 = 2;
 /// Exit code for an infeasible config.
 pub const EXIT_INFEASIBLE: u8 = 3;
 /// Exit code when no plan was found within the limits.
@@ -40,6 +44,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Init(args) => init::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Explain(args) => explain::run(&args),
+        Command::Diff(args) => diff::run(&args),
         Command::Registry(args) => registry::run(&args),
         Command::View(args) => registry::view(&args),
         Command::Keygen(args) => keygen::run(&args),

@@ -18,9 +18,12 @@ use rtt_solver::Limits;
 use super::validate::config_path;
 use super::{EXIT_INFEASIBLE, EXIT_NO_PLAN, Failure};
 use crate::cli::{Format, PlanArgs};
-use crate::explain;
+use crate::render;
 
 pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
+    if args.explain && args.format == Format::Json && args.output.is_none() {
+        return Err(ExplainNeedsOutput.into());
+    }
     let path = config_path(args.config.as_deref())?;
     // Read the key before solving, so a wrong path fails in milliseconds, not after the solve.
     let sign_key = args.sign_key.as_deref().map(rtt_trust::keyfile::read_secret_key).transpose()?;
@@ -82,7 +85,17 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
         Format::Text => print!("{}", summary(&loaded, &planned, args.output.as_deref())),
     }
     if args.explain {
-        print!("{}", explain::render(&loaded.model, &planned));
+        let explanation = super::explain::explain(&loaded, &planned.document, previous.as_ref(), &[])?;
+        match args.format {
+            Format::Text => print!("\n{}", render::explain::text(&explanation)),
+            // With -o the plan is in its file and stdout carries the explanation
+            // (`run` refuses --explain --format json without -o: one document per stdout).
+            Format::Json => {
+                let json =
+                    serde_json::to_string_pretty(&explanation).map_err(|e| Internal { reason: e.to_string() })?;
+                println!("{json}");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -268,8 +281,14 @@ pub struct NoPlan {
 #[error("internal error: {reason}")]
 #[diagnostic(code(rtt::internal), help("this is a bug in rtt; please report it with the config"))]
 pub struct Internal {
-    reason: String,
+    pub reason: String,
 }
+
+/// `--explain --format json` would put two documents on stdout.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("failed to show --explain as json: stdout already carries the plan document")]
+#[diagnostic(help("add -o PLAN: the plan goes to the file and the explanation (rtt.explain) to stdout"))]
+pub struct ExplainNeedsOutput;
 
 /// `--drain` names no host.
 #[derive(Debug, thiserror::Error, Diagnostic)]
