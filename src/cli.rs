@@ -36,6 +36,10 @@ pub enum Command {
     Sign(SignArgs),
     /// Accept or reject a signed plan (trust policy, rollback protection).
     Verify(VerifyArgs),
+    /// Serve a verified plan's provider views as a read-only FUSE filesystem.
+    Mount(MountArgs),
+    /// Write a verified plan's provider views as a directory tree, switched in atomically.
+    Materialize(MaterializeArgs),
     /// Print the JSON Schema of the config (for editors).
     Schema,
     /// Print shell completions.
@@ -245,6 +249,71 @@ pub struct DiffArgs {
     /// Exit 1 when any route's p99 grows by more than PCT percent.
     #[arg(long, value_name = "PCT", allow_negative_numbers = true)]
     pub fail_on_regression: Option<f64>,
+}
+
+/// Where a served plan comes from and what it is checked against.
+#[derive(Debug, Args)]
+pub struct ServeFrom {
+    /// Trust store: keys/*.pub and policy.json.
+    #[arg(long, value_name = "DIR", default_value = ".rtt/registry/trust")]
+    pub trust: PathBuf,
+    /// State directory: the applied plan (followed when --plan is not given) and rollback protection.
+    #[arg(long, value_name = "DIR", default_value = ".rtt/state")]
+    pub state: PathBuf,
+    /// The rtt directory holding registry/ and overlays/.
+    #[arg(long, value_name = "DIR", default_value = ".rtt")]
+    pub dir: PathBuf,
+}
+
+/// `rtt mount`.
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    /// Where to mount (an existing directory).
+    pub mountpoint: PathBuf,
+    /// Serve this plan (default: follow the applied plan, switching when a new one is applied).
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+    /// Stay in the foreground until SIGINT or SIGTERM, then unmount.
+    #[arg(long)]
+    pub foreground: bool,
+    /// Unmount a mount left behind by a killed `rtt mount`, then exit.
+    #[arg(long, conflicts_with_all = ["plan", "foreground"])]
+    pub cleanup: bool,
+    /// Plan source and checks.
+    #[command(flatten)]
+    pub from: ServeFrom,
+}
+
+/// `rtt materialize`.
+#[derive(Debug, Args)]
+pub struct MaterializeArgs {
+    /// The directory to (re)place the tree at.
+    #[arg(value_name = "DIR")]
+    pub target: PathBuf,
+    /// The plan whose views to write (default: the applied plan).
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+    /// How files reach the tree.
+    #[arg(long, value_enum, default_value_t = MaterializeMode::Auto)]
+    pub mode: MaterializeMode,
+    /// Plan source and checks.
+    #[command(flatten)]
+    pub from: ServeFrom,
+}
+
+/// `rtt materialize --mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MaterializeMode {
+    /// Hardlink, else symlink, else copy.
+    Auto,
+    /// Hard links to the registry's objects (same filesystem).
+    Hardlink,
+    /// Symbolic links to the registry's objects.
+    Symlink,
+    /// `{"$ref": "sha256:…"}` files.
+    Proxy,
+    /// Copies.
+    Copy,
 }
 
 /// `rtt completions`.

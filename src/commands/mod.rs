@@ -4,6 +4,7 @@ mod diff;
 mod explain;
 mod init;
 mod keygen;
+mod mount;
 mod plan;
 mod registry;
 mod schema;
@@ -51,6 +52,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Keygen(args) => keygen::run(&args),
         Command::Sign(args) => sign::run(&args),
         Command::Verify(args) => verify::run(&args),
+        Command::Mount(args) => mount::mount(&args),
+        Command::Materialize(args) => mount::materialize(&args),
         Command::Schema => schema::run(),
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();
