@@ -64,7 +64,9 @@ pub fn check_snapshot(path: &Path, actual: &str) -> Result<(), String> {
 
 // Registry fixtures shared by tests/registry.rs and tests/views.rs.
 
+/// A gateway manifest.
 pub const GATEWAY: &str = r#"{"id": "gateway@1", "image": "gw:1", "env": {"LOG": "info"}}"#;
+/// A search manifest.
 pub const SEARCH: &str = r#"{"id": "search@1", "image": "search:4"}"#;
 
 /// A project directory with two manifests added, a provider and an env overlay.
@@ -87,6 +89,7 @@ pub fn project() -> tempfile::TempDir {
     dir
 }
 
+/// Writes `text` at `root/relative`, creating directories.
 pub fn write(root: &Path, relative: &str, text: &str) {
     let path = root.join(relative);
     fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
@@ -120,11 +123,13 @@ pub fn flip(path: &Path, at: usize) {
     fs::write(path, bytes).expect("write");
 }
 
+/// Where the loose object `hash` lives under `root/.rtt`.
 pub fn loose_path(root: &Path, hash: &str) -> PathBuf {
     let hex = hash.trim_start_matches("sha256:");
     root.join(".rtt/registry/cas/sha256").join(&hex[..2]).join(format!("{hex}.json"))
 }
 
+/// The manifest hash the index holds for `id`.
 pub fn hash_of(root: &Path, id: &str) -> String {
     let out = rtt_in(root, &["registry", "ls"]);
     stdout(&out).lines().find_map(|l| l.strip_prefix(&format!("{id} ")).map(str::to_owned)).expect("id in the index")
@@ -156,6 +161,7 @@ pub fn signed_plan_with_views(root: &Path) {
     assert!(stdout(&verify).contains("views match the registry"), "{}", stdout(&verify));
 }
 
+/// Hex sha256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     rtt_schema::canonical::Sha256::of(bytes).hex()
 }
