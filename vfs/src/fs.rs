@@ -1,12 +1,14 @@
 //! The read-only FUSE filesystem (fuser) over a [`Snapshot`]: a verified
 //! plan's tree and the registry its bytes come from.
 //!
-//! Everything a reader sees comes from one snapshot: `open` pins the snapshot
-//! and the verified bytes of the file, `opendir` pins the directory's whole
-//! listing, so a plan switch in the middle of a read or a listing never mixes
-//! two plans. The kernel caches pages (keep-cache) and file attributes for
-//! long, since a file inode names fixed bytes, and entries for a second; a
-//! switch invalidates exactly the entries and directories that changed.
+//! A file's inode names fixed bytes (its path and their hash, see `tree`), so
+//! a read is answered from those bytes whichever plan is in force: a reader
+//! that resolved a name under the old plan reads the old plan's bytes, whole.
+//! `opendir` takes the directory's whole listing from one snapshot, so a plan
+//! switch in the middle of a listing never mixes two plans. Files run in the
+//! kernel's no-open mode (no round trip per open, pages kept); file
+//! attributes are cached for long, entries for a second; a switch invalidates
+//! exactly the entries and directories that changed.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
