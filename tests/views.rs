@@ -165,3 +165,51 @@ fn materialize_every_mode_matches_rtt_view() {
         }
     }
 }
+
+/// Records `plan_file` as the applied plan, the way `rtt apply` leaves the state.
+fn mark_applied(root: &Path, plan_file: &str) {
+    let bytes = fs::read(root.join(plan_file)).expect("plan");
+    let plan: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    let serial = plan["serial"].as_u64().expect("serial");
+    let verify = rtt_in(root, &["verify", plan_file, "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).expect("verify json");
+    let hash = report["plan"].as_str().expect("plan hash").to_owned();
+    let plans = root.join(".rtt/state/plans");
+    fs::create_dir_all(&plans).expect("mkdir");
+    fs::write(plans.join(format!("{}.json", hash.trim_start_matches("sha256:"))), &bytes).expect("keep plan");
+    let state = format!("{{\"highest_serial\":{serial},\"plan\":\"{hash}\",\"serial\":{serial}}}");
+    fs::write(root.join(".rtt/state/applied.json"), state).expect("state");
+}
+
+#[test]
+fn a_following_mount_switches_to_a_newly_applied_plan() {
+    let dir = project();
+    let root = dir.path();
+    signed_plan_with_views(root);
+    mark_applied(root, "plan.json");
+    let mnt = root.join("mnt");
+    fs::create_dir(&mnt).expect("mkdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rtt"))
+        .args(["mount", "mnt", "--foreground"])
+        .current_dir(root)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rtt mount");
+    wait_until("the mount", || is_mounted(&mnt));
+    let gateway = mnt.join("claude/.claude/agents/gateway@1.json");
+    let before = fs::read_to_string(&gateway).expect("read");
+    assert!(before.contains("\"LOG\":\"warn\""), "{before}");
+
+    // A new env overlay, a new signed plan with serial 2, applied.
+    write(root, ".rtt/overlays/env/prod.json", r#"{"agents": {"*": {"merge": {"tier": "gold"}}}}"#);
+    let next = rtt_in(root, &["plan", "rtt.yaml", "--previous", "plan.json", "-o", "next.json", "--sign-key", "k.key"]);
+    assert!(next.status.success(), "{}", stderr(&next));
+    mark_applied(root, "next.json");
+    let expected = stdout(&rtt_in(root, &["view", "gateway@1", "--provider", "claude", "--env", "prod"]));
+    assert!(expected.contains("\"tier\":\"gold\""), "{expected}");
+    wait_until("the switch", || fs::read_to_string(&gateway).is_ok_and(|now| now == expected));
+
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill").success());
+    assert!(child.wait().expect("wait").success());
+    assert!(!is_mounted(&mnt));
+}

@@ -133,7 +133,14 @@ impl FileBytes {
 impl ViewFs {
     /// A filesystem serving `current`, owned by `uid`/`gid`.
     pub fn new(shared: Arc<Shared>, uid: u32, gid: u32) -> Self {
-        Self { shared, handles: Mutex::new(HashMap::new()), verified: Mutex::new(HashMap::new()), next_handle: AtomicU64::new(1), uid, gid }
+        Self {
+            shared,
+            handles: Mutex::new(HashMap::new()),
+            verified: Mutex::new(HashMap::new()),
+            next_handle: AtomicU64::new(1),
+            uid,
+            gid,
+        }
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
