@@ -10,10 +10,13 @@
 //! verify` process (spawn included), which is compared with spawning
 //! `rtt --version`.
 
+#[path = "support/timing.rs"]
+mod timing;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rtt_planner::document::{
     Inputs, Locality, ObjectiveReport, PLAN_KIND, PlacementRow, PlanDocument, RouteRow, SolverReport, SolverStatus,
@@ -22,19 +25,6 @@ use rtt_schema::canonical::Sha256;
 use rtt_trust::{Policy, SecretKey, TrustStore, sign_document, verify_plan};
 
 const RUNS: usize = 31;
-
-fn median(mut f: impl FnMut()) -> Duration {
-    f(); // warm caches
-    let mut times: Vec<Duration> = (0..RUNS)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[RUNS / 2]
-}
 
 /// A plan of the shape `rtt plan` writes for a large fleet: `n_agents` agents
 /// with three replicas each over 2,000 hosts, and `n_routes` routes.
@@ -92,33 +82,33 @@ fn main() {
     };
     let (store_1, store_2) = (store(1), store(2));
 
-    let sha256 = median(|| {
+    let sha256 = timing::median_of(RUNS, || {
         std::hint::black_box(Sha256::of(&one_signature));
     });
-    let value_parse = median(|| {
+    let value_parse = timing::median_of(RUNS, || {
         let value: serde_json::Value = serde_json::from_slice(&one_signature).expect("json");
         std::hint::black_box(value);
     });
     // Where verify's time goes.
     let text = std::str::from_utf8(&one_signature).expect("utf-8");
-    let parse_typed = median(|| {
+    let parse_typed = timing::median_of(RUNS, || {
         std::hint::black_box(PlanDocument::parse(text).expect("plan"));
     });
-    let signed_bytes = median(|| {
+    let signed_bytes = timing::median_of(RUNS, || {
         std::hint::black_box(document.signed_bytes().expect("canonical"));
     });
-    let file_bytes = median(|| {
+    let file_bytes = timing::median_of(RUNS, || {
         std::hint::black_box(document.to_file_bytes().expect("canonical"));
     });
     let message = document.signed_bytes().expect("canonical");
     let signature = keys[0].sign(&message);
-    let ed25519 = median(|| {
+    let ed25519 = timing::median_of(RUNS, || {
         assert!(keys[0].public_key().verify(&message, &signature));
     });
-    let verify_1 = median(|| {
+    let verify_1 = timing::median_of(RUNS, || {
         std::hint::black_box(verify_plan(&one_signature, &store_1, None).expect("accepted"));
     });
-    let verify_2 = median(|| {
+    let verify_2 = timing::median_of(RUNS, || {
         std::hint::black_box(verify_plan(&two_signatures, &store_2, None).expect("accepted"));
     });
 
@@ -129,18 +119,18 @@ fn main() {
     std::fs::write(dir.join("trust/keys/k1.pub"), keys[0].public_key().to_text()).expect("write");
     std::fs::write(dir.join("trust/policy.json"), "{\"threshold\": 1}\n").expect("write");
     std::fs::write(dir.join("plan.json"), &one_signature).expect("write");
-    let in_process = median(|| {
+    let in_process = timing::median_of(RUNS, || {
         let store = TrustStore::load(&dir.join("trust")).expect("trust");
         let state = rtt_trust::read_applied(&dir.join("state")).expect("state");
         let bytes = std::fs::read(dir.join("plan.json")).expect("plan");
         std::hint::black_box(verify_plan(&bytes, &store, state.as_ref()).expect("accepted"));
     });
     let rtt = Path::new(env!("CARGO_BIN_EXE_rtt"));
-    let spawn = median(|| {
+    let spawn = timing::median_of(RUNS, || {
         let status = Command::new(rtt).arg("--version").output().expect("rtt runs").status;
         assert!(status.success());
     });
-    let process = median(|| {
+    let process = timing::median_of(RUNS, || {
         let output = Command::new(rtt)
             .args(["verify", "plan.json", "--trust", "trust", "--state", "state"])
             .current_dir(&dir)

@@ -216,15 +216,9 @@ pub struct SignArgs {
 pub struct VerifyArgs {
     /// The plan to check.
     pub plan: PathBuf,
-    /// Trust store: keys/*.pub and policy.json.
-    #[arg(long, value_name = "DIR", default_value = ".rtt/registry/trust")]
-    pub trust: PathBuf,
-    /// State directory holding the highest applied serial (missing: nothing applied yet).
-    #[arg(long, value_name = "DIR", default_value = ".rtt/state")]
-    pub state: PathBuf,
-    /// The rtt directory whose registry/ and overlays/ the plan's views must match.
-    #[arg(long, value_name = "DIR", default_value = ".rtt")]
-    pub dir: PathBuf,
+    /// What the plan is checked against.
+    #[command(flatten)]
+    pub checks: PlanChecks,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -251,16 +245,16 @@ pub struct DiffArgs {
     pub fail_on_regression: Option<f64>,
 }
 
-/// Where a served plan comes from and what it is checked against.
+/// What a plan is checked against before it is trusted (verify, mount, materialize).
 #[derive(Debug, Args)]
-pub struct ServeFrom {
+pub struct PlanChecks {
     /// Trust store: keys/*.pub and policy.json.
     #[arg(long, value_name = "DIR", default_value = ".rtt/registry/trust")]
     pub trust: PathBuf,
-    /// State directory: the applied plan (followed when --plan is not given) and rollback protection.
+    /// State directory: the applied plan and the highest applied serial (missing: nothing applied yet).
     #[arg(long, value_name = "DIR", default_value = ".rtt/state")]
     pub state: PathBuf,
-    /// The rtt directory holding registry/ and overlays/.
+    /// The rtt directory whose registry/ and overlays/ the plan's views must match.
     #[arg(long, value_name = "DIR", default_value = ".rtt")]
     pub dir: PathBuf,
 }
@@ -279,9 +273,9 @@ pub struct MountArgs {
     /// Unmount a mount left behind by a killed `rtt mount`, then exit.
     #[arg(long, conflicts_with_all = ["plan", "foreground"])]
     pub cleanup: bool,
-    /// Plan source and checks.
+    /// What the plan is checked against.
     #[command(flatten)]
-    pub from: ServeFrom,
+    pub checks: PlanChecks,
 }
 
 /// `rtt materialize`.
@@ -296,9 +290,9 @@ pub struct MaterializeArgs {
     /// How files reach the tree.
     #[arg(long, value_enum, default_value_t = MaterializeMode::Auto)]
     pub mode: MaterializeMode,
-    /// Plan source and checks.
+    /// What the plan is checked against.
     #[command(flatten)]
-    pub from: ServeFrom,
+    pub checks: PlanChecks,
 }
 
 /// `rtt materialize --mode`.

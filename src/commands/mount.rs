@@ -22,7 +22,7 @@ use rtt_vfs::materialize::{Method, Mode};
 use rtt_vfs::{Mount, snapshot};
 
 use super::Failure;
-use crate::cli::{MaterializeArgs, MaterializeMode, MountArgs, ServeFrom};
+use crate::cli::{MaterializeArgs, MaterializeMode, MountArgs, PlanChecks};
 
 /// How often a following mount looks for a newly applied plan.
 const FOLLOW_EVERY: Duration = Duration::from_millis(500);
@@ -34,11 +34,11 @@ pub fn mount(args: &MountArgs) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::SUCCESS);
     }
     // Fail before forking: a plan that does not verify is reported here, to the caller.
-    let (plan_path, plan, views) = verified_views(args.plan.as_deref(), &args.from)?;
+    let (plan_path, plan, views) = verified_views(args.plan.as_deref(), &args.checks)?;
     if !args.foreground {
         return spawn_background(args);
     }
-    let registry = Registry::open(&args.from.dir.join("registry"));
+    let registry = Registry::open(&args.checks.dir.join("registry"));
     let mount = Mount::new(&args.mountpoint, snapshot(plan, &views, registry)?)?;
     eprintln!("rtt: serving plan {plan} from {} at {}", plan_path.display(), args.mountpoint.display());
     let stop = Arc::new(AtomicBool::new(false));
@@ -52,10 +52,10 @@ pub fn mount(args: &MountArgs) -> Result<ExitCode, Failure> {
             continue;
         }
         // Following the applied plan: switch only to a plan that verifies; otherwise keep serving.
-        match applied_plan_hash(&args.from.state) {
-            Ok(Some(hash)) if hash != serving => match verified_views(None, &args.from) {
+        match applied_plan_hash(&args.checks.state) {
+            Ok(Some(hash)) if hash != serving => match verified_views(None, &args.checks) {
                 Ok((path, next, views)) => {
-                    let registry = Registry::open(&args.from.dir.join("registry"));
+                    let registry = Registry::open(&args.checks.dir.join("registry"));
                     match snapshot(next, &views, registry) {
                         Ok(snap) => {
                             let changes = mount.switch(snap);
@@ -82,8 +82,8 @@ pub fn mount(args: &MountArgs) -> Result<ExitCode, Failure> {
 }
 
 pub fn materialize(args: &MaterializeArgs) -> Result<ExitCode, Failure> {
-    let (_, plan, views) = verified_views(args.plan.as_deref(), &args.from)?;
-    let registry = Registry::open(&args.from.dir.join("registry"));
+    let (_, plan, views) = verified_views(args.plan.as_deref(), &args.checks)?;
+    let registry = Registry::open(&args.checks.dir.join("registry"));
     let mode = match args.mode {
         MaterializeMode::Auto => Mode::Auto,
         MaterializeMode::Hardlink => Mode::Only(Method::Hardlink),
@@ -106,25 +106,29 @@ pub fn materialize(args: &MaterializeArgs) -> Result<ExitCode, Failure> {
 
 /// The plan to serve (`--plan`, else the applied plan kept under
 /// `<state>/plans/`), verified, with its views.
-fn verified_views(plan: Option<&Path>, from: &ServeFrom) -> Result<(PathBuf, Sha256, Views), Failure> {
+fn verified_views(plan: Option<&Path>, checks: &PlanChecks) -> Result<(PathBuf, Sha256, Views), Failure> {
     let path = match plan {
         Some(path) => path.to_owned(),
-        None => match applied_plan_hash(&from.state)? {
-            Some(hash) => from.state.join("plans").join(format!("{}.json", hash.hex())),
+        None => match applied_plan_hash(&checks.state)? {
+            Some(hash) => checks.state.join("plans").join(format!("{}.json", hash.hex())),
             None => {
                 return Err(MountFailed {
-                    reason: format!("no plan is applied in {} and no --plan was given", from.state.display()),
+                    reason: format!("no plan is applied in {} and no --plan was given", checks.state.display()),
                 }
                 .into());
             }
         },
     };
     let bytes = std::fs::read(&path).map_err(|e| MountFailed { reason: format!("{}: {e}", path.display()) })?;
-    let trust = TrustStore::load(&from.trust)?;
+    let trust = TrustStore::load(&checks.trust)?;
     // The serial rule differs from `rtt verify`'s (see below), so it is checked here.
     let verified = rtt_trust::verify_plan(&bytes, &trust, None)?;
-    check_not_rolled_back(verified.hash(), verified.document().serial, rtt_trust::read_applied(&from.state)?.as_ref())?;
-    let problems = super::registry::plan_view_mismatches(verified.document(), &from.dir);
+    check_not_rolled_back(
+        verified.hash(),
+        verified.document().serial,
+        rtt_trust::read_applied(&checks.state)?.as_ref(),
+    )?;
+    let problems = super::registry::plan_view_mismatches(verified.document(), &checks.dir);
     if !problems.is_empty() {
         return Err(
             MountFailed { reason: format!("the plan does not match the registry: {}", problems.join("; ")) }.into()
@@ -157,9 +161,9 @@ fn applied_plan_hash(state: &Path) -> Result<Option<Sha256>, Failure> {
 /// output appended to `<dir>/mount.log`, and returns once the mount is up
 /// (or reports why it did not come up).
 fn spawn_background(args: &MountArgs) -> Result<ExitCode, Failure> {
-    let log_path = args.from.dir.join("mount.log");
+    let log_path = args.checks.dir.join("mount.log");
     let failed = |reason: String| -> Failure { MountFailed { reason }.into() };
-    std::fs::create_dir_all(&args.from.dir).map_err(|e| failed(format!("{}: {e}", args.from.dir.display())))?;
+    std::fs::create_dir_all(&args.checks.dir).map_err(|e| failed(format!("{}: {e}", args.checks.dir.display())))?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

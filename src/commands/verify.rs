@@ -40,7 +40,7 @@ const AFTER_TRUST: &[Check] = &[Check { name: "registry", run: registry_matches 
 /// registry and overlays on disk now (docs/registry.md, "Views in plans").
 fn registry_matches(inputs: &Inputs, verified: &VerifiedPlan) -> Result<String, Rejected> {
     let plan = verified.document();
-    let problems = super::registry::plan_view_mismatches(plan, &inputs.args.dir);
+    let problems = super::registry::plan_view_mismatches(plan, &inputs.args.checks.dir);
     if !problems.is_empty() {
         return Err(Rejected::new("registry", ViewsMismatch { problems }));
     }
@@ -138,8 +138,8 @@ fn verify(args: &VerifyArgs) -> Result<(VerifiedPlan, Vec<Passed>), Rejected> {
 }
 
 fn load(args: &VerifyArgs) -> Result<Inputs<'_>, Rejected> {
-    let trust = TrustStore::load(&args.trust).map_err(|e| Rejected::new("trust store", e))?;
-    let state = rtt_trust::read_applied(&args.state).map_err(|e| Rejected::new("state", e))?;
+    let trust = TrustStore::load(&args.checks.trust).map_err(|e| Rejected::new("trust store", e))?;
+    let state = rtt_trust::read_applied(&args.checks.state).map_err(|e| Rejected::new("state", e))?;
     let plan_bytes = std::fs::read(&args.plan).map_err(|e| {
         Rejected::new("format", Unreadable { path: args.plan.display().to_string(), reason: e.to_string() })
     })?;
@@ -149,7 +149,7 @@ fn load(args: &VerifyArgs) -> Result<Inputs<'_>, Rejected> {
 fn trust_checks_passed(inputs: &Inputs, verified: &VerifiedPlan) -> Vec<Passed> {
     let signed_by: Vec<String> = verified.signed_by().iter().map(ToString::to_string).collect();
     let serial = verified.document().serial;
-    let state = inputs.args.state.display();
+    let state = inputs.args.checks.state.display();
     vec![
         Passed { check: "format", detail: "canonical rtt plan, version 1".into() },
         Passed {
