@@ -7,6 +7,9 @@
 //!
 //!     cargo bench --bench registry            (RTT_BENCH_MANIFESTS=N to change the count)
 
+#[path = "support/timing.rs"]
+mod timing;
+
 use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -16,12 +19,6 @@ use rtt_registry::{Index, Registry};
 use rtt_schema::canonical::Sha256;
 
 const RUNS: usize = 5;
-
-fn median(runs: usize, mut f: impl FnMut() -> Duration) -> Duration {
-    let mut times: Vec<Duration> = (0..runs).map(|_| f()).collect();
-    times.sort();
-    times[runs / 2]
-}
 
 /// A deterministic manifest of a few hundred bytes to a few KiB.
 fn manifest(i: usize) -> String {
@@ -119,15 +116,17 @@ fn main() {
 
     let rtt_input: String = hashes.iter().map(|h| format!("{h}\n")).collect();
     let rtt_bin = env!("CARGO_BIN_EXE_rtt");
-    let rtt = median(RUNS, || run_batch(rtt_bin, &["registry", "get", "--batch"], root, rtt_input.as_bytes()));
-    let git_time = median(RUNS, || run_batch("git", &["cat-file", "--batch"], &repo, &git_ids));
+    let rtt = timing::median_measured(RUNS, || {
+        run_batch(rtt_bin, &["registry", "get", "--batch"], root, rtt_input.as_bytes())
+    });
+    let git_time = timing::median_measured(RUNS, || run_batch("git", &["cat-file", "--batch"], &repo, &git_ids));
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!("git cat-file --batch (all objects)   {:>9.1} ms", ms(git_time));
     println!("rtt registry get --batch             {:>9.1} ms   ({:.2}x git's speed)", ms(rtt), ms(git_time) / ms(rtt));
 
     // Open (map, check shapes and the lut checksum) and one lookup.
     let first: Sha256 = hashes[n / 2];
-    let open = median(21, || {
+    let open = timing::median_measured(21, || {
         let start = Instant::now();
         let registry = Registry::open(&root.join(".rtt/registry"));
         let bytes = registry.get(&first).expect("lookup");

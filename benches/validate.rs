@@ -4,25 +4,16 @@
 //!
 //!     cargo bench --bench validate
 
-use std::time::{Duration, Instant};
+#[path = "support/timing.rs"]
+mod timing;
+
+use std::time::Duration;
 
 use rtt_instances::{Spec, generate, to_json_text};
 use rtt_schema::source::SourceFile;
 use rtt_schema::{Format, check_text};
 
 const RUNS: usize = 11;
-
-fn median(mut f: impl FnMut()) -> Duration {
-    let mut times: Vec<Duration> = (0..RUNS)
-        .map(|_| {
-            let start = Instant::now();
-            f();
-            start.elapsed()
-        })
-        .collect();
-    times.sort();
-    times[RUNS / 2]
-}
 
 fn main() {
     let spec = Spec { n_hosts: 2_000, n_agents: 10_000, n_routes: 25_000, utilization: 0.6, seed: 1 };
@@ -35,11 +26,11 @@ fn main() {
         json.len() / 1024
     );
 
-    let baseline = median(|| {
+    let baseline = timing::median_of(RUNS, || {
         let value: serde_json::Value = serde_json::from_str(&json).expect("json");
         std::hint::black_box(value);
     });
-    let validate = median(|| {
+    let validate = timing::median_of(RUNS, || {
         let loaded = check_text(SourceFile::new("bench.json", json.as_str()), Format::Json).expect("valid");
         std::hint::black_box(loaded);
     });

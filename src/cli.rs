@@ -22,10 +22,24 @@ pub enum Command {
     Validate(ValidateArgs),
     /// Place every replica: solve the MILP and write a deterministic plan.
     Plan(PlanArgs),
+    /// Explain a plan: what binds, what stops each route being closer, what-ifs.
+    Explain(ExplainArgs),
+    /// Compare two plans: moved replicas, route p99 changes, new SLO violations (for CI).
+    Diff(DiffArgs),
     /// Manage the content-addressed registry of agent manifests.
     Registry(RegistryArgs),
     /// Print an agent's manifest as a provider (and env) sees it, overlays applied.
     View(ViewArgs),
+    /// Generate an Ed25519 key pair for signing plans (NAME.key, NAME.pub).
+    Keygen(KeygenArgs),
+    /// Sign a plan with a secret key (in place unless -o is given).
+    Sign(SignArgs),
+    /// Accept or reject a signed plan (trust policy, rollback protection).
+    Verify(VerifyArgs),
+    /// Serve a verified plan's provider views as a read-only FUSE filesystem.
+    Mount(MountArgs),
+    /// Write a verified plan's provider views as a directory tree, switched in atomically.
+    Materialize(MaterializeArgs),
     /// Carry a signed plan to the hosts: two-phase commit across drivers, verified, logged.
     Apply(ApplyArgs),
     /// Finish a transaction a crash left open (re-send a logged decision, else abort).
@@ -91,9 +105,35 @@ pub struct PlanArgs {
     /// Treat these hosts as unschedulable for this plan.
     #[arg(long, value_name = "HOST", num_args = 1..)]
     pub drain: Vec<String>,
+    /// Sign the plan with this secret key (written by `rtt keygen`).
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
     /// Show what the objective is made of and what binds.
     #[arg(long)]
     pub explain: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `rtt explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The plan to explain.
+    pub plan: PathBuf,
+    /// The config the plan was made from.
+    #[arg(long, value_name = "CONFIG")]
+    pub config: PathBuf,
+    /// The plan it moved from (churn is counted against it).
+    #[arg(long, value_name = "PLAN")]
+    pub previous: Option<PathBuf>,
+    /// Re-solve with one statement changed, e.g. 'drop anti_affinity of search@1',
+    /// 'cores h01/1 +8', 'slo gateway@1->search@1 = 300' (repeatable).
+    #[arg(long = "what-if", value_name = "CHANGE")]
+    pub what_if: Vec<String>,
+    /// Write the churn trade-off chart (SVG) here.
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -160,6 +200,126 @@ pub struct ViewArgs {
     /// The rtt directory holding `registry/` and `overlays/`.
     #[arg(long, default_value = ".rtt", value_name = "DIR")]
     pub dir: PathBuf,
+}
+
+/// `rtt keygen`.
+#[derive(Debug, Args)]
+pub struct KeygenArgs {
+    /// Base name of the key files: writes NAME.key (secret, mode 0600) and NAME.pub; never overwrites.
+    #[arg(long, value_name = "NAME")]
+    pub out: PathBuf,
+}
+
+/// `rtt sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The plan to sign.
+    pub plan: PathBuf,
+    /// Secret key file (written by `rtt keygen`).
+    #[arg(long, value_name = "KEY")]
+    pub key: PathBuf,
+    /// Write the signed plan here instead of replacing PLAN.
+    #[arg(short, long, value_name = "OUT")]
+    pub output: Option<PathBuf>,
+}
+
+/// `rtt verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The plan to check.
+    pub plan: PathBuf,
+    /// What the plan is checked against.
+    #[command(flatten)]
+    pub checks: PlanChecks,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `rtt diff`.
+#[derive(Debug, Args)]
+pub struct DiffArgs {
+    /// The old plan.
+    pub old: PathBuf,
+    /// The new plan.
+    pub new: PathBuf,
+    /// Recompute both plans' route figures under this config (its SLOs included).
+    #[arg(long, value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = DiffFormat::Text)]
+    pub format: DiffFormat,
+    /// Exit 2 when the plans differ (0 when they are the same).
+    #[arg(long)]
+    pub exit_code: bool,
+    /// Exit 1 when any route's p99 grows by more than PCT percent.
+    #[arg(long, value_name = "PCT", allow_negative_numbers = true)]
+    pub fail_on_regression: Option<f64>,
+}
+
+/// What a plan is checked against before it is trusted (verify, mount, materialize).
+#[derive(Debug, Args)]
+pub struct PlanChecks {
+    /// Trust store: keys/*.pub and policy.json.
+    #[arg(long, value_name = "DIR", default_value = ".rtt/registry/trust")]
+    pub trust: PathBuf,
+    /// State directory: the applied plan and the highest applied serial (missing: nothing applied yet).
+    #[arg(long, value_name = "DIR", default_value = ".rtt/state")]
+    pub state: PathBuf,
+    /// The rtt directory whose registry/ and overlays/ the plan's views must match.
+    #[arg(long, value_name = "DIR", default_value = ".rtt")]
+    pub dir: PathBuf,
+}
+
+/// `rtt mount`.
+#[derive(Debug, Args)]
+pub struct MountArgs {
+    /// Where to mount (an existing directory).
+    pub mountpoint: PathBuf,
+    /// Serve this plan (default: follow the applied plan, switching when a new one is applied).
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+    /// Stay in the foreground until SIGINT or SIGTERM, then unmount.
+    #[arg(long)]
+    pub foreground: bool,
+    /// Unmount a mount left behind by a killed `rtt mount`, then exit.
+    #[arg(long, conflicts_with_all = ["plan", "foreground"])]
+    pub cleanup: bool,
+    /// What the plan is checked against.
+    #[command(flatten)]
+    pub checks: PlanChecks,
+}
+
+/// `rtt materialize`.
+#[derive(Debug, Args)]
+pub struct MaterializeArgs {
+    /// The directory to (re)place the tree at.
+    #[arg(value_name = "DIR")]
+    pub target: PathBuf,
+    /// The plan whose views to write (default: the applied plan).
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+    /// How files reach the tree.
+    #[arg(long, value_enum, default_value_t = MaterializeMode::Auto)]
+    pub mode: MaterializeMode,
+    /// What the plan is checked against.
+    #[command(flatten)]
+    pub checks: PlanChecks,
+}
+
+/// `rtt materialize --mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MaterializeMode {
+    /// Hardlink, else symlink, else copy.
+    Auto,
+    /// Hard links to the registry's objects (same filesystem).
+    Hardlink,
+    /// Symbolic links to the registry's objects.
+    Symlink,
+    /// `{"$ref": "sha256:…"}` files.
+    Proxy,
+    /// Copies.
+    Copy,
 }
 
 /// `rtt apply`.
@@ -242,6 +402,17 @@ pub enum DriverCommand {
 pub struct CompletionsArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
+}
+
+/// Output formats of `rtt diff`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// For a person.
+    Text,
+    /// For a pull-request comment.
+    Markdown,
+    /// For a program.
+    Json,
 }
 
 /// Output formats.

@@ -3,7 +3,7 @@
 
 mod cli;
 mod commands;
-mod explain;
+mod render;
 mod report;
 
 use std::process::ExitCode;
@@ -11,7 +11,16 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    // clap exits 2 on a usage error, which SPEC §9 reserves for `diff
+    // --exit-code` finding changes: a CI gate must not read a typo as "differs".
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let code = if error.use_stderr() { commands::EXIT_INVALID } else { 0 };
+            let _ = error.print();
+            return ExitCode::from(code);
+        }
+    };
     report::install_handler();
     match commands::run(cli) {
         Ok(code) => code,

@@ -45,3 +45,30 @@ fn registry_sits_on_schema_only() {
         "the registry stores bytes; it knows nothing of planning"
     );
 }
+
+#[test]
+fn trust_sits_on_schema_planner_and_registry_only() {
+    // Verification needs the plan format (planner::document), the canonical
+    // JSON (schema::canonical) and the one atomic writer (registry::fsio); it
+    // must never reach into the solver directly.
+    assert_eq!(rtt_dependencies("trust/Cargo.toml"), set(&["rtt-planner", "rtt-registry", "rtt-schema"]));
+}
+
+#[test]
+fn vfs_sits_on_schema_and_registry_only() {
+    assert_eq!(rtt_dependencies("vfs/Cargo.toml"), set(&["rtt-registry", "rtt-schema"]));
+}
+
+#[test]
+fn nothing_below_the_binary_depends_on_trust() {
+    for manifest in [
+        "schema/Cargo.toml",
+        "solver/Cargo.toml",
+        "planner/Cargo.toml",
+        "instances/Cargo.toml",
+        "registry/Cargo.toml",
+        "vfs/Cargo.toml",
+    ] {
+        assert!(!rtt_dependencies(manifest).contains("rtt-trust"), "{manifest} depends on rtt-trust");
+    }
+}

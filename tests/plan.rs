@@ -194,10 +194,3 @@ fn json_output_is_the_plan_document() {
     assert_eq!(plan["kind"], "rtt.plan");
     assert_eq!(plan["solver"]["status"], "optimal");
 }
-
-#[test]
-fn explain_output_matches_its_snapshot() {
-    let output = rtt(&["plan", "--explain", "examples/quickstart/rtt.yaml"]);
-    assert!(output.status.success(), "{}", stderr(&output));
-    support::check_snapshot(&repo().join("tests/data/plan/quickstart-explain.stdout"), &stdout(&output)).unwrap();
-}

@@ -3,78 +3,14 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use support::{rtt_in, stderr, stdout};
-
-const GATEWAY: &str = r#"{"id": "gateway@1", "image": "gw:1", "env": {"LOG": "info"}}"#;
-const SEARCH: &str = r#"{"id": "search@1", "image": "search:4"}"#;
-
-/// A project directory with two manifests added, a provider and an env overlay.
-fn project() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    fs::write(dir.path().join("gateway.json"), GATEWAY).expect("write");
-    fs::write(dir.path().join("search.json"), SEARCH).expect("write");
-    let out = rtt_in(dir.path(), &["registry", "add", "gateway.json", "search.json"]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    write(
-        dir.path(),
-        ".rtt/overlays/provider/claude.json",
-        r#"{"agents": {"*": {"merge": {"env": {"PROVIDER": "claude"}}}}}"#,
-    );
-    write(
-        dir.path(),
-        ".rtt/overlays/env/prod.json",
-        r#"{"agents": {"gateway@1": {"patch": [{"op": "replace", "path": "/env/LOG", "value": "warn"}]}}}"#,
-    );
-    dir
-}
-
-fn write(root: &Path, relative: &str, text: &str) {
-    let path = root.join(relative);
-    fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-    fs::write(path, text).expect("write");
-}
-
-/// Every file under `.rtt` with its bytes: "unchanged state" is this map being equal.
-fn snapshot(root: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
-    fn walk(dir: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
-        let Ok(entries) = fs::read_dir(dir) else { return };
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path, out);
-            } else {
-                out.insert(path.clone(), fs::read(&path).expect("read"));
-            }
-        }
-    }
-    let mut out = BTreeMap::new();
-    walk(&root.join(".rtt"), &mut out);
-    out
-}
-
-/// Flips one byte of a read-only file in place (what a disk or an attacker might do).
-fn flip(path: &Path, at: usize) {
-    fs::set_permissions(path, fs::Permissions::from_mode(0o644)).expect("chmod");
-    let mut bytes = fs::read(path).expect("read");
-    let at = at.min(bytes.len() - 1);
-    bytes[at] ^= 0x01;
-    fs::write(path, bytes).expect("write");
-}
-
-fn loose_path(root: &Path, hash: &str) -> PathBuf {
-    let hex = hash.trim_start_matches("sha256:");
-    root.join(".rtt/registry/cas/sha256").join(&hex[..2]).join(format!("{hex}.json"))
-}
-
-fn hash_of(root: &Path, id: &str) -> String {
-    let out = rtt_in(root, &["registry", "ls"]);
-    stdout(&out).lines().find_map(|l| l.strip_prefix(&format!("{id} ")).map(str::to_owned)).expect("id in the index")
-}
+use support::{
+    SEARCH, config_with_providers, flip, hash_of, loose_path, project, rtt_in, sha256_hex, signed_plan_with_views,
+    snapshot, stderr, stdout, write,
+};
 
 #[test]
 fn add_get_ls_view_round_trip() {
@@ -330,16 +266,6 @@ fn gc_keeps_indexed_and_retained_objects_only() {
     assert!(stdout(&gc).contains("kept 2 objects"), "{}", stdout(&gc));
 }
 
-/// A two-host config whose `claude` and `codex` providers show the manifests.
-fn config_with_providers(root: &Path) {
-    let config = fs::read_to_string(support::repo().join("tests/data/config/err/env-escapes.yaml")).expect("fixture");
-    let config = config.replace("env: \"..\"", "env: prod").replace(
-        "claude: {dir: .claude/agents, agents: \"*\"}",
-        "claude: {dir: .claude/agents, agents: \"*\"}\n  codex: {dir: .codex/agents, agents: [search@1]}",
-    );
-    fs::write(root.join("rtt.yaml"), config).expect("write config");
-}
-
 #[test]
 fn plans_carry_views_built_from_the_registry() {
     let dir = project();
@@ -386,6 +312,59 @@ fn a_provider_agent_without_manifest_fails_before_solving() {
     assert!(!root.join("plan.json").exists());
 }
 
-fn sha256_hex(bytes: &[u8]) -> String {
-    rtt_schema::canonical::Sha256::of(bytes).hex()
+/// Runs `damage`, then checks `rtt verify` rejects the plan for the registry
+/// with `reason`, and changes nothing.
+fn mix_and_match(damage: impl FnOnce(&Path), reason: &str) {
+    let dir = project();
+    let root = dir.path();
+    signed_plan_with_views(root);
+    damage(root);
+    let state = snapshot(root);
+    let plan_before = fs::read(root.join("plan.json")).expect("plan");
+    let verify = rtt_in(root, &["verify", "plan.json"]);
+    assert_eq!(verify.status.code(), Some(1), "{}", stdout(&verify));
+    assert!(stderr(&verify).contains(reason), "expected {reason:?} in: {}", stderr(&verify));
+    assert_eq!(snapshot(root), state, "a rejected plan changes nothing");
+    assert_eq!(fs::read(root.join("plan.json")).expect("plan"), plan_before);
+}
+
+#[test]
+fn verify_rejects_a_swapped_env_overlay() {
+    mix_and_match(
+        |root| {
+            write(root, ".rtt/overlays/env/prod.json", r#"{"agents": {"gateway@1": {"merge": {"image": "evil:1"}}}}"#)
+        },
+        "the env overlay `prod` is",
+    );
+}
+
+#[test]
+fn verify_rejects_a_swapped_provider_overlay() {
+    mix_and_match(
+        |root| write(root, ".rtt/overlays/provider/claude.json", r#"{"agents": {}}"#),
+        "provider overlay `claude`",
+    );
+}
+
+#[test]
+fn verify_rejects_a_swapped_base_object() {
+    mix_and_match(
+        |root| {
+            let path = loose_path(root, &hash_of(root, "gateway@1"));
+            fs::set_permissions(&path, fs::Permissions::from_mode(0o644)).expect("chmod");
+            fs::write(&path, r#"{"env":{"LOG":"info"},"id":"gateway@1","image":"evil:1"}"#).expect("swap");
+        },
+        "corrupt object",
+    );
+}
+
+#[test]
+fn verify_rejects_a_repointed_index() {
+    mix_and_match(
+        |root| {
+            fs::write(root.join("gateway2.json"), r#"{"id": "gateway@1", "image": "gw:2"}"#).expect("write");
+            assert!(rtt_in(root, &["registry", "add", "gateway2.json"]).status.success());
+        },
+        "the registry index is",
+    );
 }

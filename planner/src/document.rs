@@ -176,5 +176,6 @@ pub fn round_figure(x: f64) -> f64 {
     if !x.is_finite() {
         return 0.0;
     }
-    (x * 1e6).round() / 1e6
+    // `+ 0.0` turns -0 (an empty float sum is -0) into 0, so no figure reads "-0".
+    (x * 1e6).round() / 1e6 + 0.0
 }

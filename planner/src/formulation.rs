@@ -31,6 +31,8 @@ pub enum Statement {
     Slo(usize),
     /// `selector` and `pin` of an agent (only in relaxable formulations).
     Eligibility(AgentId),
+    /// CPU and memory of one NUMA node (only with [`Options::capacity_per_node`]).
+    NodeCapacity(NodeId),
 }
 
 /// Options of the formulation.
@@ -40,6 +42,9 @@ pub struct Options {
     /// instead of leaving ineligible variables out, so that infeasibility
     /// analysis can name them. Larger; used only for that analysis.
     pub relaxable_eligibility: bool,
+    /// Group capacity rows per NUMA node ([`Statement::NodeCapacity`])
+    /// instead of per zone, so that an explanation can name the node.
+    pub capacity_per_node: bool,
 }
 
 /// The agents a neighbourhood holds fixed and the nodes its free agents may use.
@@ -81,6 +86,8 @@ pub struct Formulation {
     pub objective_constant: f64,
     /// The capacity rows, for reading slacks and duals in config units.
     pub capacity: Vec<CapacityRow>,
+    /// `(route index, row)` of each SLO row, for reading duals.
+    pub slo_rows: Vec<(usize, usize)>,
     /// Per agent: `(node, y)`.
     placement_vars: Vec<Vec<(NodeId, Var)>>,
     presence: BTreeMap<(AgentId, usize, u32), Var>,
@@ -100,6 +107,8 @@ struct Builder<'m> {
     finest_level: usize,
     /// Built to name conflicts: no bound may assume another group holds.
     relaxable: bool,
+    /// Capacity groups per node rather than per zone.
+    capacity_per_node: bool,
     /// Nodes free agents may use (a neighbourhood's restriction).
     allowed: Option<&'m [bool]>,
     milp: rtt_solver::Model,
@@ -108,6 +117,7 @@ struct Builder<'m> {
     y: Vec<Vec<(NodeId, Var)>>,
     presence: BTreeMap<(AgentId, usize, u32), Var>,
     capacity: Vec<CapacityRow>,
+    slo_rows: Vec<(usize, usize)>,
 }
 
 impl Builder<'_> {
@@ -182,13 +192,29 @@ impl Formulation {
         hosts: &std::collections::BTreeSet<rtt_schema::model::HostId>,
         coarsen: usize,
     ) -> Self {
+        Self::build_neighbourhood_with(model, topology, previous, base, free, hosts, coarsen, Options::default())
+    }
+
+    /// [`Formulation::build_neighbourhood`] with options (an explanation
+    /// builds relaxable neighbourhoods to name what blocks an improvement).
+    #[expect(clippy::too_many_arguments, reason = "each argument is one independent knob of the sub-problem")]
+    pub fn build_neighbourhood_with(
+        model: &Model,
+        topology: &Topology,
+        previous: Option<&Previous>,
+        base: &Placement,
+        free: impl Fn(AgentId) -> bool,
+        hosts: &std::collections::BTreeSet<rtt_schema::model::HostId>,
+        coarsen: usize,
+        options: Options,
+    ) -> Self {
         let fixed: Vec<bool> = (0..model.agents.len() as u32).map(|a| !free(AgentId(a))).collect();
         let allowed: Vec<bool> = topology.nodes.iter().map(|n| hosts.contains(&n.host)).collect();
         let mut formulation = Self::build_around(
             model,
             topology,
             previous,
-            Options::default(),
+            options,
             Some(Neighbourhood { base, fixed: &fixed, allowed: &allowed, finest_level: coarsen }),
         );
         formulation.base = Some(base.clone());
@@ -208,6 +234,7 @@ impl Formulation {
             topology,
             fixed,
             relaxable: options.relaxable_eligibility,
+            capacity_per_node: options.capacity_per_node,
             finest_level: neighbourhood.map_or(0, |n| n.finest_level),
             allowed: neighbourhood.map(|n| n.allowed),
             milp: rtt_solver::Model::new(),
@@ -216,6 +243,7 @@ impl Formulation {
             y: Vec::with_capacity(model.agents.len()),
             presence: BTreeMap::new(),
             capacity: Vec::new(),
+            slo_rows: Vec::new(),
         };
         let mut objective_constant = 0.0;
         placement_variables(&mut b, options);
@@ -228,6 +256,7 @@ impl Formulation {
             statements: b.statements,
             objective_constant,
             capacity: b.capacity,
+            slo_rows: b.slo_rows,
             placement_vars: b.y,
             presence: b.presence,
             spread,
@@ -240,6 +269,19 @@ impl Formulation {
     /// The statement behind a group.
     pub fn statement(&self, group: Group) -> Option<Statement> {
         self.statements.get(group.0 as usize).copied()
+    }
+
+    /// Requires the route to be local at `level` (its share there at least
+    /// 0.99), as a structural row: the question "could this route be one
+    /// level closer?" asked of the model. False when the formulation has no
+    /// indicator for that level (no domain can hold both ends, or the level
+    /// is no faster than the next coarser one).
+    pub fn force_local(&mut self, route: usize, level: usize) -> bool {
+        let Some(local) = self.routes.get(route).and_then(|vars| vars.local.get(level).copied().flatten()) else {
+            return false;
+        };
+        self.milp.constrain(Expression::from(local.lp()), Sense::Ge, 1.0, STRUCTURAL);
+        true
     }
 
     /// The placement a solution describes.
@@ -421,9 +463,14 @@ fn capacity_rows(b: &mut Builder<'_>) {
     }
     for (n, numa) in b.topology.nodes.clone().iter().enumerate() {
         let capacity = model.node(*numa);
-        let group = b.group(Statement::Capacity(b.topology.domain[3][n]));
-        // A row that cannot bind is left out.
         let node = NodeId(n as u32);
+        let statement = if b.capacity_per_node {
+            Statement::NodeCapacity(node)
+        } else {
+            Statement::Capacity(b.topology.domain[3][n])
+        };
+        let group = b.group(statement);
+        // A row that cannot bind is left out.
         if cpu_demand[n] > f64::from(capacity.cores) {
             let row = b.milp.constrain(std::mem::take(&mut cpu[n]), Sense::Le, f64::from(capacity.cores), group);
             b.capacity.push(CapacityRow { row, node, is_cpu: true });
@@ -562,7 +609,8 @@ fn route_rows(b: &mut Builder<'_>, objective_constant: &mut f64) -> Vec<RouteVar
         if let Some(slo) = route.slo_p99_us {
             let group = b.group(Statement::Slo(index));
             // worst − Σ step·w ≤ slo
-            b.milp.constrain(p99_gain, Sense::Ge, worst - slo, group);
+            let row = b.milp.constrain(p99_gain, Sense::Ge, worst - slo, group);
+            b.slo_rows.push((index, row));
         }
         all.push(vars);
     }

@@ -54,24 +54,33 @@ fn probe_limits() -> Limits {
 
 /// Finds a minimal conflict in an infeasible model.
 pub fn explain(model: &Model, topology: &Topology, previous: Option<&Previous>) -> Conflict {
-    let formulation = Formulation::build(model, topology, previous, Options { relaxable_eligibility: true });
-    let milp = &formulation.milp;
-    let mut candidates: Vec<Group> = milp.groups().into_iter().filter(|g| *g != rtt_solver::STRUCTURAL).collect();
+    let options = Options { relaxable_eligibility: true, ..Options::default() };
+    let formulation = Formulation::build(model, topology, previous, options);
+    let mut candidates: Vec<Group> =
+        formulation.milp.groups().into_iter().filter(|g| *g != rtt_solver::STRUCTURAL).collect();
     // Statements tried first are the likeliest to be dropped from the answer:
     // try the ones that are rarely the point (replica counts) first.
     candidates.sort_by_key(|g| (!matches!(formulation.statement(*g), Some(Statement::Replicas(_))), *g));
-    let infeasible_without = |kept: &BTreeSet<Group>| -> bool {
-        // A probe that hits its limit counts as feasible, which keeps the group: safe.
-        !milp.is_feasible(|g| kept.contains(&g), &probe_limits()).unwrap_or(true)
-    };
+    minimal_conflict(model, &formulation, &candidates, &[])
+}
 
+/// The deletion filter: a minimal subset of `candidates` that, together with
+/// the `always` groups (and structural rows), admits no solution, with the
+/// cheapest relaxation of each member. `formulation` must be infeasible with
+/// all of them. Candidates are tried in the order given.
+pub fn minimal_conflict(model: &Model, formulation: &Formulation, candidates: &[Group], always: &[Group]) -> Conflict {
+    let milp = &formulation.milp;
+    let infeasible_with = |kept: &BTreeSet<Group>| -> bool {
+        // A probe that hits its limit counts as feasible, which keeps the group: safe.
+        !milp.is_feasible(|g| kept.contains(&g) || always.contains(&g), &probe_limits()).unwrap_or(true)
+    };
     let mut kept: BTreeSet<Group> = candidates.iter().copied().collect();
     let mut chunk = candidates.len().div_ceil(2).max(1);
     loop {
         let order: Vec<Group> = candidates.iter().copied().filter(|g| kept.contains(g)).collect();
         for part in order.chunks(chunk) {
             let without: BTreeSet<Group> = kept.iter().copied().filter(|g| !part.contains(g)).collect();
-            if infeasible_without(&without) {
+            if infeasible_with(&without) {
                 kept = without;
             }
         }
@@ -88,8 +97,8 @@ pub fn explain(model: &Model, topology: &Topology, previous: Option<&Previous>) 
         .filter_map(|group| {
             let statement = formulation.statement(*group)?;
             let limits = Limits { gap: 1e-6, ..probe_limits() };
-            let slacks = milp.elastic(*group, |g| kept.contains(&g), &limits).ok()?;
-            Some((statement, relaxation(model, &formulation, statement, &slacks)))
+            let slacks = milp.elastic(*group, |g| kept.contains(&g) || always.contains(&g), &limits).ok()?;
+            Some((statement, relaxation(model, formulation, statement, &slacks)))
         })
         .collect();
     Conflict { statements, relaxations }
@@ -103,7 +112,7 @@ fn relaxation(model: &Model, formulation: &Formulation, statement: Statement, sl
             let slo = model.routes[route].slo_p99_us.unwrap_or(0.0);
             Relaxation::Slo { at_least_us: slo + total }
         }
-        Statement::Capacity(_) => {
+        Statement::Capacity(_) | Statement::NodeCapacity(_) => {
             let (mut cores, mut memory_mib) = (0.0, 0.0);
             for (row, slack) in slacks {
                 match formulation.capacity.iter().find(|c| c.row == *row) {

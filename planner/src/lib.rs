@@ -6,7 +6,9 @@
 //! times are reported in [`Stats`] for stderr, never in the document).
 
 pub mod bound;
+pub mod diff;
 pub mod document;
+pub mod explain;
 pub mod formulation;
 pub mod greedy;
 pub mod infeasible;

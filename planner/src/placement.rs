@@ -58,3 +58,44 @@ impl Placement {
         rows
     }
 }
+
+/// A plan row that does not fit the config it is read against.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RowMismatch {
+    /// The plan places an agent the config does not declare.
+    #[error("the plan places `{agent}`, which the config does not declare")]
+    UnknownAgent {
+        /// The agent id in the plan.
+        agent: String,
+    },
+    /// The plan uses a host or NUMA node the config does not have.
+    #[error("the plan uses {host} NUMA {numa}, which the config does not have")]
+    UnknownNode {
+        /// The host name in the plan.
+        host: String,
+        /// The NUMA index in the plan.
+        numa: u32,
+    },
+}
+
+impl Placement {
+    /// The placement a plan's `(agent id, host name, numa, replicas)` rows
+    /// describe, resolved against `model`; every name must exist there.
+    pub fn from_rows<'r>(
+        model: &Model,
+        topology: &Topology,
+        rows: impl IntoIterator<Item = (&'r str, &'r str, u32, u32)>,
+    ) -> Result<Self, RowMismatch> {
+        let mut placement = Placement::empty(model.agents.len());
+        for (agent_id, host_name, numa, replicas) in rows {
+            let agent =
+                model.agent_by_id(agent_id).ok_or_else(|| RowMismatch::UnknownAgent { agent: agent_id.to_owned() })?;
+            let host = model
+                .host_by_name(host_name)
+                .filter(|host| (numa as usize) < model.hosts[host.0 as usize].numa.len())
+                .ok_or_else(|| RowMismatch::UnknownNode { host: host_name.to_owned(), numa })?;
+            placement.add(agent, topology.node_id(rtt_schema::model::NumaRef { host, numa }), replicas);
+        }
+        Ok(placement)
+    }
+}

@@ -67,19 +67,36 @@ pub fn improve(
     budget: Budget,
     progress: &dyn Fn(Progress),
 ) -> Placement {
+    let neighbourhoods = neighbourhoods(model, budget.agents_per_round);
+    // On larger fleets, sub-MILPs model route locality from the rack level up
+    // first (a third of the variables, most of the latency), and refine to
+    // host, then NUMA, once a whole pass at the current level finds nothing
+    // better; small fleets can afford the exact model from the start.
+    let finest_level = if model.agents.len() <= COARSE_FIRST_MIN_AGENTS { 0 } else { 2 };
+    improve_over(model, topology, previous, incumbent, &neighbourhoods, budget, finest_level, progress)
+}
+
+/// [`improve`] over given neighbourhoods, starting at a given finest
+/// locality level (0: exact). Explanations use it with neighbourhoods around
+/// the agents a counterfactual touches.
+#[expect(clippy::too_many_arguments, reason = "each argument is one independent knob of the search")]
+pub fn improve_over(
+    model: &Model,
+    topology: &Topology,
+    previous: Option<&Previous>,
+    incumbent: Placement,
+    neighbourhoods: &[BTreeSet<AgentId>],
+    budget: Budget,
+    mut finest_level: usize,
+    progress: &dyn Fn(Progress),
+) -> Placement {
     let mut best_total = score(model, topology, &incumbent, previous).total;
     let mut best = incumbent;
-    let neighbourhoods = neighbourhoods(model, budget.agents_per_round);
     if neighbourhoods.is_empty() {
         return best;
     }
     let limits = Limits { gap: 1e-6, node_limit: Some(budget.node_limit), time_limit: None, light: true };
     let mut since_improvement = 0;
-    // On larger fleets, sub-MILPs model route locality from the rack level up
-    // first (a third of the variables, most of the latency), and refine to
-    // host, then NUMA, once a whole pass at the current level finds nothing
-    // better; small fleets can afford the exact model from the start.
-    let mut finest_level = if model.agents.len() <= COARSE_FIRST_MIN_AGENTS { 0 } else { 2 };
     for round in 0..budget.rounds {
         if since_improvement >= neighbourhoods.len() {
             if finest_level == 0 {
@@ -116,7 +133,7 @@ pub fn improve(
 
 /// The hosts a neighbourhood may use: where its agents and everything they
 /// talk to or must sit with are, plus the hosts with the most free cores.
-fn candidate_hosts(
+pub(crate) fn candidate_hosts(
     model: &Model,
     topology: &Topology,
     placement: &Placement,
@@ -158,7 +175,7 @@ fn candidate_hosts(
 
 /// Agents that talk to each other: from each agent, in order of the traffic
 /// it carries, a breadth-first walk over routes and placement rules.
-fn neighbourhoods(model: &Model, size: usize) -> Vec<BTreeSet<AgentId>> {
+pub(crate) fn neighbourhoods(model: &Model, size: usize) -> Vec<BTreeSet<AgentId>> {
     let n = model.agents.len();
     if n == 0 || size == 0 {
         return Vec::new();

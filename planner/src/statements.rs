@@ -1,11 +1,12 @@
 //! Config statements behind constraint groups: where they are written and
 //! how to say them, for infeasibility reports and explanations.
 
-use rtt_schema::model::Model;
+use rtt_schema::model::{HostId, Model, NumaRef};
 use rtt_schema::source::Path;
 
 use crate::formulation::Statement;
 use crate::infeasible::Relaxation;
+use crate::topology::NodeId;
 
 /// The path of the config text a statement stands for.
 pub fn path(model: &Model, statement: Statement) -> Path {
@@ -21,6 +22,10 @@ pub fn path(model: &Model, statement: Statement) -> Path {
         Statement::Colocate(a, rule) => agent(a).key("colocate").index(rule),
         Statement::Avoid(a, rule) => agent(a).key("avoid").index(rule),
         Statement::Slo(route) => Path::root().key("routes").index(route).key("slo_p99_us"),
+        Statement::NodeCapacity(node) => {
+            let numa = node_ref(model, node);
+            Path::root().key("topology").key("hosts").index(numa.host.0 as usize).key("numa").index(numa.numa as usize)
+        }
         Statement::Eligibility(a) => {
             if model.agents[a.0 as usize].pin.is_some() {
                 agent(a).key("pin")
@@ -37,6 +42,10 @@ pub fn describe(model: &Model, statement: Statement) -> String {
     match statement {
         Statement::Replicas(a) => format!("replicas of {} ({})", id(a), model.agents[a.0 as usize].n_replicas),
         Statement::Capacity(zone) => format!("capacity of zone {}", model.zones[zone as usize]),
+        Statement::NodeCapacity(node) => {
+            let numa = node_ref(model, node);
+            format!("capacity of {} NUMA {}", model.hosts[numa.host.0 as usize].name, numa.numa)
+        }
         Statement::Spread(a) => format!("spread of {}", id(a)),
         Statement::AntiAffinity(a) => format!("anti_affinity of {}", id(a)),
         Statement::Colocate(a, rule) => {
@@ -67,12 +76,15 @@ pub fn advise(model: &Model, statement: Statement, relaxation: &Relaxation) -> S
     match relaxation {
         Relaxation::Slo { at_least_us } => format!("raise {what} to {}", trim(*at_least_us)),
         Relaxation::Capacity { cores, memory_mib } => {
-            let zone = what.trim_start_matches("capacity of ");
+            let zone = match statement {
+                Statement::NodeCapacity(_) => what.replacen("capacity of ", "on ", 1),
+                _ => format!("in {}", what.trim_start_matches("capacity of ")),
+            };
             match (*cores > 0.0, *memory_mib > 0.0) {
-                (true, true) => format!("add {} cores and {} MiB in {zone}", trim(*cores), trim(*memory_mib)),
-                (true, false) => format!("add {} cores in {zone}", trim(*cores)),
-                (false, true) => format!("add {} MiB of memory in {zone}", trim(*memory_mib)),
-                (false, false) => format!("add capacity in {zone}"),
+                (true, true) => format!("add {} cores and {} MiB {zone}", trim(*cores), trim(*memory_mib)),
+                (true, false) => format!("add {} cores {zone}", trim(*cores)),
+                (false, true) => format!("add {} MiB of memory {zone}", trim(*memory_mib)),
+                (false, false) => format!("add capacity {zone}"),
             }
         }
         Relaxation::FewerReplicas { by } => format!("lower {what} by {by}"),
@@ -87,6 +99,19 @@ pub fn advise(model: &Model, statement: Statement, relaxation: &Relaxation) -> S
             format!("widen the {what}: {replicas} replica(s) need hosts outside it")
         }
     }
+}
+
+/// The host and NUMA index of a node id (nodes are numbered host by host).
+pub fn node_ref(model: &Model, node: NodeId) -> NumaRef {
+    let mut first = 0u32;
+    for (index, host) in model.hosts.iter().enumerate() {
+        let n = host.numa.len() as u32;
+        if node.0 < first + n {
+            return NumaRef { host: HostId(index as u32), numa: node.0 - first };
+        }
+        first += n;
+    }
+    NumaRef { host: HostId(0), numa: 0 }
 }
 
 fn trim(x: f64) -> String {

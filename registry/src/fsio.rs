@@ -1,5 +1,6 @@
-//! Durable file writes: every file the registry writes appears whole or not at
-//! all, and survives a power cut once the call returns.
+//! Durable file writes, the workspace's one atomic writer (registry objects,
+//! the index, plans, signed plans, the applied-plan state): every file
+//! appears whole or not at all, and survives a power cut once the call returns.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
@@ -12,9 +13,10 @@ pub const READ_ONLY: u32 = 0o444;
 pub const READ_WRITE: u32 = 0o644;
 
 /// Writes `bytes` to `path` atomically: a temp file beside it, fsync, rename,
-/// fsync of the directory.
+/// fsync of the directory. The temp file is created with `create_new`, so a
+/// symlink planted at its name is never followed.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    let dir = parent(path)?;
+    let dir = parent_dir(path);
     fs::create_dir_all(dir)?;
     let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let temp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
@@ -39,12 +41,9 @@ pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 
-fn parent(path: &Path) -> io::Result<&Path> {
-    match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => Ok(dir),
-        Some(_) => Ok(Path::new(".")),
-        None => Err(io::Error::new(io::ErrorKind::InvalidInput, "path has no parent directory")),
-    }
+/// The directory holding `path` (`.` for a bare file name).
+pub fn parent_dir(path: &Path) -> &Path {
+    path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."))
 }
 
 #[cfg(test)]

@@ -306,8 +306,26 @@ impl Model {
     /// Solves the LP relaxation with the integer variables fixed at `fixed`
     /// values, for shadow prices of the rows.
     pub fn solve_fixed(&self, fixed: &Solution) -> Result<Solution, SolveError> {
-        let bounds: Vec<Option<f64>> =
-            self.integer.iter().enumerate().map(|(i, is_int)| is_int.then(|| fixed.values[i].round())).collect();
+        self.solve_with_integers_at(&fixed.values)
+    }
+
+    /// [`Model::solve_fixed`] at a point given as `(variable, value)` pairs
+    /// (a complete MIP start, for instance); unnamed integers are fixed at 0.
+    pub fn solve_fixed_at(&self, point: &[(Var, f64)]) -> Result<Solution, SolveError> {
+        let mut values = vec![0.0; self.n_variables()];
+        for (variable, value) in point {
+            values[variable.index] = *value;
+        }
+        self.solve_with_integers_at(&values)
+    }
+
+    fn solve_with_integers_at(&self, values: &[f64]) -> Result<Solution, SolveError> {
+        let bounds: Vec<Option<f64>> = self
+            .integer
+            .iter()
+            .enumerate()
+            .map(|(i, is_int)| is_int.then(|| values.get(i).copied().unwrap_or(0.0).round()))
+            .collect();
         let mut model = self.with_bounds(&bounds);
         model.integer.iter_mut().for_each(|i| *i = false);
         let mut variables = ProblemVariables::new();

@@ -1,12 +1,18 @@
 //! One module per command; this file only dispatches.
 
 mod apply;
+mod diff;
 mod driver;
+mod explain;
 mod init;
+mod keygen;
+mod mount;
 mod plan;
 mod registry;
 mod schema;
+mod sign;
 mod validate;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -22,6 +28,8 @@ pub struct Failure {
 
 /// Exit code for invalid input or a failed check.
 pub const EXIT_INVALID: u8 = 1;
+/// Exit code of `diff --exit-code` when the plans differ.
+pub const EXIT_DIFFERENT: u8 = 2;
 /// Exit code for an infeasible config.
 pub const EXIT_INFEASIBLE: u8 = 3;
 /// Exit code when no plan was found within the limits.
@@ -39,8 +47,15 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Init(args) => init::run(&args),
         Command::Validate(args) => validate::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Explain(args) => explain::run(&args),
+        Command::Diff(args) => diff::run(&args),
         Command::Registry(args) => registry::run(&args),
         Command::View(args) => registry::view(&args),
+        Command::Keygen(args) => keygen::run(&args),
+        Command::Sign(args) => sign::run(&args),
+        Command::Verify(args) => verify::run(&args),
+        Command::Mount(args) => mount::mount(&args),
+        Command::Materialize(args) => mount::materialize(&args),
         Command::Apply(args) => apply::apply(&args),
         Command::Recover(args) => apply::recover(&args),
         Command::Rollback(args) => apply::rollback(&args),

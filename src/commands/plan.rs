@@ -18,10 +18,15 @@ use rtt_solver::Limits;
 use super::validate::config_path;
 use super::{EXIT_INFEASIBLE, EXIT_NO_PLAN, Failure};
 use crate::cli::{Format, PlanArgs};
-use crate::explain;
+use crate::render;
 
 pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
+    if args.explain && args.format == Format::Json && args.output.is_none() {
+        return Err(ExplainNeedsOutput.into());
+    }
     let path = config_path(args.config.as_deref())?;
+    // Read the key before solving, so a wrong path fails in milliseconds, not after the solve.
+    let sign_key = args.sign_key.as_deref().map(rtt_trust::keyfile::read_secret_key).transpose()?;
     let loaded = drained(rtt_schema::load(&path)?, &args.drain)?;
     let previous = args.previous.as_deref().map(read_plan).transpose()?;
     // Views first: a missing manifest should fail before minutes of solving.
@@ -44,7 +49,7 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
         search,
         progress: if on_terminal { Some(&show) } else { None },
     };
-    let planned = match rtt_planner::plan(&request) {
+    let mut planned = match rtt_planner::plan(&request) {
         Ok(planned) => planned,
         Err(PlanError::Infeasible(conflict)) => {
             return Err(Failure {
@@ -61,10 +66,12 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
         eprintln!();
     }
     report_stats(&planned);
-    let mut planned = planned;
     if let Some((registry, views)) = views {
         planned.document.inputs.registry = Some(registry);
         planned.document.views = views;
+    }
+    if let Some(key) = &sign_key {
+        rtt_trust::sign_document(&mut planned.document, key)?;
     }
     if let Some(output) = &args.output {
         write_plan(output, &planned.document)?;
@@ -78,7 +85,17 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
         Format::Text => print!("{}", summary(&loaded, &planned, args.output.as_deref())),
     }
     if args.explain {
-        print!("{}", explain::render(&loaded.model, &planned));
+        let explanation = super::explain::explain(&loaded, &planned.document, previous.as_ref(), &[])?;
+        match args.format {
+            Format::Text => print!("\n{}", render::explain::text(&explanation)),
+            // With -o the plan is in its file and stdout carries the explanation
+            // (`run` refuses --explain --format json without -o: one document per stdout).
+            Format::Json => {
+                let json =
+                    serde_json::to_string_pretty(&explanation).map_err(|e| Internal { reason: e.to_string() })?;
+                println!("{json}");
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -157,8 +174,8 @@ pub fn read_plan(path: &Path) -> Result<PlanDocument, Failure> {
     PlanDocument::parse(&text).map_err(|reason| BadPlan { path: path.to_owned(), reason }.into())
 }
 
-/// Writes a plan atomically: temp file, fsync, rename, fsync of the directory.
-fn write_plan(path: &Path, plan: &PlanDocument) -> Result<(), Failure> {
+/// Writes a plan's canonical bytes atomically (temp file, fsync, rename, fsync of the directory).
+pub fn write_plan(path: &Path, plan: &PlanDocument) -> Result<(), Failure> {
     let bytes = plan.to_file_bytes().map_err(|e| Internal { reason: e.to_string() })?;
     fsio::write_atomic(path, &bytes, fsio::READ_WRITE)
         .map_err(|e| BadPlan { path: path.to_owned(), reason: format!("cannot write: {e}") }.into())
@@ -186,6 +203,10 @@ fn summary(loaded: &LoadedConfig, planned: &Planned, output: Option<&Path>) -> S
         document.objective.moves,
         loaded.model.churn_weight
     ));
+    if !document.signatures.is_empty() {
+        let key_ids: Vec<&str> = document.signatures.iter().map(|s| s.key_id.as_str()).collect();
+        out.push_str(&format!("  signed by {}\n", key_ids.join(", ")));
+    }
     if let Some(output) = output {
         out.push_str(&format!("  written to {}\n", output.display()));
     }
@@ -260,8 +281,14 @@ pub struct NoPlan {
 #[error("internal error: {reason}")]
 #[diagnostic(code(rtt::internal), help("this is a bug in rtt; please report it with the config"))]
 pub struct Internal {
-    reason: String,
+    pub reason: String,
 }
+
+/// `--explain --format json` would put two documents on stdout.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("failed to show --explain as json: stdout already carries the plan document")]
+#[diagnostic(help("add -o PLAN: the plan goes to the file and the explanation (rtt.explain) to stdout"))]
+pub struct ExplainNeedsOutput;
 
 /// `--drain` names no host.
 #[derive(Debug, thiserror::Error, Diagnostic)]
@@ -285,6 +312,6 @@ pub struct ViewsFailed(#[from] RegistryError);
 #[error("failed to read plan {}: {reason}", .path.display())]
 #[diagnostic(help("plans are written by `rtt plan -o FILE`"))]
 pub struct BadPlan {
-    path: PathBuf,
-    reason: String,
+    pub path: PathBuf,
+    pub reason: String,
 }

@@ -1,12 +1,14 @@
 //! The read-only FUSE filesystem (fuser) over a [`Snapshot`]: a verified
 //! plan's tree and the registry its bytes come from.
 //!
-//! Everything a reader sees comes from one snapshot: `open` pins the snapshot
-//! and the verified bytes of the file, `opendir` pins the directory's whole
-//! listing, so a plan switch in the middle of a read or a listing never mixes
-//! two plans. The kernel caches pages (keep-cache) and file attributes for
-//! long, since a file inode names fixed bytes, and entries for a second; a
-//! switch invalidates exactly the entries and directories that changed.
+//! A file's inode names fixed bytes (its path and their hash, see `tree`), so
+//! a read is answered from those bytes whichever plan is in force: a reader
+//! that resolved a name under the old plan reads the old plan's bytes, whole.
+//! `opendir` takes the directory's whole listing from one snapshot, so a plan
+//! switch in the middle of a listing never mixes two plans. Files run in the
+//! kernel's no-open mode (no round trip per open, pages kept); file
+//! attributes are cached for long, entries for a second; a switch invalidates
+//! exactly the entries and directories that changed.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -100,6 +102,7 @@ impl Shared {
 pub struct ViewFs {
     shared: Arc<Shared>,
     handles: Mutex<HashMap<u64, Handle>>,
+    verified: Mutex<HashMap<u64, Arc<FileBytes>>>,
     next_handle: AtomicU64,
     uid: u32,
     gid: u32,
@@ -107,7 +110,6 @@ pub struct ViewFs {
 
 #[derive(Debug)]
 enum Handle {
-    File(FileBytes),
     Dir(Vec<(u64, FileType, String)>),
 }
 
@@ -131,7 +133,14 @@ impl FileBytes {
 impl ViewFs {
     /// A filesystem serving `current`, owned by `uid`/`gid`.
     pub fn new(shared: Arc<Shared>, uid: u32, gid: u32) -> Self {
-        Self { shared, handles: Mutex::new(HashMap::new()), next_handle: AtomicU64::new(1), uid, gid }
+        Self {
+            shared,
+            handles: Mutex::new(HashMap::new()),
+            verified: Mutex::new(HashMap::new()),
+            next_handle: AtomicU64::new(1),
+            uid,
+            gid,
+        }
     }
 
     fn snapshot(&self) -> Arc<Snapshot> {
@@ -160,6 +169,29 @@ impl ViewFs {
             blksize: 4096,
             flags: 0,
         }
+    }
+
+    /// A file's bytes, verified against its hash on first use and kept per
+    /// inode (an inode names fixed bytes, so they never go stale). Missing or
+    /// damaged bytes are EIO, never content.
+    fn file_bytes(&self, ino: u64) -> Result<Arc<FileBytes>, Errno> {
+        if let Some(bytes) = self.verified.lock().unwrap_or_else(PoisonError::into_inner).get(&ino) {
+            return Ok(Arc::clone(bytes));
+        }
+        let snapshot = self.snapshot();
+        let hash = match self.shared.node(&snapshot, ino) {
+            Some(Node::File { hash, .. }) => hash,
+            Some(Node::Dir { .. }) => return Err(Errno::EISDIR),
+            None => return Err(Errno::ENOENT),
+        };
+        let bytes = match snapshot.registry.get(&hash) {
+            Ok(std::borrow::Cow::Borrowed(_)) => FileBytes::Packed { snapshot: Arc::clone(&snapshot), hash },
+            Ok(std::borrow::Cow::Owned(bytes)) => FileBytes::Loose(bytes.into()),
+            Err(_) => return Err(Errno::EIO),
+        };
+        let bytes = Arc::new(bytes);
+        self.verified.lock().unwrap_or_else(PoisonError::into_inner).insert(ino, Arc::clone(&bytes));
+        Ok(bytes)
     }
 
     fn add_handle(&self, handle: Handle) -> u64 {
@@ -208,63 +240,41 @@ impl Filesystem for ViewFs {
         }
     }
 
-    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+    fn open(&self, _req: &Request, _ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
         if !matches!(flags.acc_mode(), OpenAccMode::O_RDONLY) {
             return reply.error(Errno::EROFS);
         }
-        let snapshot = self.snapshot();
-        let hash = match self.shared.node(&snapshot, ino.0) {
-            Some(Node::File { hash, .. }) => hash,
-            Some(Node::Dir { .. }) => return reply.error(Errno::EISDIR),
-            None => return reply.error(Errno::ENOENT),
-        };
-        // Verified once here; reads then serve the same bytes without re-hashing.
-        let bytes = match snapshot.registry.get(&hash) {
-            Ok(std::borrow::Cow::Borrowed(_)) => FileBytes::Packed { snapshot: Arc::clone(&snapshot), hash },
-            Ok(std::borrow::Cow::Owned(bytes)) => FileBytes::Loose(bytes.into()),
-            // Damaged or missing bytes are an IO error, never content.
-            Err(_) => return reply.error(Errno::EIO),
-        };
-        let fh = self.add_handle(Handle::File(bytes));
-        reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
+        // ENOSYS turns on the kernel's no-open mode: later opens of files never
+        // reach this process (and keep the page cache), so a cached
+        // open+read+close costs what it costs on a local disk. Reads then
+        // find their bytes by inode, which names fixed bytes.
+        reply.error(Errno::ENOSYS);
     }
 
     fn read(
         &self,
         _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
+        ino: INodeNo,
+        _fh: FileHandle,
         offset: u64,
         size: u32,
         _flags: OpenFlags,
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let handles = self.handles.lock().unwrap_or_else(PoisonError::into_inner);
-        let Some(Handle::File(bytes)) = handles.get(&fh.0) else { return reply.error(Errno::EBADF) };
+        let bytes = match self.file_bytes(ino.0) {
+            Ok(bytes) => bytes,
+            Err(errno) => return reply.error(errno),
+        };
         match bytes.bytes() {
             Some(bytes) => {
                 let start = usize::try_from(offset).unwrap_or(usize::MAX).min(bytes.len());
                 let end = start.saturating_add(size as usize).min(bytes.len());
                 reply.data(&bytes[start..end]);
             }
-            // Only if the pack vanished from a snapshot verified at open: fail, never guess.
+            // Only if the pack vanished from a snapshot verified before: fail, never guess.
             None => reply.error(Errno::EIO),
         }
-    }
-
-    fn release(
-        &self,
-        _req: &Request,
-        _ino: INodeNo,
-        fh: FileHandle,
-        _flags: OpenFlags,
-        _lock_owner: Option<LockOwner>,
-        _flush: bool,
-        reply: ReplyEmpty,
-    ) {
-        self.remove_handle(fh.0);
-        reply.ok();
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {

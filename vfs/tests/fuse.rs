@@ -40,16 +40,21 @@ fn listing(dir: &Path) -> BTreeSet<String> {
     fs::read_dir(dir).expect("list").map(|e| e.expect("entry").file_name().to_string_lossy().into_owned()).collect()
 }
 
-#[test]
-fn serves_every_view_read_only() {
+/// Plan a's views mounted from a fresh registry: (tempdir, registry dir, mount point, mount).
+fn mounted_plan_a() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf, Mount) {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join(".rtt/registry");
-    let registry = Registry::open(&root);
-    let v = views(&registry, &plan_a());
+    let v = views(&Registry::open(&root), &plan_a());
     let mountpoint = dir.path().join("mnt");
     fs::create_dir(&mountpoint).expect("mkdir");
     let mount = Mount::new(&mountpoint, snapshot(Sha256::of(b"plan a"), &v, Registry::open(&root)).expect("snapshot"))
         .expect("mount");
+    (dir, root, mountpoint, mount)
+}
+
+#[test]
+fn serves_every_view_read_only() {
+    let (_dir, _root, mountpoint, mount) = mounted_plan_a();
     assert!(rtt_vfs::is_mounted(&mountpoint).expect("mountinfo"));
 
     assert_eq!(listing(&mountpoint), BTreeSet::from(["p".to_owned()]));
@@ -145,14 +150,7 @@ fn plan_switch_under_concurrent_readers_never_mixes() {
 
 #[test]
 fn damaged_object_is_an_io_error_not_data() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let root = dir.path().join(".rtt/registry");
-    let registry = Registry::open(&root);
-    let v = views(&registry, &plan_a());
-    let mountpoint = dir.path().join("mnt");
-    fs::create_dir(&mountpoint).expect("mkdir");
-    let mount = Mount::new(&mountpoint, snapshot(Sha256::of(b"a"), &v, Registry::open(&root)).expect("snapshot"))
-        .expect("mount");
+    let (_dir, root, mountpoint, mount) = mounted_plan_a();
     let hash = Sha256::of(b"{\"v\":\"c1\"}");
     let object = root.join("cas/sha256").join(&hash.hex()[..2]).join(format!("{}.json", hash.hex()));
     fs::set_permissions(&object, std::os::unix::fs::PermissionsExt::from_mode(0o644)).expect("chmod");

@@ -1,0 +1,100 @@
+//! `rtt explain PLAN --config CONFIG`: why the plan is as it is — the
+//! objective split, what stops each route from being closer, what binds,
+//! shadow prices, `--what-if` counterfactuals and the churn trade-off.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use miette::Diagnostic;
+use rtt_planner::document::PlanDocument;
+use rtt_planner::explain::{Effort, Explanation, Input, WhatIf, what_if};
+use rtt_schema::LoadedConfig;
+
+use super::Failure;
+use super::plan::{Internal, read_plan};
+use crate::cli::{ExplainArgs, Format};
+use crate::render;
+
+pub fn run(args: &ExplainArgs) -> Result<ExitCode, Failure> {
+    let loaded = rtt_schema::load(&args.config)?;
+    let plan = read_plan(&args.plan)?;
+    let previous = args.previous.as_deref().map(read_plan).transpose()?;
+    let what_ifs = parse_what_ifs(&loaded, &args.what_if)?;
+    let explanation = explain(&loaded, &plan, previous.as_ref(), &what_ifs)?;
+    let output = match args.format {
+        Format::Text => render::explain::text(&explanation),
+        Format::Json => {
+            let mut json =
+                serde_json::to_string_pretty(&explanation).map_err(|e| Internal { reason: e.to_string() })?;
+            json.push('\n');
+            json
+        }
+    };
+    if let Some(chart) = &args.chart {
+        write_chart(chart, &explanation)?;
+    }
+    std::io::stdout().write_all(output.as_bytes()).map_err(|e| Internal { reason: e.to_string() })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parses every `--what-if` before any work starts, so a typo costs nothing.
+pub fn parse_what_ifs(loaded: &LoadedConfig, texts: &[String]) -> Result<Vec<(String, WhatIf)>, Failure> {
+    texts
+        .iter()
+        .map(|text| {
+            what_if::parse(&loaded.model, text)
+                .map(|parsed| (text.clone(), parsed))
+                .map_err(|error| BadWhatIf { message: error.to_string(), help: error.help }.into())
+        })
+        .collect()
+}
+
+/// The explanation of `plan` under the loaded config.
+pub fn explain(
+    loaded: &LoadedConfig,
+    plan: &PlanDocument,
+    previous: Option<&PlanDocument>,
+    what_ifs: &[(String, WhatIf)],
+) -> Result<Explanation, Failure> {
+    let input = Input {
+        model: &loaded.model,
+        config_hash: loaded.config_hash(),
+        plan,
+        previous,
+        what_ifs,
+        effort: Effort::default(),
+    };
+    rtt_planner::explain::explain(&input).map_err(|e| PlanDoesNotFit { reason: e.to_string() }.into())
+}
+
+fn write_chart(path: &Path, explanation: &Explanation) -> Result<(), Failure> {
+    std::fs::write(path, render::explain::chart(explanation))
+        .map_err(|e| ChartNotWritten { path: path.display().to_string(), reason: e.to_string() }.into())
+}
+
+/// A `--what-if` that cannot be read.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{message}")]
+#[diagnostic(code(rtt::explain::what_if))]
+pub struct BadWhatIf {
+    message: String,
+    #[help]
+    help: String,
+}
+
+/// The plan and the config disagree.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("failed to explain the plan: {reason}")]
+#[diagnostic(help("pass the config the plan was made from (--config)"))]
+pub struct PlanDoesNotFit {
+    reason: String,
+}
+
+/// The chart file cannot be written.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("failed to write the chart {path}: {reason}")]
+pub struct ChartNotWritten {
+    path: String,
+    reason: String,
+}

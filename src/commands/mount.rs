@@ -1,0 +1,205 @@
+//! `rtt mount` and `rtt materialize`: a verified plan's provider views as a
+//! read-only FUSE filesystem, or as a tree on disk.
+//!
+//! Nothing is served from a plan that did not pass every check of
+//! `rtt verify` (signatures and threshold, the registry mix-and-match check)
+//! plus the mount's own rollback rule: the plan must be the applied plan or
+//! newer than anything applied.
+
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use miette::Diagnostic;
+use rtt_registry::Registry;
+use rtt_registry::views::Views;
+use rtt_schema::canonical::Sha256;
+use rtt_trust::{AppliedState, TrustStore};
+use rtt_vfs::materialize::{Method, Mode};
+use rtt_vfs::{Mount, snapshot};
+
+use super::Failure;
+use crate::cli::{MaterializeArgs, MaterializeMode, MountArgs, PlanChecks};
+
+/// How often a following mount looks for a newly applied plan.
+const FOLLOW_EVERY: Duration = Duration::from_millis(500);
+
+pub fn mount(args: &MountArgs) -> Result<ExitCode, Failure> {
+    if args.cleanup {
+        let was = rtt_vfs::cleanup(&args.mountpoint)?;
+        println!("{}: {}", args.mountpoint.display(), if was { "unmounted" } else { "not mounted" });
+        return Ok(ExitCode::SUCCESS);
+    }
+    // Fail before forking: a plan that does not verify is reported here, to the caller.
+    let (plan_path, plan, views) = verified_views(args.plan.as_deref(), &args.checks)?;
+    if !args.foreground {
+        return spawn_background(args);
+    }
+    let registry = Registry::open(&args.checks.dir.join("registry"));
+    let mount = Mount::new(&args.mountpoint, snapshot(plan, &views, registry)?)?;
+    eprintln!("rtt: serving plan {plan} from {} at {}", plan_path.display(), args.mountpoint.display());
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| MountFailed { reason: e.to_string() })?;
+    }
+    let mut serving = plan;
+    while !stop.load(Ordering::Relaxed) {
+        std::thread::sleep(FOLLOW_EVERY);
+        if args.plan.is_some() {
+            continue;
+        }
+        // Following the applied plan: switch only to a plan that verifies; otherwise keep serving.
+        match applied_plan_hash(&args.checks.state) {
+            Ok(Some(hash)) if hash != serving => match verified_views(None, &args.checks) {
+                Ok((path, next, views)) => {
+                    let registry = Registry::open(&args.checks.dir.join("registry"));
+                    match snapshot(next, &views, registry) {
+                        Ok(snap) => {
+                            let changes = mount.switch(snap);
+                            serving = next;
+                            eprintln!(
+                                "rtt: switched to plan {next} from {} ({} entries, {} directories changed)",
+                                path.display(),
+                                changes.entries.len(),
+                                changes.inodes.len()
+                            );
+                        }
+                        Err(e) => eprintln!("rtt: not switching to plan {next}: {e}"),
+                    }
+                }
+                Err(failure) => eprintln!("rtt: not switching to plan {hash}: {}", failure.report),
+            },
+            Ok(_) => {}
+            Err(failure) => eprintln!("rtt: cannot read the applied state: {}", failure.report),
+        }
+    }
+    mount.unmount()?;
+    eprintln!("rtt: unmounted {}", args.mountpoint.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn materialize(args: &MaterializeArgs) -> Result<ExitCode, Failure> {
+    let (_, plan, views) = verified_views(args.plan.as_deref(), &args.checks)?;
+    let registry = Registry::open(&args.checks.dir.join("registry"));
+    let mode = match args.mode {
+        MaterializeMode::Auto => Mode::Auto,
+        MaterializeMode::Hardlink => Mode::Only(Method::Hardlink),
+        MaterializeMode::Symlink => Mode::Only(Method::Symlink),
+        MaterializeMode::Proxy => Mode::Only(Method::Proxy),
+        MaterializeMode::Copy => Mode::Only(Method::Copy),
+    };
+    let report = rtt_vfs::materialize::materialize(&args.target, plan, &views, &registry, mode)?;
+    for fallback in &report.fallbacks {
+        eprintln!("rtt: passed over {fallback}");
+    }
+    println!(
+        "materialized {} views of plan {plan} into {} (mode {})",
+        report.files,
+        args.target.display(),
+        report.method.name()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The plan to serve (`--plan`, else the applied plan kept under
+/// `<state>/plans/`), verified, with its views.
+fn verified_views(plan: Option<&Path>, checks: &PlanChecks) -> Result<(PathBuf, Sha256, Views), Failure> {
+    let path = match plan {
+        Some(path) => path.to_owned(),
+        None => match applied_plan_hash(&checks.state)? {
+            Some(hash) => checks.state.join("plans").join(format!("{}.json", hash.hex())),
+            None => {
+                return Err(MountFailed {
+                    reason: format!("no plan is applied in {} and no --plan was given", checks.state.display()),
+                }
+                .into());
+            }
+        },
+    };
+    let bytes = std::fs::read(&path).map_err(|e| MountFailed { reason: format!("{}: {e}", path.display()) })?;
+    let trust = TrustStore::load(&checks.trust)?;
+    // The serial rule differs from `rtt verify`'s (see below), so it is checked here.
+    let verified = rtt_trust::verify_plan(&bytes, &trust, None)?;
+    check_not_rolled_back(
+        verified.hash(),
+        verified.document().serial,
+        rtt_trust::read_applied(&checks.state)?.as_ref(),
+    )?;
+    let problems = super::registry::plan_view_mismatches(verified.document(), &checks.dir);
+    if !problems.is_empty() {
+        return Err(
+            MountFailed { reason: format!("the plan does not match the registry: {}", problems.join("; ")) }.into()
+        );
+    }
+    let views = super::plan::plan_views(verified.document()).map_err(|reason| MountFailed { reason })?;
+    Ok((path, verified.hash(), views))
+}
+
+/// A mount may serve the plan in force or a plan newer than any applied;
+/// an older plan is a rollback.
+fn check_not_rolled_back(hash: Sha256, serial: u64, applied: Option<&AppliedState>) -> Result<(), Failure> {
+    match applied {
+        Some(state) if hash != state.plan && serial <= state.highest_serial => Err(MountFailed {
+            reason: format!(
+                "plan serial {serial} is not the applied plan and not above the highest applied serial {} (rollback)",
+                state.highest_serial
+            ),
+        }
+        .into()),
+        _ => Ok(()),
+    }
+}
+
+fn applied_plan_hash(state: &Path) -> Result<Option<Sha256>, Failure> {
+    Ok(rtt_trust::read_applied(state)?.map(|s| s.plan))
+}
+
+/// Re-runs this command with `--foreground` in a new process group, its
+/// output appended to `<dir>/mount.log`, and returns once the mount is up
+/// (or reports why it did not come up).
+fn spawn_background(args: &MountArgs) -> Result<ExitCode, Failure> {
+    let log_path = args.checks.dir.join("mount.log");
+    let failed = |reason: String| -> Failure { MountFailed { reason }.into() };
+    std::fs::create_dir_all(&args.checks.dir).map_err(|e| failed(format!("{}: {e}", args.checks.dir.display())))?;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&log_path)
+        .map_err(|e| failed(format!("{}: {e}", log_path.display())))?;
+    let exe = std::env::current_exe().map_err(|e| failed(e.to_string()))?;
+    let mut child = Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .arg("--foreground")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .map_err(|e| failed(format!("cannot start the mount process: {e}")))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if rtt_vfs::is_mounted(&args.mountpoint)? {
+            println!("mounted at {} (pid {}; log {})", args.mountpoint.display(), child.id(), log_path.display());
+            return Ok(ExitCode::SUCCESS);
+        }
+        if let Some(status) = child.try_wait().map_err(|e| failed(e.to_string()))? {
+            return Err(failed(format!("the mount process exited ({status}); see {}", log_path.display())));
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            return Err(failed(format!("the mount did not come up within 30 s; see {}", log_path.display())));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Mounting or materializing failed.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("failed to serve the plan's views: {reason}")]
+#[diagnostic(code(rtt::mount), help("`rtt verify PLAN` shows every check a plan must pass before it is served"))]
+pub struct MountFailed {
+    reason: String,
+}

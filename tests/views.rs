@@ -1,0 +1,215 @@
+//! End-to-end tests of `rtt mount` and `rtt materialize` through the binary:
+//! real FUSE mounts (CI runs as root with /dev/fuse), every view equal to
+//! `rtt view`, refusal of unverified or tampered plans, kill -9 then
+//! `--cleanup`, and every materialize mode.
+
+mod support;
+
+use std::fs;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use support::{project, rtt_in, signed_plan_with_views, stderr, stdout, write};
+
+/// The views of the signed plan, as `rtt view` prints them: (path under the mount, bytes).
+fn expected_views(root: &Path) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (provider, dir, ids) in
+        [("claude", ".claude/agents", &["gateway@1", "search@1"][..]), ("codex", ".codex/agents", &["search@1"][..])]
+    {
+        for id in ids {
+            let view = rtt_in(root, &["view", id, "--provider", provider, "--env", "prod"]);
+            assert!(view.status.success(), "{}", stderr(&view));
+            out.push((format!("{provider}/{dir}/{id}.json"), stdout(&view)));
+        }
+    }
+    out
+}
+
+fn is_mounted(path: &Path) -> bool {
+    let absolute = std::path::absolute(path).expect("absolute");
+    fs::read_to_string("/proc/self/mountinfo")
+        .expect("mountinfo")
+        .lines()
+        .any(|l| l.split(' ').nth(4) == Some(absolute.to_str().expect("utf-8")))
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn mount_serves_exactly_what_rtt_view_prints_and_unmounts_on_sigterm() {
+    let dir = project();
+    let root = dir.path();
+    signed_plan_with_views(root);
+    let expected = expected_views(root);
+    let mnt = root.join("mnt");
+    fs::create_dir(&mnt).expect("mkdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rtt"))
+        .args(["mount", "mnt", "--plan", "plan.json", "--foreground"])
+        .current_dir(root)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("rtt mount");
+    wait_until("the mount", || is_mounted(&mnt));
+    for (path, bytes) in &expected {
+        assert_eq!(&fs::read_to_string(mnt.join(path)).expect("read a view"), bytes, "{path}");
+    }
+    let names: Vec<String> = fs::read_dir(mnt.join("claude/.claude/agents"))
+        .expect("list")
+        .map(|e| e.expect("e").file_name().to_string_lossy().into())
+        .collect();
+    assert_eq!(names.len(), 2);
+    let err = fs::write(mnt.join("claude/.claude/agents/gateway@1.json"), "x").expect_err("read-only");
+    assert_eq!(err.raw_os_error(), Some(30), "EROFS: {err}");
+
+    // SIGTERM: a clean unmount and exit 0.
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill");
+    assert!(status.success());
+    let exit = child.wait().expect("wait");
+    assert!(exit.success(), "{exit}");
+    assert!(!is_mounted(&mnt), "SIGTERM leaves nothing mounted");
+}
+
+#[test]
+fn background_mount_then_kill_9_then_cleanup() {
+    let dir = project();
+    let root = dir.path();
+    signed_plan_with_views(root);
+    let mnt = root.join("mnt");
+    fs::create_dir(&mnt).expect("mkdir");
+    let out = rtt_in(root, &["mount", "mnt", "--plan", "plan.json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(is_mounted(&mnt));
+    let pid: String = stdout(&out)
+        .split("(pid ")
+        .nth(1)
+        .and_then(|rest| rest.split(';').next())
+        .expect("the pid is reported")
+        .to_owned();
+    assert!(Command::new("kill").args(["-KILL", &pid]).status().expect("kill").success());
+    // The dead server leaves the mount point behind (reads fail with ENOTCONN) …
+    wait_until("the server to die", || !Path::new(&format!("/proc/{pid}")).exists());
+    assert!(is_mounted(&mnt));
+    // … until cleanup.
+    let cleanup = rtt_in(root, &["mount", "mnt", "--cleanup"]);
+    assert!(cleanup.status.success(), "{}", stderr(&cleanup));
+    assert!(stdout(&cleanup).contains("unmounted"), "{}", stdout(&cleanup));
+    assert!(!is_mounted(&mnt));
+    let again = rtt_in(root, &["mount", "mnt", "--cleanup"]);
+    assert!(stdout(&again).contains("not mounted"));
+    // The mount point is usable again.
+    fs::write(mnt.join("probe"), "ok").expect("plain directory again");
+}
+
+#[test]
+fn unverified_or_tampered_plans_are_not_served() {
+    let dir = project();
+    let root = dir.path();
+    signed_plan_with_views(root);
+    fs::create_dir(root.join("mnt")).expect("mkdir");
+
+    // An unsigned plan.
+    let unsigned = rtt_in(root, &["plan", "rtt.yaml", "-o", "unsigned.json"]);
+    assert!(unsigned.status.success());
+    // A signed plan with a changed view (the body no longer matches the signature).
+    let text = fs::read_to_string(root.join("plan.json")).expect("plan");
+    let tampered = text.replacen("\"id\":\"gateway@1\"", "\"id\":\"gateway@2\"", 1);
+    assert_ne!(text, tampered);
+    fs::write(root.join("tampered.json"), tampered).expect("write");
+    for (plan, reason) in [("unsigned.json", "signature"), ("tampered.json", "signature")] {
+        for command in
+            [&["mount", "mnt", "--plan", plan, "--foreground"][..], &["materialize", "out", "--plan", plan][..]]
+        {
+            let out = rtt_in(root, command);
+            assert_eq!(out.status.code(), Some(1), "{command:?}");
+            assert!(stderr(&out).contains(reason), "{command:?}: {}", stderr(&out));
+        }
+    }
+    // A signed plan whose overlay was swapped afterwards (mix-and-match).
+    write(root, ".rtt/overlays/env/prod.json", r#"{"agents": {}}"#);
+    let out = rtt_in(root, &["mount", "mnt", "--plan", "plan.json", "--foreground"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("does not match the registry"), "{}", stderr(&out));
+    assert!(!is_mounted(&root.join("mnt")));
+    assert!(!root.join("out").exists(), "nothing materialized");
+}
+
+#[test]
+fn materialize_every_mode_matches_rtt_view() {
+    let dir = project();
+    let root = dir.path();
+    signed_plan_with_views(root);
+    let expected = expected_views(root);
+    for (mode, reported) in
+        [("auto", "hardlink"), ("hardlink", "hardlink"), ("symlink", "symlink"), ("copy", "copy"), ("proxy", "proxy")]
+    {
+        let target = format!("out-{mode}");
+        let out = rtt_in(root, &["materialize", &target, "--plan", "plan.json", "--mode", mode]);
+        assert!(out.status.success(), "{mode}: {}", stderr(&out));
+        assert!(stdout(&out).contains(&format!("(mode {reported})")), "{}", stdout(&out));
+        for (path, bytes) in &expected {
+            let on_disk = fs::read_to_string(root.join(&target).join(path)).expect("read");
+            if mode == "proxy" {
+                let hash = rtt_schema::canonical::Sha256::of(bytes.as_bytes());
+                assert_eq!(on_disk, format!("{{\"$ref\":\"{hash}\"}}"));
+            } else {
+                assert_eq!(&on_disk, bytes, "{mode} {path}");
+            }
+        }
+    }
+}
+
+/// Records `plan_file` as the applied plan, the way `rtt apply` leaves the state.
+fn mark_applied(root: &Path, plan_file: &str) {
+    let bytes = fs::read(root.join(plan_file)).expect("plan");
+    let plan: serde_json::Value = serde_json::from_slice(&bytes).expect("json");
+    let serial = plan["serial"].as_u64().expect("serial");
+    let verify = rtt_in(root, &["verify", plan_file, "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_slice(&verify.stdout).expect("verify json");
+    let hash = report["plan"].as_str().expect("plan hash").to_owned();
+    let plans = root.join(".rtt/state/plans");
+    fs::create_dir_all(&plans).expect("mkdir");
+    fs::write(plans.join(format!("{}.json", hash.trim_start_matches("sha256:"))), &bytes).expect("keep plan");
+    let state = format!("{{\"highest_serial\":{serial},\"plan\":\"{hash}\",\"serial\":{serial}}}");
+    fs::write(root.join(".rtt/state/applied.json"), state).expect("state");
+}
+
+#[test]
+fn a_following_mount_switches_to_a_newly_applied_plan() {
+    let dir = project();
+    let root = dir.path();
+    signed_plan_with_views(root);
+    mark_applied(root, "plan.json");
+    let mnt = root.join("mnt");
+    fs::create_dir(&mnt).expect("mkdir");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rtt"))
+        .args(["mount", "mnt", "--foreground"])
+        .current_dir(root)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("rtt mount");
+    wait_until("the mount", || is_mounted(&mnt));
+    let gateway = mnt.join("claude/.claude/agents/gateway@1.json");
+    let before = fs::read_to_string(&gateway).expect("read");
+    assert!(before.contains("\"LOG\":\"warn\""), "{before}");
+
+    // A new env overlay, a new signed plan with serial 2, applied.
+    write(root, ".rtt/overlays/env/prod.json", r#"{"agents": {"*": {"merge": {"tier": "gold"}}}}"#);
+    let next = rtt_in(root, &["plan", "rtt.yaml", "--previous", "plan.json", "-o", "next.json", "--sign-key", "k.key"]);
+    assert!(next.status.success(), "{}", stderr(&next));
+    mark_applied(root, "next.json");
+    let expected = stdout(&rtt_in(root, &["view", "gateway@1", "--provider", "claude", "--env", "prod"]));
+    assert!(expected.contains("\"tier\":\"gold\""), "{expected}");
+    wait_until("the switch", || fs::read_to_string(&gateway).is_ok_and(|now| now == expected));
+
+    assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill").success());
+    assert!(child.wait().expect("wait").success());
+    assert!(!is_mounted(&mnt));
+}

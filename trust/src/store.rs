@@ -1,0 +1,311 @@
+//! The trust store: which public keys may sign plans, and how many must.
+//!
+//! On disk (SPEC §2): `<trust>/keys/*.pub` and `<trust>/policy.json`
+//! (`{"threshold": N}`, N ≥ 1). Building a store is pure ([`TrustStore::new`],
+//! [`Policy::parse`]); [`TrustStore::load`] is the IO around it. Anything
+//! doubtful — a malformed or weak key, a missing or malformed policy, a
+//! threshold no set of keys could meet — makes the whole store unusable, so a
+//! mistake in the trust configuration can only ever reject plans.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::keys::{KeyError, KeyId, PublicKey};
+
+/// Name of the policy file inside the trust directory.
+pub const POLICY_FILE: &str = "policy.json";
+/// Name of the key directory inside the trust directory.
+pub const KEYS_DIR: &str = "keys";
+
+/// `policy.json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// Valid signatures from distinct trusted keys a plan needs (≥ 1).
+    pub threshold: u32,
+}
+
+impl Policy {
+    /// Parses `{"threshold": N}` strictly: no other fields, N an integer ≥ 1.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            threshold: u32,
+        }
+        let raw: Raw = crate::json::from_object(bytes)?;
+        if raw.threshold == 0 {
+            return Err("threshold must be at least 1 (0 would accept unsigned plans)".into());
+        }
+        Ok(Self { threshold: raw.threshold })
+    }
+}
+
+/// Trusted keys (deduplicated by key) and the policy.
+#[derive(Debug, Clone)]
+pub struct TrustStore {
+    keys: BTreeMap<KeyId, TrustedKey>,
+    policy: Policy,
+}
+
+/// One trusted key and the files it was read from.
+#[derive(Debug, Clone)]
+pub struct TrustedKey {
+    /// The key.
+    pub key: PublicKey,
+    /// Where it was listed (a key listed twice counts once).
+    pub sources: Vec<String>,
+}
+
+impl TrustStore {
+    /// Builds a store from `(source, key)` pairs and a policy.
+    ///
+    /// The same key listed under several sources is one key. Two different
+    /// keys with one key id would make signatures ambiguous and are refused.
+    pub fn new(keys: impl IntoIterator<Item = (String, PublicKey)>, policy: Policy) -> Result<Self, TrustStoreError> {
+        let mut by_id: BTreeMap<KeyId, TrustedKey> = BTreeMap::new();
+        for (source, key) in keys {
+            match by_id.get_mut(&key.id()) {
+                Some(known) if known.key == key => known.sources.push(source),
+                Some(known) => {
+                    return Err(TrustStoreError::KeyIdCollision {
+                        key_id: key.id(),
+                        first: known.sources.first().cloned().unwrap_or_default(),
+                        second: source,
+                    });
+                }
+                None => {
+                    by_id.insert(key.id(), TrustedKey { key, sources: vec![source] });
+                }
+            }
+        }
+        if by_id.is_empty() {
+            return Err(TrustStoreError::NoKeys);
+        }
+        if policy.threshold as usize > by_id.len() {
+            return Err(TrustStoreError::ThresholdUnreachable { threshold: policy.threshold, n_keys: by_id.len() });
+        }
+        Ok(Self { keys: by_id, policy })
+    }
+
+    /// Reads `<dir>/keys/*.pub` and `<dir>/policy.json`.
+    ///
+    /// Files in `keys/` without the `.pub` suffix are not keys and are skipped
+    /// (a README, an editor's backup); every `.pub` file must be a good key.
+    pub fn load(dir: &Path) -> Result<Self, TrustStoreError> {
+        if !dir.is_dir() {
+            return Err(TrustStoreError::NoTrustStore { path: dir.to_owned() });
+        }
+        let policy_path = dir.join(POLICY_FILE);
+        let policy_bytes = match std::fs::read(&policy_path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(TrustStoreError::MissingPolicy { path: policy_path });
+            }
+            Err(e) => return Err(TrustStoreError::Io { path: policy_path, reason: e.to_string() }),
+        };
+        let policy = Policy::parse(&policy_bytes)
+            .map_err(|reason| TrustStoreError::MalformedPolicy { path: policy_path.clone(), reason })?;
+
+        let keys_dir = dir.join(KEYS_DIR);
+        let entries = std::fs::read_dir(&keys_dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => TrustStoreError::NoKeysDir { path: keys_dir.clone() },
+            _ => TrustStoreError::Io { path: keys_dir.clone(), reason: e.to_string() },
+        })?;
+        let mut paths = Vec::new();
+        for entry in entries {
+            let entry = entry.map_err(|e| TrustStoreError::Io { path: keys_dir.clone(), reason: e.to_string() })?;
+            let path = entry.path();
+            if path.extension().is_some_and(|ext| ext == "pub") {
+                paths.push(path);
+            }
+        }
+        // Sorted so that errors and `sources` do not depend on directory order.
+        paths.sort();
+        let mut keys = Vec::with_capacity(paths.len());
+        for path in paths {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| TrustStoreError::Io { path: path.clone(), reason: e.to_string() })?;
+            let key =
+                PublicKey::parse(&text).map_err(|source| TrustStoreError::BadKey { path: path.clone(), source })?;
+            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            keys.push((name, key));
+        }
+        Self::new(keys, policy).map_err(|error| match error {
+            TrustStoreError::NoKeys => TrustStoreError::NoKeysIn { path: keys_dir },
+            other => other,
+        })
+    }
+
+    /// The trusted key with this id.
+    pub fn get(&self, key_id: &KeyId) -> Option<&TrustedKey> {
+        self.keys.get(key_id)
+    }
+
+    /// Every trusted key, by id.
+    pub fn keys(&self) -> impl Iterator<Item = (&KeyId, &TrustedKey)> {
+        self.keys.iter()
+    }
+
+    /// The policy.
+    pub fn policy(&self) -> Policy {
+        self.policy
+    }
+}
+
+/// A trust store that cannot be used; every plan is rejected until it is fixed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum TrustStoreError {
+    /// No trust directory at all.
+    #[error("failed to load the trust store: {} is not a directory", .path.display())]
+    #[diagnostic(code(rtt::trust::none), help("create {0}/keys/ holding the public keys (NAME.pub from `rtt keygen`) allowed to sign plans, and {0}/policy.json with {{\"threshold\": 1}}; or point --trust at the trust store", .path.display()))]
+    NoTrustStore {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// No `policy.json`.
+    #[error("failed to load the trust policy: {} does not exist", .path.display())]
+    #[diagnostic(code(rtt::trust::no_policy), help("write {{\"threshold\": 1}} to {} (the number of valid signatures from distinct trusted keys a plan needs)", .path.display()))]
+    MissingPolicy {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// `policy.json` is not `{"threshold": N}` with N ≥ 1.
+    #[error("failed to load the trust policy {}: {reason}", .path.display())]
+    #[diagnostic(
+        code(rtt::trust::bad_policy),
+        help("the policy is exactly {{\"threshold\": N}} with N an integer ≥ 1, e.g. {{\"threshold\": 1}}")
+    )]
+    MalformedPolicy {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// No `keys/` directory.
+    #[error("failed to load trusted keys: {} does not exist", .path.display())]
+    #[diagnostic(
+        code(rtt::trust::no_keys),
+        help(
+            "create it and copy the public keys (`rtt keygen --out NAME` writes NAME.pub) of those who may sign plans into it"
+        )
+    )]
+    NoKeysDir {
+        /// Where it was looked for.
+        path: PathBuf,
+    },
+    /// `keys/` holds no `.pub` file.
+    #[error("failed to load trusted keys: {} holds no .pub file", .path.display())]
+    #[diagnostic(
+        code(rtt::trust::no_keys),
+        help("copy the public keys (`rtt keygen --out NAME` writes NAME.pub) of those who may sign plans into it")
+    )]
+    NoKeysIn {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// No keys at all (pure constructor).
+    #[error("failed to build a trust store: no trusted keys")]
+    NoKeys,
+    /// A `.pub` file that is not a good key.
+    #[error("failed to load trusted key {}: {source}", .path.display())]
+    #[diagnostic(code(rtt::trust::bad_key), help("remove the file or replace it with a key written by `rtt keygen`"))]
+    BadKey {
+        /// The file.
+        path: PathBuf,
+        /// Why it is refused.
+        source: KeyError,
+    },
+    /// Two different keys share a key id.
+    #[error("failed to load trusted keys: {first} and {second} are different keys with the same key id {key_id}")]
+    #[diagnostic(
+        code(rtt::trust::key_id_collision),
+        help("remove one of them; signatures name keys by id, so the two cannot be told apart")
+    )]
+    KeyIdCollision {
+        /// The shared id.
+        key_id: KeyId,
+        /// One source.
+        first: String,
+        /// The other.
+        second: String,
+    },
+    /// More signatures required than there are keys.
+    #[error(
+        "failed to load the trust policy: threshold {threshold} but only {n_keys} distinct trusted key(s), so no plan could ever be accepted"
+    )]
+    #[diagnostic(
+        code(rtt::trust::threshold_unreachable),
+        help("lower the threshold in policy.json or add public keys to keys/")
+    )]
+    ThresholdUnreachable {
+        /// The policy's threshold.
+        threshold: u32,
+        /// Distinct keys in the store.
+        n_keys: usize,
+    },
+    /// The OS refused.
+    #[error("failed to read {}: {reason}", .path.display())]
+    #[diagnostic(code(rtt::trust::io))]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS error.
+        reason: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::SecretKey;
+
+    fn key(seed: u8) -> PublicKey {
+        SecretKey::from_seed(&[seed; 32]).public_key()
+    }
+
+    #[test]
+    fn policy_is_parsed_strictly() {
+        assert_eq!(Policy::parse(br#"{"threshold": 2}"#), Ok(Policy { threshold: 2 }));
+        for bad in [
+            &br#"{"threshold": 0}"#[..],
+            br#"{"threshold": -1}"#,
+            br#"{"threshold": 1.5}"#,
+            br#"{"threshold": "1"}"#,
+            br#"{"threshold": 1, "extra": true}"#,
+            br#"{"threshold": 1, "threshold": 2}"#,
+            br#"{}"#,
+            br#"[1]"#,
+            b"",
+        ] {
+            assert!(Policy::parse(bad).is_err(), "{:?} accepted", String::from_utf8_lossy(bad));
+        }
+    }
+
+    #[test]
+    fn the_same_key_listed_twice_is_one_key() {
+        let store = TrustStore::new(
+            [("a.pub".to_owned(), key(1)), ("copy-of-a.pub".to_owned(), key(1)), ("b.pub".to_owned(), key(2))],
+            Policy { threshold: 2 },
+        )
+        .unwrap();
+        assert_eq!(store.keys().count(), 2);
+        assert_eq!(store.get(&key(1).id()).unwrap().sources, ["a.pub", "copy-of-a.pub"]);
+    }
+
+    #[test]
+    fn a_threshold_above_the_number_of_distinct_keys_is_refused() {
+        let error = TrustStore::new(
+            [("a.pub".to_owned(), key(1)), ("copy-of-a.pub".to_owned(), key(1))],
+            Policy { threshold: 2 },
+        )
+        .unwrap_err();
+        assert!(matches!(error, TrustStoreError::ThresholdUnreachable { threshold: 2, n_keys: 1 }), "{error:?}");
+    }
+
+    #[test]
+    fn an_empty_store_is_refused() {
+        assert!(matches!(TrustStore::new([], Policy { threshold: 1 }), Err(TrustStoreError::NoKeys)));
+    }
+}
