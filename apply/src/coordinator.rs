@@ -63,6 +63,11 @@ impl PlanToApply {
     pub fn hash(&self) -> Sha256 {
         self.hash
     }
+
+    /// Its file bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
 }
 
 /// How a transaction ended well.
@@ -108,6 +113,10 @@ pub enum ApplyError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Workspace(#[from] WorkspaceError),
+    /// The applied state.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    State(#[from] crate::applied::StateError),
     /// A host no driver serves.
     #[error(transparent)]
     #[diagnostic(transparent)]

@@ -41,6 +41,10 @@ pub enum WalCheckError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     Workspace(#[from] WorkspaceError),
+    /// The applied state.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    State(#[from] crate::applied::StateError),
 }
 
 /// Checks the WAL's chain, anchor and story; returns its transactions.

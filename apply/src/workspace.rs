@@ -80,6 +80,11 @@ impl Workspace {
         Workspace { dir: base.join(".rtt"), base }
     }
 
+    /// The trust store (`keys/*.pub`, `policy.json`).
+    pub fn trust_dir(&self) -> PathBuf {
+        self.dir.join("registry").join("trust")
+    }
+
     /// The WAL directory.
     pub fn wal_dir(&self) -> PathBuf {
         self.dir.join("wal")
