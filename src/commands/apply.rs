@@ -18,9 +18,11 @@ use crate::cli::{ApplyArgs, Format, StatusArgs, WorkspaceArgs};
 pub fn apply(args: &ApplyArgs) -> Result<ExitCode, Failure> {
     let bytes = std::fs::read(&args.plan)
         .map_err(|e| ApplyProblem::ReadPlan { path: args.plan.clone(), reason: e.to_string() })?;
-    let (workspace, mut coordinator) = open(args.config.as_deref())?;
-    // Verified before anything is touched, recovery included…
-    verify::plan_for_apply(&bytes, &workspace, coordinator.applied()?.as_ref())?;
+    let (workspace, fleet) = load(args.config.as_deref())?;
+    // Verified before anything is touched (lock, WAL, recovery included)…
+    let applied = rtt_apply::applied::read_applied(&workspace.state_dir())?;
+    verify::plan_for_apply(&bytes, &workspace, applied.as_ref())?;
+    let mut coordinator = start(&workspace, fleet)?;
     finish_open_transaction(&mut coordinator)?;
     // …and again against the applied state recovery may have moved.
     let plan = verify::plan_for_apply(&bytes, &workspace, coordinator.applied()?.as_ref())?;
@@ -76,16 +78,28 @@ pub fn wal_verify(args: &WorkspaceArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The config, its workspace and a coordinator holding the lock.
-fn open(config: Option<&Path>) -> Result<(Workspace, Coordinator), Failure> {
+/// The config's workspace and drivers.
+fn load(config: Option<&Path>) -> Result<(Workspace, Fleet), Failure> {
     let path = config_path(config)?;
     let loaded = rtt_schema::load(&path)?;
     let workspace = Workspace::beside(&path);
     let fleet = Fleet::from_model(&loaded.model, &workspace.base)?;
+    Ok((workspace, fleet))
+}
+
+/// A coordinator holding the lock, its WAL checked.
+fn start(workspace: &Workspace, fleet: Fleet) -> Result<Coordinator, Failure> {
     let coordinator = Coordinator::open(workspace.clone(), fleet, Faults::from_env("coordinator"))?;
     for note in &coordinator.notes {
         eprintln!("rtt: note: {note}");
     }
+    Ok(coordinator)
+}
+
+/// The config, its workspace and a coordinator holding the lock.
+fn open(config: Option<&Path>) -> Result<(Workspace, Coordinator), Failure> {
+    let (workspace, fleet) = load(config)?;
+    let coordinator = start(&workspace, fleet)?;
     Ok((workspace, coordinator))
 }
 

@@ -1,0 +1,200 @@
+//! `rtt apply`, `recover`, `rollback`, `status`, `wal verify` and
+//! `driver test` end to end, through the real binary: plans are verified
+//! before anything is touched, the WAL catches tampering, and every example
+//! driver passes the conformance harness.
+
+mod apply_workspace;
+mod support;
+
+use std::path::Path;
+
+use apply_workspace::{Drivers, HOSTS, copy_tree, ok, run, template};
+
+fn code_of(output: &std::process::Output) -> Option<i32> {
+    output.status.code()
+}
+
+#[test]
+fn every_example_driver_and_the_built_in_one_pass_the_conformance_harness() {
+    let repo = support::repo();
+    let rtt = env!("CARGO_BIN_EXE_rtt").to_owned();
+    let drivers: Vec<(&str, Vec<String>)> = vec![
+        ("python", vec![repo.join("examples/drivers/python/driver").display().to_string()]),
+        ("node", vec![repo.join("examples/drivers/node/driver").display().to_string()]),
+        ("bash", vec![repo.join("examples/drivers/bash/driver").display().to_string()]),
+        ("built-in dir", vec![rtt.clone(), "driver".into(), "dir".into()]),
+    ];
+    std::thread::scope(|scope| {
+        for (name, command) in &drivers {
+            let rtt = &rtt;
+            scope.spawn(move || {
+                let state = tempfile::tempdir().expect("tempdir");
+                let mut args = vec!["driver".to_owned(), "test".to_owned(), "--".to_owned()];
+                args.extend(command.iter().cloned());
+                args.extend(["--root".to_owned(), state.path().display().to_string()]);
+                let output = std::process::Command::new(rtt).args(&args).output().expect("rtt runs");
+                let out = support::stdout(&output);
+                assert!(
+                    output.status.success(),
+                    "{name} driver failed conformance:\n{out}{}",
+                    support::stderr(&output)
+                );
+                assert_eq!(out.lines().filter(|l| l.starts_with("ok ")).count(), 14, "{name}: {out}");
+            });
+        }
+    });
+}
+
+#[test]
+fn the_harness_fails_a_driver_that_writes_garbage() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let script = support::repo().join("apply/tests/drivers/misbehaving");
+    let root = state.path().display().to_string();
+    let output = support::rtt(&[
+        "driver",
+        "test",
+        "--timeout-ms",
+        "2000",
+        "--",
+        "python3",
+        script.to_str().expect("utf-8"),
+        "garbage",
+        "--root",
+        &root,
+    ]);
+    assert_eq!(code_of(&output), Some(1));
+    let out = support::stdout(&output);
+    assert!(out.contains("FAIL  Open with a newer epoch succeeds"), "{out}");
+    assert!(out.contains("not a protocol-1 response"), "{out}");
+    assert!(support::stderr(&output).contains("failed 11 of 14 conformance checks"), "{}", support::stderr(&output));
+}
+
+#[test]
+fn an_unsigned_plan_is_refused_before_anything_is_touched() {
+    let (dir, _) = template(Drivers::BuiltIn, 0);
+    let root = dir.path();
+    let mut plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(root.join("p1.json")).expect("plan")).expect("json");
+    plan["signatures"] = serde_json::json!([]);
+    let unsigned = rtt_schema::canonical::to_canonical_vec(&plan).expect("canonical");
+    std::fs::write(root.join("unsigned.json"), [unsigned, b"\n".to_vec()].concat()).expect("write");
+    let output = run(root, &["apply", "unsigned.json"], &[]);
+    assert_eq!(code_of(&output), Some(1), "{}", support::stderr(&output));
+    assert!(support::stderr(&output).contains("plan rejected"), "{}", support::stderr(&output));
+    assert!(!root.join(".rtt/wal").exists(), "nothing logged");
+    assert!(!root.join("hosts").exists(), "no driver touched");
+    assert!(!root.join(".rtt/state/applied.json").exists());
+}
+
+#[test]
+fn apply_status_rollback_and_an_old_serial_refused() {
+    let (dir, hashes) = template(Drivers::BuiltIn, 0);
+    let root = dir.path();
+    let applied = ok(root, &["apply", "p1.json"]);
+    assert!(support::stdout(&applied).contains("committed and verified"), "{}", support::stdout(&applied));
+    ok(root, &["apply", "p2.json"]);
+    let status = support::stdout(&ok(root, &["status"]));
+    assert!(status.contains(&format!("applied   {} serial 2", hashes[1])), "{status}");
+    assert!(status.contains("in doubt  none"), "{status}");
+    assert!(status.contains("breaker   d1: closed"), "{status}");
+    assert!(status.contains("prepare"), "phase percentiles shown: {status}");
+    let again = run(root, &["apply", "p1.json"], &[]);
+    assert_eq!(code_of(&again), Some(1));
+    assert!(support::stderr(&again).contains("rollback protection"), "{}", support::stderr(&again));
+    ok(root, &["rollback"]);
+    let json: serde_json::Value =
+        serde_json::from_slice(&ok(root, &["status", "--format", "json"]).stdout).expect("json status");
+    assert_eq!(json["applied"]["plan"], serde_json::json!(hashes[0].to_string()));
+    assert_eq!(json["applied"]["highest_serial"], serde_json::json!(2));
+    let held = std::fs::read_to_string(root.join("hosts/d1/h1/placements.json")).expect("h1");
+    assert!(held.contains(&hashes[0].to_string()), "h1 back on plan 1: {held}");
+    let none = run(root, &["rollback"], &[]);
+    assert_eq!(code_of(&none), Some(1), "plan 1 was not planned from a previous plan");
+}
+
+/// A workspace with three plans applied (nine WAL records), and its WAL lines.
+fn applied_three() -> (tempfile::TempDir, Vec<String>) {
+    let (dir, _) = template(Drivers::BuiltIn, 3);
+    let text = std::fs::read_to_string(dir.path().join(".rtt/wal/wal.jsonl")).expect("wal");
+    let lines = text.lines().map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(lines.len(), 9);
+    (dir, lines)
+}
+
+fn tampered(dir: &Path, lines: &[String]) -> tempfile::TempDir {
+    let copy = tempfile::tempdir().expect("tempdir");
+    copy_tree(dir, copy.path());
+    let text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    std::fs::write(copy.path().join(".rtt/wal/wal.jsonl"), text).expect("write wal");
+    copy
+}
+
+fn wal_verify_fails_with(dir: &Path, code: &str) {
+    let output = run(dir, &["wal", "verify"], &[]);
+    assert_eq!(code_of(&output), Some(1), "{}", support::stdout(&output));
+    assert!(support::stderr(&output).contains(code), "expected {code}:\n{}", support::stderr(&output));
+    // The coordinator (recover, and apply after verifying its plan) and
+    // status refuse a damaged log too (fail closed).
+    let apply = run(dir, &["recover"], &[]);
+    assert_eq!(code_of(&apply), Some(1));
+    assert!(support::stderr(&apply).contains(code), "{}", support::stderr(&apply));
+    assert_eq!(code_of(&run(dir, &["status"], &[])), Some(1));
+}
+
+#[test]
+fn wal_verify_passes_an_intact_log_and_tolerates_a_torn_last_record() {
+    let (dir, lines) = applied_three();
+    let out = support::stdout(&ok(dir.path(), &["wal", "verify"]));
+    assert!(out.contains("WAL intact: 9 records, 3 transactions, anchored at seq 9"), "{out}");
+    let torn = tampered(dir.path(), &lines);
+    let wal = torn.path().join(".rtt/wal/wal.jsonl");
+    let mut bytes = std::fs::read(&wal).expect("wal");
+    bytes.extend_from_slice(&lines[0].as_bytes()[..40]);
+    std::fs::write(&wal, bytes).expect("torn write");
+    let out = support::stdout(&ok(torn.path(), &["wal", "verify"]));
+    assert!(out.contains("torn last record (40 bytes) tolerated"), "{out}");
+}
+
+#[test]
+fn an_edited_record_is_detected() {
+    let (dir, mut lines) = applied_three();
+    lines[4] = lines[4].replace("\"commit\"", "\"abort\"");
+    wal_verify_fails_with(tampered(dir.path(), &lines).path(), "rtt::wal::edited");
+}
+
+#[test]
+fn a_dropped_record_is_detected() {
+    let (dir, mut lines) = applied_three();
+    lines.remove(3);
+    wal_verify_fails_with(tampered(dir.path(), &lines).path(), "rtt::wal::gap");
+}
+
+#[test]
+fn reordered_records_are_detected() {
+    let (dir, mut lines) = applied_three();
+    lines.swap(4, 5);
+    wal_verify_fails_with(tampered(dir.path(), &lines).path(), "rtt::wal::gap");
+}
+
+#[test]
+fn records_cut_from_the_end_are_detected_by_the_anchor() {
+    let (dir, mut lines) = applied_three();
+    lines.truncate(6);
+    wal_verify_fails_with(tampered(dir.path(), &lines).path(), "rtt::wal::truncated");
+}
+
+#[test]
+fn a_rehashed_forgery_is_caught_by_the_anchor() {
+    // Rewriting the last record and re-sealing it (a valid chain) still
+    // differs from what was anchored.
+    let (dir, lines) = applied_three();
+    let mut last: serde_json::Value = serde_json::from_str(&lines[8]).expect("json");
+    last["detail"] = serde_json::json!("forged");
+    last.as_object_mut().expect("object").remove("hash");
+    let hash = rtt_schema::canonical::canonical_hash(&last).expect("hash");
+    last["hash"] = serde_json::json!(hash.to_string());
+    let mut forged = lines.clone();
+    forged[8] = serde_json::to_string(&last).expect("encode");
+    wal_verify_fails_with(tampered(dir.path(), &forged).path(), "rtt::wal::rewritten");
+    assert_eq!(HOSTS.len(), 6);
+}
