@@ -19,6 +19,11 @@ pub fn fsyncs() -> u64 {
     FSYNCS.load(Ordering::Relaxed)
 }
 
+/// Counts fsyncs another crate's writer issued on apply's behalf.
+pub fn count_elsewhere(n: u64) {
+    FSYNCS.fetch_add(n, Ordering::Relaxed);
+}
+
 /// Temp file, fsync, rename, directory fsync (two fsyncs).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     FSYNCS.fetch_add(2, Ordering::Relaxed);
