@@ -72,3 +72,17 @@ fn nothing_below_the_binary_depends_on_trust() {
         assert!(!rtt_dependencies(manifest).contains("rtt-trust"), "{manifest} depends on rtt-trust");
     }
 }
+
+#[test]
+fn apply_sits_on_schema_planner_registry_and_trust_and_only_the_binary_uses_it() {
+    assert_eq!(
+        rtt_dependencies("apply/Cargo.toml"),
+        set(&["rtt-planner", "rtt-registry", "rtt-schema", "rtt-trust"]),
+        "apply verifies through trust and writes through the registry's atomic writer; it never plans"
+    );
+    for manifest in
+        ["schema/Cargo.toml", "solver/Cargo.toml", "planner/Cargo.toml", "registry/Cargo.toml", "trust/Cargo.toml"]
+    {
+        assert!(!rtt_dependencies(manifest).contains("rtt-apply"), "{manifest} depends on rtt-apply");
+    }
+}
