@@ -187,7 +187,7 @@ fn crash_and_recover(case: &Case<'_>, index: usize) -> Ending {
     assert!(fired.exists(), "{what}: the fault point was not reached");
     let mut kills = 1;
     // Every other case also kills the recovery, at one of its steps.
-    if index % 2 == 0 {
+    if index.is_multiple_of(2) {
         let fired_again = root.join("fired-again");
         let env = [
             ("RTT_FAULT", format!("coordinator@{}", 1 + index % 7)),
@@ -230,7 +230,7 @@ fn crash_and_recover(case: &Case<'_>, index: usize) -> Ending {
     assert_eq!(status["rollback_pending"], serde_json::Value::Null, "{what}");
     ok(root, &["wal", "verify"]);
     // Now and then: the workspace still moves forward.
-    if index % 4 == 0 {
+    if index.is_multiple_of(4) {
         if case.scenario.drivers == Drivers::WithLiar {
             std::fs::write(root.join("hosts/d3/.lied"), "").expect("no more lies");
         }

@@ -80,9 +80,15 @@ fn apply_sits_on_schema_planner_registry_and_trust_and_only_the_binary_uses_it()
         set(&["rtt-planner", "rtt-registry", "rtt-schema", "rtt-trust"]),
         "apply verifies through trust and writes through the registry's atomic writer; it never plans"
     );
-    for manifest in
-        ["schema/Cargo.toml", "solver/Cargo.toml", "planner/Cargo.toml", "instances/Cargo.toml", "registry/Cargo.toml", "trust/Cargo.toml", "vfs/Cargo.toml"]
-    {
+    for manifest in [
+        "schema/Cargo.toml",
+        "solver/Cargo.toml",
+        "planner/Cargo.toml",
+        "instances/Cargo.toml",
+        "registry/Cargo.toml",
+        "trust/Cargo.toml",
+        "vfs/Cargo.toml",
+    ] {
         assert!(!rtt_dependencies(manifest).contains("rtt-apply"), "{manifest} depends on rtt-apply");
     }
 }
