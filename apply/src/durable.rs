@@ -9,35 +9,38 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use rtt_registry::fsio;
 
-static FSYNCS: AtomicU64 = AtomicU64::new(0);
+static FILE_FSYNCS: AtomicU64 = AtomicU64::new(0);
+static DIR_FSYNCS: AtomicU64 = AtomicU64::new(0);
 
 /// Mode of files apply writes.
 pub const MODE: u32 = fsio::READ_WRITE;
 
-/// fsyncs issued by this process so far.
-pub fn fsyncs() -> u64 {
-    FSYNCS.load(Ordering::Relaxed)
+/// fsyncs issued by this process so far: (of files, of directories).
+pub fn fsyncs() -> (u64, u64) {
+    (FILE_FSYNCS.load(Ordering::Relaxed), DIR_FSYNCS.load(Ordering::Relaxed))
 }
 
-/// Counts fsyncs another crate's writer issued on apply's behalf.
-pub fn count_elsewhere(n: u64) {
-    FSYNCS.fetch_add(n, Ordering::Relaxed);
+/// Counts an atomic write another crate made on apply's behalf (the applied
+/// state through rtt-trust, which uses the same writer).
+pub fn count_atomic_write_elsewhere() {
+    FILE_FSYNCS.fetch_add(1, Ordering::Relaxed);
+    DIR_FSYNCS.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Temp file, fsync, rename, directory fsync (two fsyncs).
+/// Temp file, fsync, rename, directory fsync.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    FSYNCS.fetch_add(2, Ordering::Relaxed);
+    count_atomic_write_elsewhere();
     fsio::write_atomic(path, bytes, MODE)
 }
 
 /// fsync of a file's data and metadata.
 pub fn sync_file(file: &File) -> io::Result<()> {
-    FSYNCS.fetch_add(1, Ordering::Relaxed);
+    FILE_FSYNCS.fetch_add(1, Ordering::Relaxed);
     file.sync_all()
 }
 
 /// fsync of a directory, making creations, renames and removals in it durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
-    FSYNCS.fetch_add(1, Ordering::Relaxed);
+    DIR_FSYNCS.fetch_add(1, Ordering::Relaxed);
     fsio::sync_dir(dir)
 }
