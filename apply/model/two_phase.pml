@@ -1,11 +1,13 @@
 /*
  * two_phase.pml — a Promela model of rtt apply (SPEC §8): the coordinator,
  * N drivers, the WAL, crashes at any step, recovery, and epoch fencing.
- * Checked exhaustively by `spin` in the test suite (tests/apply_model.rs).
+ * Checked exhaustively by `spin` in the test suite (apply/tests/model.rs).
  *
  * Each step names the code it models. Keep the two in step: a change to the
  * order of WAL records, driver calls or fencing in
- *   apply/src/coordinator.rs  (Coordinator::transaction, deliver_all, recover)
+ *   apply/src/coordinator.rs  (Coordinator::transaction, finish_commit)
+ *   apply/src/coordinator/calls.rs   (deliver_all, open_session)
+ *   apply/src/coordinator/recover.rs (Coordinator::recover)
  *   apply/src/dir_driver.rs   (DirStore::prepare/commit/abort/fence)
  *   apply/src/recovery.rs     (next_action)
  * belongs here too.
