@@ -213,3 +213,73 @@ fn a_following_mount_switches_to_a_newly_applied_plan() {
     assert!(child.wait().expect("wait").success());
     assert!(!is_mounted(&mnt));
 }
+
+/// Copies `examples/views` (config, manifests, overlays) into a fresh directory.
+fn views_example() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let from = support::repo().join("examples/views");
+    for relative in [
+        "rtt.yaml",
+        "manifests/gateway.json",
+        "manifests/search.json",
+        "manifests/cache.json",
+        "manifests/ranker.json",
+        "manifests/batch.json",
+        ".rtt/overlays/provider/claude.json",
+        ".rtt/overlays/env/prod.json",
+    ] {
+        let text = fs::read_to_string(from.join(relative)).expect("example file");
+        write(dir.path(), relative, &text);
+    }
+    dir
+}
+
+/// The walkthrough of the README on examples/views: add the manifests, look
+/// at a view, plan (views included), then sign, verify and materialize. The
+/// deterministic part of the transcript is a golden file
+/// (tests/data/views/walkthrough.stdout; `RTT_BLESS=1` rewrites it).
+#[test]
+fn views_example_walkthrough() {
+    let dir = views_example();
+    let root = dir.path();
+    let mut transcript = String::new();
+    for args in [
+        &["registry", "add", "manifests/batch.json", "manifests/cache.json", "manifests/gateway.json"][..],
+        &["registry", "add", "manifests/ranker.json", "manifests/search.json"][..],
+        &["registry", "ls"][..],
+        &["view", "search@1", "--provider", "claude", "--env", "prod"][..],
+        &["plan", "rtt.yaml", "-o", "plan.json"][..],
+    ] {
+        let out = rtt_in(root, args);
+        assert!(out.status.success(), "rtt {args:?}: {}", stderr(&out));
+        transcript.push_str(&format!("$ rtt {}\n{}", args.join(" "), stdout(&out)));
+        if !transcript.ends_with('\n') {
+            transcript.push('\n');
+        }
+    }
+    let plan: serde_json::Value =
+        serde_json::from_slice(&fs::read(root.join("plan.json")).expect("plan")).expect("json");
+    transcript.push_str(&format!("views in the plan:\n{:#}\n", plan["views"]));
+    let golden = support::repo().join("tests/data/views/walkthrough.stdout");
+    support::check_snapshot(&golden, &transcript).unwrap_or_else(|e| panic!("{e}"));
+
+    // An unsigned plan is not served.
+    let refused = rtt_in(root, &["materialize", "views", "--plan", "plan.json"]);
+    assert_eq!(refused.status.code(), Some(1));
+    // Signed and trusted, it is: every file equals `rtt view`.
+    assert!(rtt_in(root, &["keygen", "--out", "ops"]).status.success());
+    write(root, ".rtt/registry/trust/policy.json", r#"{"threshold": 1}"#);
+    write(root, ".rtt/registry/trust/keys/ops.pub", &fs::read_to_string(root.join("ops.pub")).expect("public key"));
+    assert!(rtt_in(root, &["sign", "plan.json", "--key", "ops.key"]).status.success());
+    let verify = rtt_in(root, &["verify", "plan.json"]);
+    assert!(verify.status.success(), "{}", stderr(&verify));
+    let out = rtt_in(root, &["materialize", "views", "--plan", "plan.json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("materialized 7 views"), "{}", stdout(&out));
+    for (provider, dir, id) in [("claude", ".claude/agents", "batch@1"), ("codex", ".codex/agents", "search@1")] {
+        let view = stdout(&rtt_in(root, &["view", id, "--provider", provider, "--env", "prod"]));
+        let file =
+            fs::read_to_string(root.join("views").join(provider).join(dir).join(format!("{id}.json"))).expect("file");
+        assert_eq!(file, view);
+    }
+}
