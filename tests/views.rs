@@ -283,3 +283,34 @@ fn views_example_walkthrough() {
         assert_eq!(file, view);
     }
 }
+
+/// A plan signed by a trusted key but carrying a view path or provider name
+/// that would leave the tree is still refused, and nothing is written.
+#[test]
+fn hostile_view_paths_in_a_signed_plan_are_refused() {
+    let dir = project();
+    let root = dir.path();
+    signed_plan_with_views(root);
+    fs::create_dir(root.join("mnt")).expect("mkdir");
+    let text = fs::read_to_string(root.join("plan.json")).expect("plan");
+    for (name, hostile) in [
+        ("dotdot.json", text.replace("\".claude/agents/gateway@1.json\"", "\"../../../escape/gateway@1.json\"")),
+        ("absolute.json", text.replace("\".claude/agents/gateway@1.json\"", "\"/tmp/escape/gateway@1.json\"")),
+        ("provider.json", text.replace("\"claude\":[", "\"..\":[")),
+    ] {
+        assert_ne!(hostile, text, "{name}: the fixture must change the plan");
+        fs::write(root.join(name), hostile).expect("write");
+        let sign = rtt_in(root, &["sign", name, "--key", "k.key"]);
+        assert!(sign.status.success(), "{}", stderr(&sign));
+        for command in
+            [&["mount", "mnt", "--plan", name, "--foreground"][..], &["materialize", "out", "--plan", name][..]]
+        {
+            let out = rtt_in(root, command);
+            assert_eq!(out.status.code(), Some(1), "{name} {command:?}");
+            let message = stderr(&out);
+            assert!(message.contains("unsafe") || message.contains("not a plain file name"), "{name}: {message}");
+        }
+    }
+    assert!(!is_mounted(&root.join("mnt")));
+    assert!(!root.join("out").exists() && !root.join("escape").exists());
+}
