@@ -125,6 +125,7 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
     let mut seeds = vec![greedy::place(model, &topology, previous.as_ref())];
     if let Some(previous) = &previous {
         seeds.push(placement_of_previous(model, previous));
+        seeds.push(greedy::repair(model, &topology, previous));
     }
     let mut best_seed: Option<(f64, Placement)> = None;
     for (index, seed) in seeds.into_iter().enumerate() {
@@ -166,7 +167,11 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
                 progress(p);
             }
         };
-        let improved = search::improve(model, &topology, previous.as_ref(), seed, budget, &report);
+        let improved = match (&previous, request.search) {
+            // A re-plan searches around what had to move, not the whole fleet again.
+            (Some(previous), None) => search::improve_moved(model, &topology, previous, seed, budget, &report),
+            _ => search::improve(model, &topology, previous.as_ref(), seed, budget, &report),
+        };
         let total = score(model, &topology, &improved, previous.as_ref()).total;
         best_seed = Some((total, improved));
     }

@@ -57,8 +57,8 @@ struct Holder {
     /// Replicas at most per domain (eligibility, fit, anti-affinity).
     cap: BTreeMap<u32, u32>,
     /// Spread, when it is at this level or coarser: `(domain at this level
-    /// → spread domain, spread domains, max_skew)`.
-    spread: Option<(BTreeMap<u32, u32>, Vec<u32>, u32)>,
+    /// → spread domain, spread domains, max_skew, spread level)`.
+    spread: Option<(BTreeMap<u32, u32>, Vec<u32>, u32, usize)>,
 }
 
 fn holder(model: &Model, topology: &Topology, nodes: &BTreeSet<NodeId>, agent: AgentId, level: usize) -> Holder {
@@ -98,7 +98,7 @@ fn holder(model: &Model, topology: &Topology, nodes: &BTreeSet<NodeId>, agent: A
         }
         let up: BTreeMap<u32, u32> =
             nodes.iter().map(|n| (topology.domain_of(level, *n), topology.domain_of(spread_level, *n))).collect();
-        Some((up, domains, max_skew))
+        Some((up, domains, max_skew, spread_level))
     });
     Holder { cap, spread }
 }
@@ -135,20 +135,59 @@ fn level_reachable(
         })
         .filter(|(_, most)| *most > 0)
         .collect();
-    let mut u = vec![0u32; domains.len()];
-    let mut steps = 0usize;
-    search(&domains, &mut u, 0, g, &holders, &units, &mut steps)
+    if domains.iter().map(|(_, most)| most).sum::<u32>() < g {
+        return false;
+    }
+    let spread_levels: Vec<usize> =
+        holders.iter().filter_map(|h| h.spread.as_ref().map(|(_, _, _, level)| *level)).collect();
+    match spread_levels.as_slice() {
+        // Only the per-domain room matters, and there is enough of it.
+        [] => true,
+        // One spread level: only the units per spread domain matter, so
+        // search over those (a few zones or racks) instead of every domain.
+        [only] | [only, _] if spread_levels.iter().all(|l| l == only) => {
+            let Some((up, _, _, _)) = holders.iter().find_map(|h| h.spread.as_ref()) else { return true };
+            let mut cells: BTreeMap<u32, u32> = BTreeMap::new();
+            for (domain, most) in &domains {
+                if let Some(spread_domain) = up.get(domain) {
+                    *cells.entry(*spread_domain).or_insert(0) += most;
+                }
+            }
+            let cells: Vec<(u32, u32)> = cells.into_iter().map(|(d, most)| (d, most.min(g))).collect();
+            let mut u = vec![0u32; cells.len()];
+            let mut steps = 0usize;
+            search(
+                &cells,
+                &mut u,
+                0,
+                g,
+                &mut |u| (0..2).all(|i| spread_ok(&holders[i], &cells, u, units[i], true)),
+                &mut steps,
+            )
+        }
+        _ => {
+            let mut u = vec![0u32; domains.len()];
+            let mut steps = 0usize;
+            search(
+                &domains,
+                &mut u,
+                0,
+                g,
+                &mut |u| (0..2).all(|i| spread_ok(&holders[i], &domains, u, units[i], false)),
+                &mut steps,
+            )
+        }
+    }
 }
 
-/// Depth-first over the units per domain; true when a distribution fits both
-/// agents' spread, or when the step limit is reached (unknown counts as reachable).
+/// Depth-first over the units per cell; true when a distribution passes
+/// `fits`, or when the step limit is reached (unknown counts as reachable).
 fn search(
-    domains: &[(u32, u32)],
+    cells: &[(u32, u32)],
     u: &mut [u32],
     index: usize,
     left: u32,
-    holders: &[Holder; 2],
-    units: &[u32; 2],
+    fits: &mut dyn FnMut(&[u32]) -> bool,
     steps: &mut usize,
 ) -> bool {
     *steps += 1;
@@ -156,15 +195,15 @@ fn search(
         return true;
     }
     if left == 0 {
-        return (0..2).all(|i| spread_ok(&holders[i], domains, u, units[i]));
+        return fits(u);
     }
-    if index == domains.len() {
+    if index == cells.len() {
         return false;
     }
-    let most = domains[index].1.min(left);
+    let most = cells[index].1.min(left);
     for take in (0..=most).rev() {
         u[index] = take;
-        if search(domains, u, index + 1, left - take, holders, units, steps) {
+        if search(cells, u, index + 1, left - take, fits, steps) {
             u[index] = 0;
             return true;
         }
@@ -173,11 +212,14 @@ fn search(
     false
 }
 
-fn spread_ok(holder: &Holder, domains: &[(u32, u32)], u: &[u32], unit: u32) -> bool {
-    let Some((up, spread_domains, max_skew)) = &holder.spread else { return true };
+/// Whether `unit · u` over `cells` keeps the agent's spread. Cells are
+/// domains of the route's level, or (`aggregated`) spread domains already.
+fn spread_ok(holder: &Holder, cells: &[(u32, u32)], u: &[u32], unit: u32, aggregated: bool) -> bool {
+    let Some((up, spread_domains, max_skew, _)) = &holder.spread else { return true };
     let mut counts: BTreeMap<u32, u32> = spread_domains.iter().map(|d| (*d, 0)).collect();
-    for ((domain, _), take) in domains.iter().zip(u) {
-        if let Some(count) = up.get(domain).and_then(|s| counts.get_mut(s)) {
+    for ((cell, _), take) in cells.iter().zip(u) {
+        let spread_domain = if aggregated { Some(cell) } else { up.get(cell) };
+        if let Some(count) = spread_domain.and_then(|s| counts.get_mut(s)) {
             *count += unit * take;
         }
     }
