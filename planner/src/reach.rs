@@ -56,9 +56,18 @@ fn gcd(a: u32, b: u32) -> u32 {
 struct Holder {
     /// Replicas at most per domain (eligibility, fit, anti-affinity).
     cap: BTreeMap<u32, u32>,
-    /// Spread, when it is at this level or coarser: `(domain at this level
-    /// → spread domain, spread domains, max_skew, spread level)`.
-    spread: Option<(BTreeMap<u32, u32>, Vec<u32>, u32, usize)>,
+    /// Spread, when it is at this level or coarser.
+    spread: Option<Spread>,
+}
+
+/// An agent's spread, seen from the domains of a finer (or the same) level.
+struct Spread {
+    /// Domain at the route's level → the spread domain holding it.
+    up: BTreeMap<u32, u32>,
+    /// The spread domains (those with an eligible host).
+    domains: Vec<u32>,
+    max_skew: u32,
+    level: usize,
 }
 
 fn holder(model: &Model, topology: &Topology, nodes: &BTreeSet<NodeId>, agent: AgentId, level: usize) -> Holder {
@@ -98,7 +107,7 @@ fn holder(model: &Model, topology: &Topology, nodes: &BTreeSet<NodeId>, agent: A
         }
         let up: BTreeMap<u32, u32> =
             nodes.iter().map(|n| (topology.domain_of(level, *n), topology.domain_of(spread_level, *n))).collect();
-        Some((up, domains, max_skew, spread_level))
+        Some(Spread { up, domains, max_skew, level: spread_level })
     });
     Holder { cap, spread }
 }
@@ -139,14 +148,14 @@ fn level_reachable(
         return false;
     }
     let spread_levels: Vec<usize> =
-        holders.iter().filter_map(|h| h.spread.as_ref().map(|(_, _, _, level)| *level)).collect();
+        holders.iter().filter_map(|h| h.spread.as_ref().map(|spread| spread.level)).collect();
     match spread_levels.as_slice() {
         // Only the per-domain room matters, and there is enough of it.
         [] => true,
         // One spread level: only the units per spread domain matter, so
         // search over those (a few zones or racks) instead of every domain.
         [only] | [only, _] if spread_levels.iter().all(|l| l == only) => {
-            let Some((up, _, _, _)) = holders.iter().find_map(|h| h.spread.as_ref()) else { return true };
+            let Some(Spread { up, .. }) = holders.iter().find_map(|h| h.spread.as_ref()) else { return true };
             let mut cells: BTreeMap<u32, u32> = BTreeMap::new();
             for (domain, most) in &domains {
                 if let Some(spread_domain) = up.get(domain) {
@@ -215,8 +224,8 @@ fn search(
 /// Whether `unit · u` over `cells` keeps the agent's spread. Cells are
 /// domains of the route's level, or (`aggregated`) spread domains already.
 fn spread_ok(holder: &Holder, cells: &[(u32, u32)], u: &[u32], unit: u32, aggregated: bool) -> bool {
-    let Some((up, spread_domains, max_skew, _)) = &holder.spread else { return true };
-    let mut counts: BTreeMap<u32, u32> = spread_domains.iter().map(|d| (*d, 0)).collect();
+    let Some(Spread { up, domains, max_skew, .. }) = &holder.spread else { return true };
+    let mut counts: BTreeMap<u32, u32> = domains.iter().map(|d| (*d, 0)).collect();
     for ((cell, _), take) in cells.iter().zip(u) {
         let spread_domain = if aggregated { Some(cell) } else { up.get(cell) };
         if let Some(count) = spread_domain.and_then(|s| counts.get_mut(s)) {
