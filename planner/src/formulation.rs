@@ -561,9 +561,9 @@ fn route_rows(b: &mut Builder<'_>, objective_constant: &mut f64) -> Vec<RouteVar
     let total_rps: f64 = model.routes.iter().map(|r| r.rps).sum();
     let latency = model.latency.by_locality;
     let mut all = Vec::with_capacity(model.routes.len());
-    // Candidate nodes of the agents routes touch, for `reach` (config facts,
-    // the same in every neighbourhood).
-    let mut candidates: Vec<Option<std::collections::BTreeSet<NodeId>>> = vec![None; model.agents.len()];
+    // What the agents routes touch can hold, for `reach` (config facts, the
+    // same in every neighbourhood), once per agent.
+    let mut sides: Vec<Option<crate::reach::AgentReach>> = (0..model.agents.len()).map(|_| None).collect();
     for (index, route) in model.routes.iter().enumerate() {
         let mut vars = RouteVars::default();
         if b.is_fixed(route.from) && b.is_fixed(route.to) {
@@ -578,13 +578,13 @@ fn route_rows(b: &mut Builder<'_>, objective_constant: &mut f64) -> Vec<RouteVar
             [true; 4]
         } else {
             for agent in [route.from, route.to] {
-                candidates[agent.0 as usize]
-                    .get_or_insert_with(|| crate::bound::candidates_of(model, b.topology, agent));
+                sides[agent.0 as usize].get_or_insert_with(|| {
+                    let nodes = crate::bound::candidates_of(model, b.topology, agent);
+                    crate::reach::agent_reach(model, b.topology, &nodes, agent)
+                });
             }
-            match (&candidates[route.from.0 as usize], &candidates[route.to.0 as usize]) {
-                (Some(from), Some(to)) => {
-                    crate::reach::reachable_levels(model, b.topology, [from, to], route.from, route.to)
-                }
+            match (&sides[route.from.0 as usize], &sides[route.to.0 as usize]) {
+                (Some(from), Some(to)) => crate::reach::reachable_between(model, [from, to], route.from, route.to),
                 _ => [true; 4],
             }
         };

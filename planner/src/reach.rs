@@ -33,9 +33,24 @@ pub fn reachable_levels(
     from: AgentId,
     to: AgentId,
 ) -> [bool; 4] {
+    let sides = [agent_reach(model, topology, candidates[0], from), agent_reach(model, topology, candidates[1], to)];
+    reachable_between(model, [&sides[0], &sides[1]], from, to)
+}
+
+/// What one agent can hold at each level: computed once per agent, it
+/// serves every route of the agent ([`reachable_between`]).
+pub struct AgentReach([Holder; 4]);
+
+/// [`AgentReach`] of `agent` over its candidate nodes.
+pub fn agent_reach(model: &Model, topology: &Topology, nodes: &BTreeSet<NodeId>, agent: AgentId) -> AgentReach {
+    AgentReach(std::array::from_fn(|level| holder(model, topology, nodes, agent, level)))
+}
+
+/// [`reachable_levels`] from the two agents' [`AgentReach`].
+pub fn reachable_between(model: &Model, sides: [&AgentReach; 2], from: AgentId, to: AgentId) -> [bool; 4] {
     let mut reachable = [false; 4];
     for level in (0..4).rev() {
-        if !level_reachable(model, topology, candidates, from, to, level) {
+        if !level_reachable(model, [&sides[0].0[level], &sides[1].0[level]], from, to) {
             break;
         }
         reachable[level] = true;
@@ -112,17 +127,9 @@ fn holder(model: &Model, topology: &Topology, nodes: &BTreeSet<NodeId>, agent: A
     Holder { cap, spread }
 }
 
-fn level_reachable(
-    model: &Model,
-    topology: &Topology,
-    [a_nodes, b_nodes]: [&BTreeSet<NodeId>; 2],
-    from: AgentId,
-    to: AgentId,
-    level: usize,
-) -> bool {
-    let b_domains: BTreeSet<u32> = b_nodes.iter().map(|n| topology.domain_of(level, *n)).collect();
-    let shared: BTreeSet<u32> =
-        a_nodes.iter().map(|n| topology.domain_of(level, *n)).filter(|d| b_domains.contains(d)).collect();
+fn level_reachable(model: &Model, holders: [&Holder; 2], from: AgentId, to: AgentId) -> bool {
+    // Every domain with a candidate node has an entry in `cap`.
+    let shared: Vec<u32> = holders[0].cap.keys().filter(|d| holders[1].cap.contains_key(d)).copied().collect();
     if shared.is_empty() {
         return false;
     }
@@ -134,7 +141,6 @@ fn level_reachable(
     }
     let g = gcd(r_a, r_b);
     let units = [r_a / g, r_b / g];
-    let holders = [holder(model, topology, a_nodes, from, level), holder(model, topology, b_nodes, to, level)];
     // Units per shared domain at most, for both agents.
     let domains: Vec<(u32, u32)> = shared
         .iter()
