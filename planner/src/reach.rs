@@ -176,7 +176,7 @@ fn level_reachable(model: &Model, holders: [&Holder; 2], from: AgentId, to: Agen
                 &mut u,
                 0,
                 g,
-                &mut |u| (0..2).all(|i| spread_ok(&holders[i], &cells, u, units[i], true)),
+                &mut |u| (0..2).all(|i| spread_ok(holders[i], &cells, u, units[i], true)),
                 &mut steps,
             )
         }
@@ -188,7 +188,7 @@ fn level_reachable(model: &Model, holders: [&Holder; 2], from: AgentId, to: Agen
                 &mut u,
                 0,
                 g,
-                &mut |u| (0..2).all(|i| spread_ok(&holders[i], &domains, u, units[i], false)),
+                &mut |u| (0..2).all(|i| spread_ok(holders[i], &domains, u, units[i], false)),
                 &mut steps,
             )
         }
