@@ -270,6 +270,7 @@ def main():
     constant += churn_weight * moves_constant
     objective_terms.extend((move_coefficient, m) for m in move_vars)
     model.minimize(sum(c * v for c, v in objective_terms))
+    # (`rounding` is reported so a non-exact scaling is visible in the output.)
 
     solver = cp_model.CpSolver()
     solver.parameters.max_time_in_seconds = args.seconds
@@ -281,9 +282,8 @@ def main():
     status = solver.solve(model)
     seconds = time.monotonic() - started
 
-    # The objective's constant part: Σ coefficient·(upper bound of nothing) is
-    # zero for w at 0; the latency constant assumes every route at region level.
-    constant_scaled = constant
+    # The solver's objective is in units of 1/K µs and leaves out `constant`
+    # (every route at region level, plus the moves nothing can avoid).
     result = {
         "status": solver.status_name(status),
         "seconds": round(seconds, 3),
@@ -295,8 +295,8 @@ def main():
         "placements": [],
     }
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        result["objective"] = float(Fraction(round(solver.objective_value)) / K + constant_scaled)
-        result["bound"] = float(Fraction(math.floor(solver.best_objective_bound)) / K + constant_scaled)
+        result["objective"] = float(Fraction(round(solver.objective_value)) / K + constant)
+        result["bound"] = float(Fraction(math.floor(solver.best_objective_bound)) / K + constant)
         rows = []
         for a, agent in enumerate(agents):
             for i, var in y[a].items():
