@@ -1,8 +1,7 @@
-//! A cheap proven lower bound for models too large for an LP relaxation:
-//! every route at the finest level its two ends could ever share, and only
+//! A cheap proven lower bound: every route at the finest level it could ever
+//! be local at (`reach.rs`: a shared domain, and replica counts that can be
+//! split in the same proportions under spread and anti-affinity), and only
 //! the moves the config forces (replicas on nodes the agent may no longer use).
-//! As weak as the LP bound in practice (which also sees every route local),
-//! at a tiny fraction of the cost.
 
 use std::collections::BTreeSet;
 
@@ -13,20 +12,20 @@ use crate::topology::{NodeId, Topology};
 
 /// Candidate nodes of every agent: eligible, and one replica fits.
 pub fn candidate_nodes(model: &Model, topology: &Topology) -> Vec<BTreeSet<NodeId>> {
+    (0..model.agents.len()).map(|a| candidates_of(model, topology, AgentId(a as u32))).collect()
+}
+
+/// Candidate nodes of one agent: eligible, and one replica fits.
+pub fn candidates_of(model: &Model, topology: &Topology, agent: AgentId) -> BTreeSet<NodeId> {
+    let agent = &model.agents[agent.0 as usize];
+    let cpu = model.effective_cpu(agent);
     model
-        .agents
-        .iter()
-        .map(|agent| {
-            let cpu = model.effective_cpu(agent);
-            model
-                .eligible_nodes(agent)
-                .filter(|node| {
-                    let capacity = model.node(*node);
-                    f64::from(capacity.cores) + 1e-9 >= cpu && capacity.memory_mib >= agent.memory_mib
-                })
-                .map(|node| topology.node_id(node))
-                .collect()
+        .eligible_nodes(agent)
+        .filter(|node| {
+            let capacity = model.node(*node);
+            f64::from(capacity.cores) + 1e-9 >= cpu && capacity.memory_mib >= agent.memory_mib
         })
+        .map(|node| topology.node_id(node))
         .collect()
 }
 
@@ -39,15 +38,27 @@ pub fn lower_bound(
 ) -> f64 {
     let total_rps: f64 = model.routes.iter().map(|r| r.rps).sum();
     let mut latency = 0.0;
-    for route in &model.routes {
-        let from = &candidates[route.from.0 as usize];
-        let to = &candidates[route.to.0 as usize];
-        let level = (0..4)
-            .find(|level| {
-                let theirs: BTreeSet<u32> = to.iter().map(|n| topology.domain_of(*level, *n)).collect();
-                from.iter().any(|n| theirs.contains(&topology.domain_of(*level, *n)))
-            })
-            .unwrap_or(4);
+    // Routes grouped by their source: its side is computed once per group,
+    // and only one is kept at a time (all of XL's would take over 1 GB).
+    let mut order: Vec<usize> = (0..model.routes.len()).collect();
+    order.sort_by_key(|r| (model.routes[*r].from, *r));
+    let mut source: Option<(AgentId, crate::reach::AgentReach)> = None;
+    let mut levels = vec![4; model.routes.len()];
+    for index in order {
+        let route = &model.routes[index];
+        if source.as_ref().is_none_or(|(agent, _)| *agent != route.from) {
+            let index = route.from.0 as usize;
+            source = Some((route.from, crate::reach::agent_reach(model, topology, &candidates[index], route.from)));
+        }
+        let target = crate::reach::agent_reach(model, topology, &candidates[route.to.0 as usize], route.to);
+        let reachable = match &source {
+            Some((_, from)) => crate::reach::reachable_between(model, [from, &target], route.from, route.to),
+            None => [true; 4],
+        };
+        levels[index] = crate::reach::finest_reachable(&reachable);
+    }
+    // Summed in route order, so that the figure does not depend on the grouping.
+    for (route, level) in model.routes.iter().zip(levels) {
         let p99 = model.latency.by_locality[level] + model.agents[route.to.0 as usize].service_us;
         latency += route.rps / total_rps * p99;
     }

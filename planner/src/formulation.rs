@@ -561,12 +561,33 @@ fn route_rows(b: &mut Builder<'_>, objective_constant: &mut f64) -> Vec<RouteVar
     let total_rps: f64 = model.routes.iter().map(|r| r.rps).sum();
     let latency = model.latency.by_locality;
     let mut all = Vec::with_capacity(model.routes.len());
+    // What the agents routes touch can hold, for `reach` (config facts, the
+    // same in every neighbourhood), once per agent.
+    let mut sides: Vec<Option<crate::reach::AgentReach>> = (0..model.agents.len()).map(|_| None).collect();
     for (index, route) in model.routes.iter().enumerate() {
         let mut vars = RouteVars::default();
         if b.is_fixed(route.from) && b.is_fixed(route.to) {
             all.push(vars);
             continue;
         }
+        // Levels the route can never be local at get no indicator: a valid
+        // fixing w = 0 that keeps the relaxation from crediting them. Not
+        // when built to name conflicts: it assumes spread and anti-affinity
+        // hold, and the filter must be able to drop them.
+        let reachable = if b.relaxable {
+            [true; 4]
+        } else {
+            for agent in [route.from, route.to] {
+                sides[agent.0 as usize].get_or_insert_with(|| {
+                    let nodes = crate::bound::candidates_of(model, b.topology, agent);
+                    crate::reach::agent_reach(model, b.topology, &nodes, agent)
+                });
+            }
+            match (&sides[route.from.0 as usize], &sides[route.to.0 as usize]) {
+                (Some(from), Some(to)) => crate::reach::reachable_between(model, [from, to], route.from, route.to),
+                _ => [true; 4],
+            }
+        };
         let weight = model.latency_weight * route.rps / total_rps;
         let service = model.agents[route.to.0 as usize].service_us;
         let worst = latency[4] + service;
@@ -578,7 +599,7 @@ fn route_rows(b: &mut Builder<'_>, objective_constant: &mut f64) -> Vec<RouteVar
         // Coarsest first, so that each finer indicator can be chained below it.
         for level in (b.finest_level..4).rev() {
             let step = latency[level + 1] - latency[level];
-            if step <= 0.0 {
+            if step <= 0.0 || !reachable[level] {
                 continue;
             }
             let from_counts = b.per_domain(route.from, level);

@@ -13,10 +13,80 @@ use crate::topology::{NodeId, Topology, level_index};
 
 /// Places every replica of every agent.
 pub fn place(model: &Model, topology: &Topology, previous: Option<&Previous>) -> Placement {
+    place_onto(model, topology, previous, Placement::empty(model.agents.len()))
+}
+
+/// A re-plan's start: the previous placement where it is still allowed, and
+/// the rest (replicas on drained, ineligible or gone nodes, new agents,
+/// scale-ups) placed greedily around it. Agents whose kept replicas break a
+/// rule once the others moved (a colocate target that left, a spread
+/// skewed by the drain) are placed again from scratch, a few times over.
+/// Not guaranteed feasible, like [`place`]; the caller scores it.
+pub fn repair(model: &Model, topology: &Topology, previous: &Previous) -> Placement {
+    let mut kept = Placement::empty(model.agents.len());
+    for (index, agent) in model.agents.iter().enumerate() {
+        let Some(before) = previous.agent(AgentId(index as u32)) else { continue };
+        let mut room = agent.n_replicas;
+        for (node, count) in &before.on_nodes {
+            let numa = topology.node(*node);
+            let pinned_numa_ok = agent.pin.and_then(|(_, n)| n).is_none_or(|n| n == numa.numa);
+            if model.host_is_eligible(agent, numa.host) && pinned_numa_ok {
+                let keep = (*count).min(room);
+                kept.add(AgentId(index as u32), *node, keep);
+                room -= keep;
+            }
+        }
+    }
+    let mut placed = place_onto(model, topology, Some(previous), kept.clone());
+    for _ in 0..4 {
+        let figures = crate::score::score(model, topology, &placed, Some(previous));
+        let mut again: BTreeSet<AgentId> = BTreeSet::new();
+        for violation in &figures.violations {
+            use crate::score::Violation;
+            match violation {
+                Violation::Count { agent, .. }
+                | Violation::Ineligible { agent, .. }
+                | Violation::Spread { agent, .. }
+                | Violation::AntiAffinity { agent, .. }
+                | Violation::Colocate { agent, .. }
+                | Violation::Avoid { agent, .. } => {
+                    again.insert(*agent);
+                }
+                Violation::Cpu { node, .. } | Violation::Memory { node, .. } => {
+                    again
+                        .extend((0..model.agents.len()).map(|a| AgentId(a as u32)).filter(|a| kept.get(*a, *node) > 0));
+                }
+                Violation::Slo { route, .. } => {
+                    let route = &model.routes[*route];
+                    again.extend([route.from, route.to]);
+                }
+            }
+        }
+        if again.is_empty() {
+            break;
+        }
+        for agent in again {
+            kept.by_agent[agent.0 as usize].clear();
+        }
+        placed = place_onto(model, topology, Some(previous), kept.clone());
+    }
+    placed
+}
+
+/// Places the replicas `start` does not hold yet, around it.
+fn place_onto(model: &Model, topology: &Topology, previous: Option<&Previous>, start: Placement) -> Placement {
     let n_nodes = topology.nodes.len();
     let mut cpu_left: Vec<f64> = topology.nodes.iter().map(|n| f64::from(model.node(*n).cores)).collect();
     let mut memory_left: Vec<u64> = topology.nodes.iter().map(|n| model.node(*n).memory_mib).collect();
-    let mut placement = Placement::empty(model.agents.len());
+    for (agent, nodes) in start.by_agent.iter().enumerate() {
+        let a = &model.agents[agent];
+        for (node, count) in nodes {
+            cpu_left[node.0 as usize] -= model.effective_cpu(a) * f64::from(*count);
+            memory_left[node.0 as usize] =
+                memory_left[node.0 as usize].saturating_sub(a.memory_mib * u64::from(*count));
+        }
+    }
+    let mut placement = start;
     let total_rps: f64 = model.routes.iter().map(|r| r.rps).sum::<f64>().max(f64::MIN_POSITIVE);
     let latency = model.latency.by_locality;
     let mut reverse_avoid: Vec<Vec<(AgentId, usize)>> = vec![Vec::new(); model.agents.len()];
@@ -45,7 +115,7 @@ pub fn place(model: &Model, topology: &Topology, previous: Option<&Previous>) ->
             .collect();
         let mut avoided: Vec<(AgentId, usize)> = a.avoid.iter().map(|(o, l)| (*o, level_index(*l))).collect();
         avoided.extend(reverse_avoid[agent.0 as usize].iter().copied());
-        for _ in 0..a.n_replicas {
+        for _ in placement.total(agent)..a.n_replicas {
             // Domain sets of what is placed so far, computed once per replica.
             let domains = |other: AgentId, level: usize| -> BTreeSet<u32> {
                 placement.per_domain(topology, other, level).into_keys().collect()

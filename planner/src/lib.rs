@@ -14,6 +14,7 @@ pub mod greedy;
 pub mod infeasible;
 pub mod placement;
 pub mod previous;
+pub mod reach;
 pub mod score;
 pub mod search;
 pub mod statements;
@@ -124,6 +125,7 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
     let mut seeds = vec![greedy::place(model, &topology, previous.as_ref())];
     if let Some(previous) = &previous {
         seeds.push(placement_of_previous(model, previous));
+        seeds.push(greedy::repair(model, &topology, previous));
     }
     let mut best_seed: Option<(f64, Placement)> = None;
     for (index, seed) in seeds.into_iter().enumerate() {
@@ -165,7 +167,11 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
                 progress(p);
             }
         };
-        let improved = search::improve(model, &topology, previous.as_ref(), seed, budget, &report);
+        let improved = match (&previous, request.search) {
+            // A re-plan searches around what had to move, not the whole fleet again.
+            (Some(previous), None) => search::improve_moved(model, &topology, previous, seed, budget, &report),
+            _ => search::improve(model, &topology, previous.as_ref(), seed, budget, &report),
+        };
         let total = score(model, &topology, &improved, previous.as_ref()).total;
         best_seed = Some((total, improved));
     }
@@ -177,7 +183,7 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
         let placement = best_seed.map(|(_, p)| p).unwrap_or_default();
         let total = score(model, &topology, &placement, previous.as_ref()).total;
         let bound = bound::lower_bound(model, &topology, &candidates, previous.as_ref());
-        let gap = if total.abs() > 1e-12 { ((total - bound) / total.abs()).max(0.0) } else { 0.0 };
+        let gap = relative_gap(total, bound);
         let status = if gap <= request.limits.gap { SolverStatus::Optimal } else { SolverStatus::Feasible };
         Ok((placement, SolverReport { status, objective: total, bound, gap }))
     } else {
@@ -228,14 +234,18 @@ fn solve_whole(
     let full = request.exhaustive || formulation.milp.n_variables() <= FULL_SOLVE_MAX_VARIABLES;
     if full || start.is_none() {
         return formulation.milp.solve(&request.limits, start.as_deref()).map(|solution| {
+            let objective = solution.objective + formulation.objective_constant;
+            let bound = solution.bound + formulation.objective_constant;
             let report = SolverReport {
                 status: match solution.status {
                     Status::Optimal => SolverStatus::Optimal,
                     Status::Feasible => SolverStatus::Feasible,
                 },
-                objective: solution.objective + formulation.objective_constant,
-                bound: solution.bound + formulation.objective_constant,
-                gap: solution.gap,
+                objective,
+                bound,
+                // On the totals the plan states, like the other paths: HiGHS's
+                // own gap is relative to its objective without the constant.
+                gap: relative_gap(objective, bound),
             };
             (formulation.placement(&solution), report)
         });
@@ -247,9 +257,14 @@ fn solve_whole(
     } else {
         bound::lower_bound(model, topology, candidates, previous)
     };
-    let gap = if total.abs() > 1e-12 { ((total - bound) / total.abs()).max(0.0) } else { 0.0 };
+    let gap = relative_gap(total, bound);
     let status = if gap <= request.limits.gap { SolverStatus::Optimal } else { SolverStatus::Feasible };
     Ok((placement, SolverReport { status, objective: total, bound, gap }))
+}
+
+/// `(objective − bound) / |objective|`, never negative, 0 for a zero objective.
+fn relative_gap(objective: f64, bound: f64) -> f64 {
+    if objective.abs() > 1e-12 { ((objective - bound) / objective.abs()).max(0.0) } else { 0.0 }
 }
 
 /// The previous plan's placements resolved against the current config.

@@ -19,6 +19,9 @@ use crate::topology::Topology;
 
 /// Fleets with more agents than this start the search with coarse sub-MILPs.
 pub const COARSE_FIRST_MIN_AGENTS: usize = 64;
+/// Fleets with more agents than this start coarser still, at the zone level,
+/// for three quarters of their rounds, and get more rounds.
+pub const ZONE_FIRST_MIN_AGENTS: usize = 500;
 
 /// Budget of a search.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -38,12 +41,14 @@ impl Budget {
     /// A budget that grows gently with the instance.
     pub fn for_model(model: &Model) -> Self {
         let n_agents = model.agents.len();
-        Self {
-            rounds: (3 * n_agents).clamp(12, 150),
-            agents_per_round: 5.min(n_agents),
-            node_limit: 100,
-            spare_hosts: 8,
-        }
+        // Zone-level rounds are cheap (few indicators), so large fleets can
+        // afford more of them within the same time.
+        let rounds = if n_agents > ZONE_FIRST_MIN_AGENTS {
+            (4 * n_agents / 5).clamp(150, 800)
+        } else {
+            (3 * n_agents).clamp(12, 150)
+        };
+        Self { rounds, agents_per_round: 5.min(n_agents), node_limit: 100, spare_hosts: 8 }
     }
 }
 
@@ -72,8 +77,61 @@ pub fn improve(
     // first (a third of the variables, most of the latency), and refine to
     // host, then NUMA, once a whole pass at the current level finds nothing
     // better; small fleets can afford the exact model from the start.
-    let finest_level = if model.agents.len() <= COARSE_FIRST_MIN_AGENTS { 0 } else { 2 };
+    let n_agents = model.agents.len();
+    if n_agents > ZONE_FIRST_MIN_AGENTS {
+        // Most of the latency is whether routes stay in a zone (docs/model.md
+        // §5): settle that first with the cheapest sub-MILPs, then refine.
+        let zone_rounds = budget.rounds * 3 / 4;
+        let zoned = improve_over(
+            model,
+            topology,
+            previous,
+            incumbent,
+            &neighbourhoods,
+            Budget { rounds: zone_rounds, ..budget },
+            3,
+            &|p: Progress| progress(Progress { rounds: budget.rounds, ..p }),
+        );
+        let rest = Budget { rounds: budget.rounds - zone_rounds, ..budget };
+        return improve_over(model, topology, previous, zoned, &neighbourhoods, rest, 2, &|p: Progress| {
+            progress(Progress { round: zone_rounds + p.round, rounds: budget.rounds, ..p })
+        });
+    }
+    let finest_level = if n_agents <= COARSE_FIRST_MIN_AGENTS { 0 } else { 2 };
     improve_over(model, topology, previous, incumbent, &neighbourhoods, budget, finest_level, progress)
+}
+
+/// A re-plan's search: one pass over the neighbourhoods that hold an agent
+/// whose placement differs from the previous plan (at most two per such
+/// agent), so that its cost follows the size of the change, not of the fleet.
+pub fn improve_moved(
+    model: &Model,
+    topology: &Topology,
+    previous: &Previous,
+    incumbent: Placement,
+    budget: Budget,
+    progress: &dyn Fn(Progress),
+) -> Placement {
+    let moved: BTreeSet<AgentId> = (0..model.agents.len())
+        .map(|a| AgentId(a as u32))
+        .filter(|a| previous.agent(*a).is_none_or(|before| before.on_nodes != incumbent.by_agent[a.0 as usize]))
+        .collect();
+    let around: Vec<BTreeSet<AgentId>> = neighbourhoods(model, budget.agents_per_round)
+        .into_iter()
+        .filter(|set| set.iter().any(|a| moved.contains(a)))
+        .collect();
+    let rounds = budget.rounds.min(around.len()).min(2 * moved.len());
+    let finest_level = if model.agents.len() <= COARSE_FIRST_MIN_AGENTS { 0 } else { 2 };
+    improve_over(
+        model,
+        topology,
+        Some(previous),
+        incumbent,
+        &around,
+        Budget { rounds, ..budget },
+        finest_level,
+        progress,
+    )
 }
 
 /// [`improve`] over given neighbourhoods, starting at a given finest
