@@ -16,14 +16,14 @@ use std::time::{Duration, Instant};
 use rtt_apply::coordinator::Coordinator;
 use rtt_apply::fault::Faults;
 use rtt_apply::workspace::{DriverConfig, Fleet, Workspace};
-use rtt_planner::document::{Inputs, ObjectiveReport, PlacementRow, PlanDocument, SolverReport, SolverStatus};
+use rtt_planner::document::{PlacementRow, PlanDocument};
 use rtt_schema::canonical::Sha256;
 use rtt_trust::SecretKey;
 
 const RUNS: usize = 11;
 
 fn plan(serial: u64, previous: Option<Sha256>, hosts: usize, key: &SecretKey) -> (Vec<u8>, Sha256) {
-    let mut placements: Vec<PlacementRow> = (0..hosts)
+    let placements: Vec<PlacementRow> = (0..hosts)
         .map(|i| PlacementRow {
             agent: format!("agent-{:03}@1", (i + serial as usize) % 37),
             host: format!("h{i:03}"),
@@ -31,19 +31,7 @@ fn plan(serial: u64, previous: Option<Sha256>, hosts: usize, key: &SecretKey) ->
             replicas: 1 + (serial as u32 + i as u32) % 3,
         })
         .collect();
-    placements.sort();
-    let mut document = PlanDocument {
-        kind: "rtt.plan".into(),
-        version: 1,
-        serial,
-        inputs: Inputs { config: Sha256::of(b"bench"), previous, registry: None },
-        solver: SolverReport { status: SolverStatus::Optimal, objective: 0.0, bound: 0.0, gap: 0.0 },
-        objective: ObjectiveReport { latency_us: 0.0, moves: 0, total: 0.0 },
-        placements,
-        routes: Vec::new(),
-        views: BTreeMap::new(),
-        signatures: Vec::new(),
-    };
+    let mut document = PlanDocument::bare(Sha256::of(b"bench"), serial, previous, placements);
     rtt_trust::sign_document(&mut document, key).expect("sign");
     (document.to_file_bytes().expect("encode"), document.hash().expect("hash"))
 }

@@ -139,6 +139,25 @@ pub struct Signature {
 }
 
 impl PlanDocument {
+    /// A plan that is only placements: zero figures, no routes, no views, no
+    /// signatures. What apply's tests and benchmarks need to exercise signing
+    /// and two-phase commit without a solve.
+    pub fn bare(config: Sha256, serial: u64, previous: Option<Sha256>, mut placements: Vec<PlacementRow>) -> Self {
+        placements.sort();
+        PlanDocument {
+            kind: PLAN_KIND.into(),
+            version: 1,
+            serial,
+            inputs: Inputs { config, previous, registry: None },
+            solver: SolverReport { status: SolverStatus::Optimal, objective: 0.0, bound: 0.0, gap: 0.0 },
+            objective: ObjectiveReport { latency_us: 0.0, moves: 0, total: 0.0 },
+            placements,
+            routes: Vec::new(),
+            views: BTreeMap::new(),
+            signatures: Vec::new(),
+        }
+    }
+
     /// The JCS bytes of the plan without `signatures`: what is hashed and signed.
     pub fn signed_bytes(&self) -> Result<Vec<u8>, CanonicalError> {
         let mut value = serde_json::to_value(self).map_err(|e| CanonicalError::from_message(e.to_string()))?;

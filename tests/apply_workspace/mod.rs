@@ -4,11 +4,10 @@
 
 #![allow(dead_code)]
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use rtt_planner::document::{Inputs, ObjectiveReport, PlacementRow, PlanDocument, SolverReport, SolverStatus};
+use rtt_planner::document::{PlacementRow, PlanDocument};
 use rtt_schema::canonical::Sha256;
 
 use crate::support;
@@ -115,18 +114,7 @@ pub fn plan_rows(serial: u64) -> Vec<PlacementRow> {
 }
 
 pub fn write_signed_plan(dir: &Path, serial: u64, previous: Option<Sha256>) -> Sha256 {
-    let document = PlanDocument {
-        kind: "rtt.plan".into(),
-        version: 1,
-        serial,
-        inputs: Inputs { config: Sha256::of(b"crash-matrix"), previous, registry: None },
-        solver: SolverReport { status: SolverStatus::Optimal, objective: 0.0, bound: 0.0, gap: 0.0 },
-        objective: ObjectiveReport { latency_us: 0.0, moves: 0, total: 0.0 },
-        placements: plan_rows(serial),
-        routes: Vec::new(),
-        views: BTreeMap::new(),
-        signatures: Vec::new(),
-    };
+    let document = PlanDocument::bare(Sha256::of(b"crash-matrix"), serial, previous, plan_rows(serial));
     let path = dir.join(format!("p{serial}.json"));
     std::fs::write(&path, document.to_file_bytes().expect("encodes")).expect("write plan");
     ok(dir, &["sign", path.to_str().expect("utf-8"), "--key", "k.key"]);

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rtt_planner::document::{Inputs, ObjectiveReport, PlacementRow, PlanDocument, SolverReport, SolverStatus};
+use rtt_planner::document::{PlacementRow, PlanDocument};
 use rtt_schema::canonical::Sha256;
 
 use super::*;
@@ -18,7 +18,7 @@ use crate::wal::{Entry, Wal};
 use crate::workspace::{DriverConfig, Fleet, Workspace};
 
 fn plan(serial: u64, previous: Option<Sha256>, rows: &[(&str, &str, u32)]) -> PlanToApply {
-    let mut placements: Vec<PlacementRow> = rows
+    let placements: Vec<PlacementRow> = rows
         .iter()
         .map(|(agent, host, replicas)| PlacementRow {
             agent: (*agent).into(),
@@ -27,19 +27,7 @@ fn plan(serial: u64, previous: Option<Sha256>, rows: &[(&str, &str, u32)]) -> Pl
             replicas: *replicas,
         })
         .collect();
-    placements.sort();
-    let document = PlanDocument {
-        kind: "rtt.plan".into(),
-        version: 1,
-        serial,
-        inputs: Inputs { config: Sha256::of(b"config"), previous, registry: None },
-        solver: SolverReport { status: SolverStatus::Optimal, objective: 0.0, bound: 0.0, gap: 0.0 },
-        objective: ObjectiveReport { latency_us: 0.0, moves: 0, total: 0.0 },
-        placements,
-        routes: Vec::new(),
-        views: BTreeMap::new(),
-        signatures: Vec::new(),
-    };
+    let document = PlanDocument::bare(Sha256::of(b"config"), serial, previous, placements);
     let hash = document.hash().expect("hashable");
     let bytes = document.to_file_bytes().expect("encodable");
     PlanToApply::verified(document, hash, bytes)
