@@ -10,6 +10,7 @@ use rtt_solver::{Expression, Group, STRUCTURAL, Sense, Var};
 use crate::placement::Placement;
 use crate::previous::Previous;
 use crate::score::{LOCAL_SHARE, SHARE_EPSILON, locality_shares};
+use crate::symmetry::Symmetry;
 use crate::topology::{NodeId, Topology, level_index};
 
 /// The config statement behind a constraint group.
@@ -45,6 +46,12 @@ pub struct Options {
     /// Group capacity rows per NUMA node ([`Statement::NodeCapacity`])
     /// instead of per zone, so that an explanation can name the node.
     pub capacity_per_node: bool,
+    /// Order interchangeable hosts and NUMA nodes by load ([`crate::symmetry`]).
+    /// Then [`Formulation::start`] describes an equivalent placement, not
+    /// necessarily the given one, so an explanation that reads duals at the
+    /// plan's own placement leaves it off. Ignored when either option above
+    /// is set: dropping one group's rows can make the nodes distinguishable.
+    pub break_symmetry: bool,
 }
 
 /// The agents a neighbourhood holds fixed and the nodes its free agents may use.
@@ -96,6 +103,8 @@ pub struct Formulation {
     moves: Vec<(AgentId, NodeId, u32, Var)>,
     /// For a neighbourhood: the placement the fixed agents keep.
     base: Option<Placement>,
+    /// Interchangeable hosts and nodes, ordered by rows of this MILP.
+    symmetry: Symmetry,
 }
 
 struct Builder<'m> {
@@ -115,6 +124,8 @@ struct Builder<'m> {
     statements: Vec<Statement>,
     groups: HashMap<Statement, Group>,
     y: Vec<Vec<(NodeId, Var)>>,
+    /// Upper bound of each `y`, parallel to `y`.
+    y_upper: Vec<Vec<u32>>,
     presence: BTreeMap<(AgentId, usize, u32), Var>,
     capacity: Vec<CapacityRow>,
     slo_rows: Vec<(usize, usize)>,
@@ -192,7 +203,8 @@ impl Formulation {
         hosts: &std::collections::BTreeSet<rtt_schema::model::HostId>,
         coarsen: usize,
     ) -> Self {
-        Self::build_neighbourhood_with(model, topology, previous, base, free, hosts, coarsen, Options::default())
+        let options = Options { break_symmetry: true, ..Options::default() };
+        Self::build_neighbourhood_with(model, topology, previous, base, free, hosts, coarsen, options)
     }
 
     /// [`Formulation::build_neighbourhood`] with options (an explanation
@@ -241,6 +253,7 @@ impl Formulation {
             statements: Vec::new(),
             groups: HashMap::new(),
             y: Vec::with_capacity(model.agents.len()),
+            y_upper: Vec::with_capacity(model.agents.len()),
             presence: BTreeMap::new(),
             capacity: Vec::new(),
             slo_rows: Vec::new(),
@@ -248,6 +261,11 @@ impl Formulation {
         let mut objective_constant = 0.0;
         placement_variables(&mut b, options);
         capacity_rows(&mut b);
+        let symmetry = if options.break_symmetry && !options.relaxable_eligibility && !options.capacity_per_node {
+            symmetry_rows(&mut b, previous)
+        } else {
+            Symmetry::default()
+        };
         let spread = topology_rows(&mut b);
         let routes = route_rows(&mut b, &mut objective_constant);
         let moves = churn_terms(&mut b, previous, &mut objective_constant);
@@ -263,6 +281,7 @@ impl Formulation {
             routes,
             moves,
             base: None,
+            symmetry,
         }
     }
 
@@ -301,8 +320,12 @@ impl Formulation {
     }
 
     /// A complete MIP start describing `placement`, or `None` when it uses a
-    /// node the formulation has no variable for.
+    /// node the formulation has no variable for. With
+    /// [`Options::break_symmetry`], it describes the equivalent placement
+    /// [`Symmetry::canonical`] gives (same figures), which the symmetry rows admit.
     pub fn start(&self, model: &Model, topology: &Topology, placement: &Placement) -> Option<Vec<(Var, f64)>> {
+        let canonical = self.symmetry.canonical(model, placement);
+        let placement = &canonical;
         let mut start = Vec::new();
         for (agent, vars) in self.placement_vars.iter().enumerate() {
             let id = AgentId(agent as u32);
@@ -367,11 +390,13 @@ fn placement_variables(b: &mut Builder<'_>, options: Options) {
         let cpu = model.effective_cpu(agent);
         if b.is_fixed(id) {
             b.y.push(Vec::new());
+            b.y_upper.push(Vec::new());
             continue;
         }
         let one_per_node =
             matches!(agent.anti_affinity, Some(rtt_schema::raw::Level::Numa | rtt_schema::raw::Level::Host));
         let mut vars = Vec::new();
+        let mut uppers = Vec::new();
         let mut ineligible = Vec::new();
         for (node_index, numa) in b.topology.nodes.iter().enumerate() {
             let host = &model.hosts[numa.host.0 as usize];
@@ -411,6 +436,7 @@ fn placement_variables(b: &mut Builder<'_>, options: Options) {
             let var = b.milp.integer(0.0, upper);
             let node = NodeId(node_index as u32);
             vars.push((node, var));
+            uppers.push(upper as u32);
             if !eligible {
                 ineligible.push(var);
             }
@@ -428,6 +454,7 @@ fn placement_variables(b: &mut Builder<'_>, options: Options) {
             }
         }
         b.y.push(vars);
+        b.y_upper.push(uppers);
     }
 }
 
@@ -480,6 +507,41 @@ fn capacity_rows(b: &mut Builder<'_>) {
             b.capacity.push(CapacityRow { row, node, is_cpu: false });
         }
     }
+}
+
+/// Orders interchangeable hosts and NUMA nodes by CPU load (docs/model.md §3).
+fn symmetry_rows(b: &mut Builder<'_>, previous: Option<&Previous>) -> Symmetry {
+    let model = b.model;
+    let n_nodes = b.topology.nodes.len();
+    let mut agents_on: Vec<Vec<AgentId>> = vec![Vec::new(); n_nodes];
+    let mut load: Vec<Expression> = vec![Expression::from(0.0); n_nodes];
+    for (agent, vars) in b.y.iter().enumerate() {
+        let cpu = model.effective_cpu(&model.agents[agent]);
+        for (node, var) in vars {
+            agents_on[node.0 as usize].push(AgentId(agent as u32));
+            load[node.0 as usize].add_mul(cpu, var.lp());
+        }
+    }
+    let mut blocked = vec![false; n_nodes];
+    let fixed_nodes = b.fixed.map(|(placement, fixed)| {
+        placement.by_agent.iter().zip(fixed).filter(|(_, is_fixed)| **is_fixed).flat_map(|(nodes, _)| nodes.keys())
+    });
+    let previous_nodes = previous.map(|p| p.by_agent.iter().flatten().flat_map(|before| before.on_nodes.keys()));
+    for node in fixed_nodes.into_iter().flatten().chain(previous_nodes.into_iter().flatten()) {
+        blocked[node.0 as usize] = true;
+    }
+    let symmetry = Symmetry::find(model, b.topology, &agents_on, &blocked);
+    for (heavier, lighter) in symmetry.ordered_pairs() {
+        let mut difference = Expression::from(0.0);
+        for node in heavier {
+            difference += load[node.0 as usize].clone();
+        }
+        for node in lighter {
+            difference -= load[node.0 as usize].clone();
+        }
+        b.milp.constrain(difference, Sense::Ge, 0.0, STRUCTURAL);
+    }
+    symmetry
 }
 
 /// Spread, anti-affinity, colocate and avoid. Returns the spread max/min vars.
@@ -564,6 +626,7 @@ fn route_rows(b: &mut Builder<'_>, objective_constant: &mut f64) -> Vec<RouteVar
     // What the agents routes touch can hold, for `reach` (config facts, the
     // same in every neighbourhood), once per agent.
     let mut sides: Vec<Option<crate::reach::AgentReach>> = (0..model.agents.len()).map(|_| None).collect();
+    let used = fixed_use(b);
     for (index, route) in model.routes.iter().enumerate() {
         let mut vars = RouteVars::default();
         if b.is_fixed(route.from) && b.is_fixed(route.to) {
@@ -595,37 +658,59 @@ fn route_rows(b: &mut Builder<'_>, objective_constant: &mut f64) -> Vec<RouteVar
         let from_n = f64::from(model.agents[route.from.0 as usize].n_replicas);
         let to_n = f64::from(model.agents[route.to.0 as usize].n_replicas);
         let mut p99_gain = Expression::from(0.0);
-        let mut previous_local: Option<Var> = None;
+        let mut previous_local: Option<(usize, Var)> = None;
         // Coarsest first, so that each finer indicator can be chained below it.
         for level in (b.finest_level..4).rev() {
             let step = latency[level + 1] - latency[level];
             if step <= 0.0 || !reachable[level] {
                 continue;
             }
+            if let Some((coarser_level, coarser)) =
+                previous_local.filter(|(coarser_level, _)| b.topology.same_partition(level, *coarser_level))
+            {
+                // The same domains as the coarser level: one indicator serves
+                // both, with both steps (fewer columns, no duplicate rows).
+                b.milp.add_objective(-weight * step, coarser);
+                p99_gain.add_mul(step, coarser.lp());
+                vars.local[level] = Some(coarser);
+                previous_local = Some((coarser_level.min(level), coarser));
+                continue;
+            }
             let from_counts = b.per_domain(route.from, level);
             let to_counts = b.per_domain(route.to, level);
+            let shares: Vec<_> = {
+                let ceilings = (level == 0 && !b.relaxable).then(|| node_share_ceilings(b, route, &used));
+                from_counts
+                    .iter()
+                    .filter_map(|(domain, from_count)| {
+                        let to_count = to_counts.get(domain)?;
+                        let ceiling = ceilings.as_ref().map_or(1.0, |c| c(NodeId(*domain)));
+                        (ceiling > 0.0).then_some((*domain, from_count, to_count, ceiling))
+                    })
+                    .collect()
+            };
+            // Shares that cannot add up to 0.99 leave the level unreachable.
+            if shares.iter().map(|(.., ceiling)| ceiling).sum::<f64>() < LOCAL_SHARE - SHARE_EPSILON {
+                continue;
+            }
             let mut share_sum = Expression::from(0.0);
-            for (domain, from_count) in &from_counts {
-                let Some(to_count) = to_counts.get(domain) else { continue };
-                let share = b.milp.continuous(0.0, 1.0);
+            for (domain, from_count, to_count, ceiling) in shares {
+                let share = b.milp.continuous(0.0, ceiling);
                 b.milp.constrain(from_n * share.lp() - from_count.clone(), Sense::Le, 0.0, STRUCTURAL);
                 b.milp.constrain(to_n * share.lp() - to_count.clone(), Sense::Le, 0.0, STRUCTURAL);
                 share_sum.add_mul(1.0, share.lp());
-                vars.shares[level].push((*domain, share));
-            }
-            if vars.shares[level].is_empty() {
-                continue;
+                vars.shares[level].push((domain, share));
             }
             let local = b.milp.binary();
             b.milp.constrain(share_sum - (LOCAL_SHARE - SHARE_EPSILON) * local.lp(), Sense::Ge, 0.0, STRUCTURAL);
-            if let Some(coarser) = previous_local {
+            if let Some((_, coarser)) = previous_local {
                 // Local at a finer level implies local at every coarser one.
                 b.milp.constrain(local.lp() - coarser.lp(), Sense::Le, 0.0, STRUCTURAL);
             }
             b.milp.add_objective(-weight * step, local);
             p99_gain.add_mul(step, local.lp());
             vars.local[level] = Some(local);
-            previous_local = Some(local);
+            previous_local = Some((level, local));
         }
         if let Some(slo) = route.slo_p99_us {
             let group = b.group(Statement::Slo(index));
@@ -636,6 +721,81 @@ fn route_rows(b: &mut Builder<'_>, objective_constant: &mut f64) -> Vec<RouteVar
         all.push(vars);
     }
     all
+}
+
+/// CPU and memory the fixed agents of a neighbourhood use, per node.
+fn fixed_use(b: &Builder<'_>) -> Vec<(f64, u64)> {
+    let mut used = vec![(0.0, 0); b.topology.nodes.len()];
+    let Some((placement, fixed)) = b.fixed else { return used };
+    for (agent, nodes) in placement.by_agent.iter().enumerate().filter(|(agent, _)| fixed[*agent]) {
+        let spec = &b.model.agents[agent];
+        let cpu = b.model.effective_cpu(spec);
+        for (node, count) in nodes {
+            let entry = &mut used[node.0 as usize];
+            entry.0 += cpu * f64::from(*count);
+            entry.1 += spec.memory_mib * u64::from(*count);
+        }
+    }
+    used
+}
+
+/// For a route, the largest share `min(y_a/R_a, y_b/R_b)` each NUMA node can
+/// hold when the two ends have it to themselves: what fits beside the fixed
+/// agents, within the bounds of `y`. A valid upper bound on the share
+/// variable, and 0 where the two cannot meet (two 5-core agents on a 8-core
+/// node). Docs: model.md §2.
+fn node_share_ceilings<'b>(
+    b: &'b Builder<'_>,
+    route: &rtt_schema::model::Route,
+    used: &'b [(f64, u64)],
+) -> impl Fn(NodeId) -> f64 + 'b {
+    let model = b.model;
+    let end = |agent: AgentId| {
+        let spec = &model.agents[agent.0 as usize];
+        (agent, model.effective_cpu(spec), spec.memory_mib, f64::from(spec.n_replicas))
+    };
+    let (from, to) = (end(route.from), end(route.to));
+    move |node: NodeId| {
+        if from.0 == to.0 {
+            return 1.0;
+        }
+        // The counts an end may take on this node: a constant for a fixed
+        // agent (already in `used`), else 0 up to its variable's bound.
+        let choices = |agent: AgentId| -> (u32, u32, bool) {
+            if let Some((placement, _)) = b.fixed.filter(|_| b.is_fixed(agent)) {
+                let count = placement.get(agent, node);
+                return (count, count, true);
+            }
+            let vars = &b.y[agent.0 as usize];
+            match vars.binary_search_by_key(&node, |(n, _)| *n) {
+                Ok(i) => (0, b.y_upper[agent.0 as usize][i], false),
+                Err(_) => (0, 0, false),
+            }
+        };
+        let capacity = model.node(b.topology.node(node));
+        let (cpu_used, memory_used) = used[node.0 as usize];
+        let cpu_left = f64::from(capacity.cores) - cpu_used + 1e-9;
+        let memory_left = capacity.memory_mib.saturating_sub(memory_used);
+        let (from_low, from_high, from_fixed) = choices(from.0);
+        let (to_low, to_high, to_fixed) = choices(to.0);
+        let mut best: f64 = 0.0;
+        for from_count in from_low..=from_high {
+            let (cpu, memory) =
+                if from_fixed { (0.0, 0) } else { (from.1 * f64::from(from_count), from.2 * u64::from(from_count)) };
+            if cpu > cpu_left || memory > memory_left {
+                break;
+            }
+            let to_count = if to_fixed {
+                to_low
+            } else {
+                let by_cpu = ((cpu_left - cpu) / to.1).floor().max(0.0) as u32;
+                let by_memory = ((memory_left - memory) / to.2.max(1)) as u32;
+                to_high.min(by_cpu).min(by_memory)
+            };
+            best = best.max((f64::from(from_count) / from.3).min(f64::from(to_count) / to.3));
+        }
+        best.min(1.0)
+    }
 }
 
 /// `m ≥ P − y` per node an agent used before; constant terms for the rest.

@@ -18,6 +18,7 @@ pub mod reach;
 pub mod score;
 pub mod search;
 pub mod statements;
+pub mod symmetry;
 pub mod topology;
 
 use std::time::Instant;
@@ -57,8 +58,14 @@ pub struct Request<'a> {
     pub progress: Option<&'a dyn Fn(search::Progress)>,
 }
 
-/// Models with at most this many variables get a full branch and bound by default.
-pub const FULL_SOLVE_MAX_VARIABLES: usize = 3_000;
+/// Models with at most this many variables get a full branch and bound by
+/// default. Past it, a root node with cuts alone can take tens of seconds
+/// (tier S: 2,900 variables, 7–24 s), so larger models get the LP bound
+/// unless a limit asks for more.
+pub const FULL_SOLVE_MAX_VARIABLES: usize = 1_000;
+/// Nodes of that default full branch and bound: it ends in a bounded time on
+/// any model of that size, and deterministically (no clock).
+pub const FULL_SOLVE_DEFAULT_NODES: u64 = 20_000;
 /// Past this many variables the LP relaxation costs more than it proves.
 pub const LP_BOUND_MAX_VARIABLES: usize = 20_000;
 
@@ -117,8 +124,8 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
     let candidates = bound::candidate_nodes(model, &topology);
     let n_candidates: usize = candidates.iter().map(|c| c.len()).sum();
     let whole = std::cell::OnceCell::new();
-    let formulation =
-        || whole.get_or_init(|| Formulation::build(model, &topology, previous.as_ref(), Options::default()));
+    let options = Options { break_symmetry: true, ..Options::default() };
+    let formulation = || whole.get_or_init(|| Formulation::build(model, &topology, previous.as_ref(), options));
 
     // The better feasible of the greedy placement and the previous plan seeds the search.
     let mut stats = Stats::default();
@@ -233,7 +240,12 @@ fn solve_whole(
     let start = best_seed.as_ref().and_then(|(_, seed)| formulation.start(model, topology, seed));
     let full = request.exhaustive || formulation.milp.n_variables() <= FULL_SOLVE_MAX_VARIABLES;
     if full || start.is_none() {
-        return formulation.milp.solve(&request.limits, start.as_deref()).map(|solution| {
+        let limits = if request.exhaustive {
+            request.limits
+        } else {
+            Limits { node_limit: request.limits.node_limit.or(Some(FULL_SOLVE_DEFAULT_NODES)), ..request.limits }
+        };
+        return formulation.milp.solve(&limits, start.as_deref()).map(|solution| {
             let objective = solution.objective + formulation.objective_constant;
             let bound = solution.bound + formulation.objective_constant;
             let report = SolverReport {

@@ -33,6 +33,8 @@ pub struct Topology {
     /// Number of domains per level.
     pub n_domains: [u32; 4],
     first_node_of_host: Vec<u32>,
+    /// Domains that hold at least one node, per level.
+    n_occupied: [usize; 4],
 }
 
 impl Topology {
@@ -53,7 +55,18 @@ impl Topology {
         }
         let n_domains =
             [nodes.len() as u32, model.hosts.len() as u32, model.racks.len() as u32, model.zones.len() as u32];
-        Self { nodes, domain, n_domains, first_node_of_host }
+        let n_occupied =
+            std::array::from_fn(|level| domain[level].iter().collect::<std::collections::BTreeSet<_>>().len());
+        Self { nodes, domain, n_domains, first_node_of_host, n_occupied }
+    }
+
+    /// True when the domains of level `fine` are exactly those of the coarser
+    /// level `coarse` (every zone one rack, say): the nodes two agents share
+    /// there are the same, so a route is local at one exactly when at the other.
+    pub fn same_partition(&self, fine: usize, coarse: usize) -> bool {
+        // Domains nest, so each coarse domain holds at least one fine one;
+        // equal counts leave room for exactly one.
+        fine <= coarse && self.n_occupied[fine] == self.n_occupied[coarse]
     }
 
     /// The node id of a host's NUMA node.

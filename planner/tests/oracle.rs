@@ -5,7 +5,9 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
+use rtt_planner::document::{PlacementRow, PlanDocument};
 use rtt_planner::placement::Placement;
+use rtt_planner::previous::Previous;
 use rtt_planner::score::score;
 use rtt_planner::topology::{NodeId, Topology};
 use rtt_planner::{PlanError, Request};
@@ -109,6 +111,11 @@ fn config(t: &Tiny) -> Config {
 
 /// Every placement of every agent over every node, scored; the best feasible total.
 fn brute_force(model: &Model, topology: &Topology) -> Option<f64> {
+    brute_force_from(model, topology, None)
+}
+
+/// [`brute_force`] with churn against a previous plan.
+fn brute_force_from(model: &Model, topology: &Topology, previous: Option<&Previous>) -> Option<f64> {
     let n_nodes = topology.nodes.len();
     let per_agent: Vec<Vec<Vec<u32>>> = model.agents.iter().map(|a| compositions(a.n_replicas, n_nodes)).collect();
     let mut best: Option<f64> = None;
@@ -120,7 +127,7 @@ fn brute_force(model: &Model, topology: &Topology) -> Option<f64> {
                 placement.add(AgentId(agent as u32), NodeId(node as u32), *count);
             }
         }
-        let figures = score(model, topology, &placement, None);
+        let figures = score(model, topology, &placement, previous);
         if figures.violations.is_empty() && best.is_none_or(|b| figures.total < b) {
             best = Some(figures.total);
         }
@@ -220,6 +227,66 @@ proptest! {
             (Some(strict), Some(loose)) => prop_assert!(loose <= strict + 1e-6, "relaxed {} > strict {}", loose, strict),
             (Some(_), None) => prop_assert!(false, "relaxing made the config infeasible"),
             _ => {}
+        }
+    }
+}
+
+/// Hosts drawn from two shapes in one or two racks, so that many are alike
+/// (the symmetry rows of docs/model.md §3 are in play), and a previous plan:
+/// some replicas of each agent on some node, which tells that node apart.
+fn alike() -> impl Strategy<Value = (Tiny, Vec<(usize, u32)>)> {
+    let shapes = [vec![2u32, 2], vec![4u32]];
+    let host = (0u32..2, 0usize..2).prop_map(move |(rack, shape)| (0u32, rack, shapes[shape].clone()));
+    let agent = (1u32..3, 1u32..3, prop_oneof![Just(0u8), Just(1), Just(2), Just(3), Just(4)]);
+    (prop::collection::vec(host, 2..4), prop::collection::vec(agent, 2..4)).prop_flat_map(|(hosts, agents)| {
+        let n = agents.len();
+        let n_nodes: usize = hosts.iter().map(|h| h.2.len()).sum();
+        let route = (0..n, 0..n, 1u32..100, prop::option::of(0u32..4));
+        let before = prop::collection::vec((0..n_nodes, 0u32..2), n);
+        (Just(hosts), Just(agents), prop::collection::vec(route, 0..4), before)
+            .prop_map(|(hosts, agents, routes, before)| (Tiny { hosts, agents, routes }, before))
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(96))]
+
+    /// With alike hosts and nodes, and churn against a previous plan, the
+    /// planner still reaches the brute-force optimum: the symmetry rows and
+    /// the canonical MIP start cut off no optimal placement.
+    #[test]
+    fn symmetry_breaking_keeps_the_optimum(case in alike()) {
+        let (t, before) = case;
+        let config = config(&t);
+        let model = rtt_schema::refine(&config).map_err(|e| TestCaseError::fail(format!("{e:?}")))?;
+        let topology = Topology::new(&model);
+        let rows: Vec<PlacementRow> = before
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, count))| *count > 0)
+            .map(|(agent, (node, count))| {
+                let numa = topology.node(NodeId(*node as u32));
+                PlacementRow {
+                    agent: model.agents[agent].id.clone(),
+                    host: model.hosts[numa.host.0 as usize].name.clone(),
+                    numa: numa.numa,
+                    replicas: *count,
+                }
+            })
+            .collect();
+        let previous_plan = PlanDocument::bare(Sha256([1; 32]), 1, None, rows);
+        let previous = rtt_planner::previous_of(&model, &topology, &previous_plan);
+        let oracle = brute_force_from(&model, &topology, Some(&previous));
+        let request = Request { previous: Some(&previous_plan), ..exact(&model) };
+        match (rtt_planner::plan(&request), oracle) {
+            (Ok(planned), Some(best)) => {
+                prop_assert!(planned.score.violations.is_empty());
+                prop_assert!((planned.score.total - best).abs() < 1e-6, "planner {} vs brute force {}", planned.score.total, best);
+                prop_assert!((planned.document.solver.objective - planned.document.objective.total).abs() < 1e-5,
+                    "solver {} vs scorer {}", planned.document.solver.objective, planned.document.objective.total);
+            }
+            (Err(PlanError::Infeasible(_)), None) => {}
+            (outcome, oracle) => prop_assert!(false, "planner {:?} but brute force {:?}", outcome.map(|p| p.score.total), oracle),
         }
     }
 }

@@ -151,7 +151,7 @@ fn improvement(context: &Context<'_>, route: usize, level: Locality) -> Improvem
     let model = context.model;
     let ends = (model.routes[route].from, model.routes[route].to);
     let all_hosts: BTreeSet<HostId> = (0..model.hosts.len() as u32).map(HostId).collect();
-    let options = Options { relaxable_eligibility: true, capacity_per_node: true };
+    let options = Options { relaxable_eligibility: true, capacity_per_node: true, ..Options::default() };
     let mut sub = Formulation::build_neighbourhood_with(
         model,
         &context.topology,
