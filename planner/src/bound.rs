@@ -46,15 +46,18 @@ pub fn lower_bound(
     let mut levels = vec![4; model.routes.len()];
     for index in order {
         let route = &model.routes[index];
-        if source.as_ref().is_none_or(|(agent, _)| *agent != route.from) {
-            let index = route.from.0 as usize;
-            source = Some((route.from, crate::reach::agent_reach(model, topology, &candidates[index], route.from)));
-        }
-        let target = crate::reach::agent_reach(model, topology, &candidates[route.to.0 as usize], route.to);
-        let reachable = match &source {
-            Some((_, from)) => crate::reach::reachable_between(model, [from, &target], route.from, route.to),
-            None => [true; 4],
-        };
+        // Most routes were already judged while the search built its sub-problems.
+        let reachable = topology.route_reach(index, || {
+            if source.as_ref().is_none_or(|(agent, _)| *agent != route.from) {
+                let index = route.from.0 as usize;
+                source = Some((route.from, crate::reach::agent_reach(model, topology, &candidates[index], route.from)));
+            }
+            let target = crate::reach::agent_reach(model, topology, &candidates[route.to.0 as usize], route.to);
+            match &source {
+                Some((_, from)) => crate::reach::reachable_between(model, [from, &target], route.from, route.to),
+                None => [true; 4],
+            }
+        });
         levels[index] = crate::reach::finest_reachable(&reachable);
     }
     // Summed in route order, so that the figure does not depend on the grouping.

@@ -640,16 +640,22 @@ fn route_rows(b: &mut Builder<'_>, objective_constant: &mut f64) -> Vec<RouteVar
         let reachable = if b.relaxable {
             [true; 4]
         } else {
-            for agent in [route.from, route.to] {
-                sides[agent.0 as usize].get_or_insert_with(|| {
-                    let nodes = crate::bound::candidates_of(model, b.topology, agent);
-                    crate::reach::agent_reach(model, b.topology, &nodes, agent)
-                });
-            }
-            match (&sides[route.from.0 as usize], &sides[route.to.0 as usize]) {
-                (Some(from), Some(to)) => crate::reach::reachable_between(model, [from, to], route.from, route.to),
-                _ => [true; 4],
-            }
+            let finest = b.finest_level;
+            let mut judge = || {
+                for agent in [route.from, route.to] {
+                    sides[agent.0 as usize].get_or_insert_with(|| {
+                        let nodes = crate::bound::candidates_of(model, b.topology, agent);
+                        crate::reach::agent_reach_down_to(model, b.topology, &nodes, agent, finest)
+                    });
+                }
+                match (&sides[route.from.0 as usize], &sides[route.to.0 as usize]) {
+                    (Some(from), Some(to)) => crate::reach::reachable_between(model, [from, to], route.from, route.to),
+                    _ => [true; 4],
+                }
+            };
+            // A complete answer is kept for the plan; a coarse sub-problem's
+            // partial one (cheap) is not.
+            if finest == 0 { b.topology.route_reach(index, judge) } else { judge() }
         };
         let weight = model.latency_weight * route.rps / total_rps;
         let service = model.agents[route.to.0 as usize].service_us;
@@ -827,4 +833,59 @@ fn churn_terms(
         *objective_constant += model.churn_weight * constant;
     }
     moves
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(hosts: &str, agents: &str) -> Model {
+        let yaml = format!(
+            "version: 1\ntopology:\n  latency_us: {{numa: 1, host: 2, rack: 3, zone: 4, region: 5}}\n  hosts:\n{hosts}agents:\n{agents}routes:\n  - {{from: a@1, to: b@1, rps: 1}}\n"
+        );
+        let source = rtt_schema::source::SourceFile::new("t.yaml", yaml);
+        rtt_schema::check_text(source, rtt_schema::Format::Yaml).unwrap().model
+    }
+
+    const PAIR: &str = "  - {id: a@1, replicas: 1, cpu: 5, memory_mib: 10, qos: guaranteed, service_us: 0}\n  - {id: b@1, replicas: 1, cpu: 5, memory_mib: 10, qos: guaranteed, service_us: 0}\n";
+
+    #[test]
+    fn two_agents_that_cannot_share_a_numa_node_get_no_numa_indicator() {
+        let hosts = "    - {name: h0, zone: z, rack: r, numa: [{cores: 8, memory_mib: 64}, {cores: 8, memory_mib: 64}]}\n";
+        let model = model(hosts, PAIR);
+        let topology = Topology::new(&model);
+        let mut formulation = Formulation::build(&model, &topology, None, Options::default());
+        assert!(!formulation.force_local(0, 0), "5 + 5 cores never fit one 8-core node");
+        assert!(formulation.force_local(0, 1), "but the host holds both");
+        // With 10-core nodes they can meet, and the share is capped at 1.
+        let model = model_with_cores(10);
+        let topology = Topology::new(&model);
+        let mut formulation = Formulation::build(&model, &topology, None, Options::default());
+        assert!(formulation.force_local(0, 0));
+    }
+
+    fn model_with_cores(cores: u32) -> Model {
+        let hosts = format!(
+            "    - {{name: h0, zone: z, rack: r, numa: [{{cores: {cores}, memory_mib: 64}}, {{cores: {cores}, memory_mib: 64}}]}}\n"
+        );
+        model(&hosts, PAIR)
+    }
+
+    #[test]
+    fn a_rack_that_is_its_whole_zone_shares_the_zone_indicator() {
+        // One rack per zone: rack-local exactly when zone-local.
+        let hosts = "    - {name: h0, zone: z0, rack: r, numa: [{cores: 8, memory_mib: 64}]}\n    - {name: h1, zone: z0, rack: r, numa: [{cores: 8, memory_mib: 64}]}\n    - {name: h2, zone: z1, rack: r, numa: [{cores: 8, memory_mib: 64}]}\n";
+        let model = model(hosts, PAIR);
+        let topology = Topology::new(&model);
+        assert!(topology.same_partition(2, 3));
+        assert!(topology.same_partition(0, 1), "one NUMA node per host");
+        assert!(!topology.same_partition(1, 2));
+        let formulation = Formulation::build(&model, &topology, None, Options::default());
+        let vars = &formulation.routes[0];
+        assert_eq!(vars.local[2], vars.local[3]);
+        assert!(vars.shares[2].is_empty() && !vars.shares[3].is_empty());
+        // numa and host fold too (one node per host): one more indicator in all.
+        assert_eq!(vars.local[0], vars.local[1]);
+        assert_ne!(vars.local[1], vars.local[2]);
+    }
 }

@@ -39,18 +39,34 @@ pub fn reachable_levels(
 
 /// What one agent can hold at each level: computed once per agent, it
 /// serves every route of the agent ([`reachable_between`]).
-pub struct AgentReach([Holder; 4]);
+pub struct AgentReach([Option<Holder>; 4]);
 
 /// [`AgentReach`] of `agent` over its candidate nodes.
 pub fn agent_reach(model: &Model, topology: &Topology, nodes: &BTreeSet<NodeId>, agent: AgentId) -> AgentReach {
-    AgentReach(std::array::from_fn(|level| holder(model, topology, nodes, agent, level)))
+    agent_reach_down_to(model, topology, nodes, agent, 0)
 }
 
-/// [`reachable_levels`] from the two agents' [`AgentReach`].
+/// [`AgentReach`] for the levels from `finest` up only. The NUMA and host
+/// levels cost the most (a map over every candidate node); a sub-problem
+/// that models routes from the zone or rack level up has no use for them.
+pub fn agent_reach_down_to(
+    model: &Model,
+    topology: &Topology,
+    nodes: &BTreeSet<NodeId>,
+    agent: AgentId,
+    finest: usize,
+) -> AgentReach {
+    AgentReach(std::array::from_fn(|level| (level >= finest).then(|| holder(model, topology, nodes, agent, level))))
+}
+
+/// [`reachable_levels`] from the two agents' [`AgentReach`]. Levels finer
+/// than either side was computed for come out false: not an answer, so a
+/// caller must not read them.
 pub fn reachable_between(model: &Model, sides: [&AgentReach; 2], from: AgentId, to: AgentId) -> [bool; 4] {
     let mut reachable = [false; 4];
     for level in (0..4).rev() {
-        if !level_reachable(model, [&sides[0].0[level], &sides[1].0[level]], from, to) {
+        let (Some(a), Some(b)) = (&sides[0].0[level], &sides[1].0[level]) else { break };
+        if !level_reachable(model, [a, b], from, to) {
             break;
         }
         reachable[level] = true;

@@ -209,6 +209,16 @@ pub fn spread_skew(model: &Model, topology: &Topology, placement: &Placement, ag
 /// Domains of a level that hold at least one host eligible for `agent`, sorted.
 pub fn spread_domains(model: &Model, topology: &Topology, agent: AgentId, level: usize) -> Vec<u32> {
     let a = &model.agents[agent.0 as usize];
+    // The agent's own spread level is asked for on every score: kept.
+    if a.spread.is_some_and(|(spread_level, _)| level_index(spread_level) == level) {
+        let compute = || eligible_domains(model, topology, agent, level);
+        return topology.spread_domains_of(agent.0 as usize, compute).to_vec();
+    }
+    eligible_domains(model, topology, agent, level)
+}
+
+fn eligible_domains(model: &Model, topology: &Topology, agent: AgentId, level: usize) -> Vec<u32> {
+    let a = &model.agents[agent.0 as usize];
     let mut domains: Vec<u32> = topology
         .nodes
         .iter()

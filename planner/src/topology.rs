@@ -2,6 +2,13 @@
 //!
 //! Levels are indexed finest first (numa, host, rack, zone), matching
 //! [`rtt_schema::model::Locality`]; a domain is a plain index within its level.
+//!
+//! A topology belongs to the model it was built from: it also keeps facts
+//! about that model's agents and routes that take a scan of the fleet to
+//! find (spread domains, reachable levels), computed on first use, so that
+//! the search's thousands of sub-problems each pay for them once per plan.
+
+use std::sync::OnceLock;
 
 use rtt_schema::model::{HostId, Model, NumaRef};
 use rtt_schema::raw::Level;
@@ -35,6 +42,10 @@ pub struct Topology {
     first_node_of_host: Vec<u32>,
     /// Domains that hold at least one node, per level.
     n_occupied: [usize; 4],
+    /// Per agent: the domains of its spread level it can use.
+    spread_domains: Vec<OnceLock<Vec<u32>>>,
+    /// Per route: the levels it can be local at (`reach.rs`).
+    route_reach: Vec<OnceLock<[bool; 4]>>,
 }
 
 impl Topology {
@@ -57,7 +68,25 @@ impl Topology {
             [nodes.len() as u32, model.hosts.len() as u32, model.racks.len() as u32, model.zones.len() as u32];
         let n_occupied =
             std::array::from_fn(|level| domain[level].iter().collect::<std::collections::BTreeSet<_>>().len());
-        Self { nodes, domain, n_domains, first_node_of_host, n_occupied }
+        Self {
+            nodes,
+            domain,
+            n_domains,
+            first_node_of_host,
+            n_occupied,
+            spread_domains: (0..model.agents.len()).map(|_| OnceLock::new()).collect(),
+            route_reach: (0..model.routes.len()).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// The spread domains of an agent, from `compute` the first time.
+    pub(crate) fn spread_domains_of(&self, agent: usize, compute: impl FnOnce() -> Vec<u32>) -> &[u32] {
+        self.spread_domains[agent].get_or_init(compute)
+    }
+
+    /// The levels a route can be local at, from `compute` the first time.
+    pub(crate) fn route_reach(&self, route: usize, compute: impl FnOnce() -> [bool; 4]) -> [bool; 4] {
+        *self.route_reach[route].get_or_init(compute)
     }
 
     /// True when the domains of level `fine` are exactly those of the coarser
