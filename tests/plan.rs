@@ -161,6 +161,27 @@ fn draining_a_host_moves_exactly_its_replicas() {
     assert_ne!(two["inputs"]["config"], one["inputs"]["config"], "the drain is part of the planned config");
 }
 
+/// A drain that displaces a whole group: on the generated tier S, draining
+/// the fullest host moves its 27 replicas and nothing else (the repair alone
+/// pushes others aside; the re-plan's group round undoes it, docs/model.md §5).
+#[test]
+fn draining_the_fullest_host_of_tier_s_moves_only_what_it_held() {
+    let config = temp("tier-s.json");
+    let text = rtt_instances::to_json_text(&rtt_instances::generate(rtt_instances::Tier::S.spec(1)));
+    std::fs::write(&config, text).unwrap();
+    let config = config.to_str().unwrap();
+    let first = temp("tier-s-1.json");
+    let one = plan_to(config, &first, &["--search-rounds", "0"]);
+    let mut per_host: BTreeMap<String, u64> = BTreeMap::new();
+    for row in one["placements"].as_array().unwrap() {
+        *per_host.entry(row["host"].as_str().unwrap().to_owned()).or_default() += row["replicas"].as_u64().unwrap();
+    }
+    let (fullest, held) = per_host.iter().max_by_key(|(host, n)| (**n, std::cmp::Reverse((*host).clone()))).unwrap();
+    let two = plan_to(config, &temp("tier-s-2.json"), &["--previous", first.to_str().unwrap(), "--drain", fullest]);
+    assert_eq!(two["objective"]["moves"].as_u64().unwrap(), *held, "only {fullest}'s replicas move");
+    assert!(two["placements"].as_array().unwrap().iter().all(|p| p["host"] != fullest.as_str()));
+}
+
 #[test]
 fn infeasible_configs_name_the_conflicting_statements_and_exit_3() {
     let dir = repo().join("tests/data/plan/infeasible");

@@ -851,7 +851,8 @@ mod tests {
 
     #[test]
     fn two_agents_that_cannot_share_a_numa_node_get_no_numa_indicator() {
-        let hosts = "    - {name: h0, zone: z, rack: r, numa: [{cores: 8, memory_mib: 64}, {cores: 8, memory_mib: 64}]}\n";
+        let hosts =
+            "    - {name: h0, zone: z, rack: r, numa: [{cores: 8, memory_mib: 64}, {cores: 8, memory_mib: 64}]}\n";
         let model = model(hosts, PAIR);
         let topology = Topology::new(&model);
         let mut formulation = Formulation::build(&model, &topology, None, Options::default());

@@ -6,7 +6,7 @@
 //! sequence of neighbourhoods and the node limits are fixed, so the search is
 //! deterministic.
 
-use std::collections::{BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use rtt_schema::model::{AgentId, HostId, Model};
 use rtt_solver::Limits;
@@ -116,10 +116,14 @@ pub fn improve_moved(
         .map(|a| AgentId(a as u32))
         .filter(|a| previous.agent(*a).is_none_or(|before| before.on_nodes != incumbent.by_agent[a.0 as usize]))
         .collect();
-    let around: Vec<BTreeSet<AgentId>> = neighbourhoods(model, budget.agents_per_round)
-        .into_iter()
-        .filter(|set| set.iter().any(|a| moved.contains(a)))
-        .collect();
+    // First the agents that left one host, together: what a drain displaces
+    // often moves best as a group (to one new host, say), which no small
+    // neighbourhood can do, and a group sub-problem keeps the moves to the
+    // forced ones (docs/model.md §5).
+    let mut around = moved_groups(topology, previous, &incumbent, &moved);
+    around.extend(
+        neighbourhoods(model, budget.agents_per_round).into_iter().filter(|set| set.iter().any(|a| moved.contains(a))),
+    );
     let rounds = budget.rounds.min(around.len()).min(2 * moved.len());
     let finest_level = if model.agents.len() <= COARSE_FIRST_MIN_AGENTS { 0 } else { 2 };
     improve_over(
@@ -132,6 +136,47 @@ pub fn improve_moved(
         finest_level,
         progress,
     )
+}
+
+/// Agents per group sub-problem of a re-plan: a single drained host of tier
+/// L holds ~35 agents, solved in ~2 s.
+pub const MOVED_GROUP_MAX: usize = 48;
+
+/// The moved agents as one group when there are at most
+/// [`MOVED_GROUP_MAX`] of them (those a drain displaces and those the repair
+/// pushed aside to make room, so that the pushing can be undone); past
+/// that, grouped by the host they left the most replicas on (the first such
+/// host in config order on a tie), in chunks of at most that many, in host
+/// order. Agents new to the plan, or that only gained replicas, are in no group.
+fn moved_groups(
+    topology: &Topology,
+    previous: &Previous,
+    placement: &Placement,
+    moved: &BTreeSet<AgentId>,
+) -> Vec<BTreeSet<AgentId>> {
+    let leavers: Vec<AgentId> = moved.iter().copied().filter(|a| previous.agent(*a).is_some()).collect();
+    if leavers.len() <= MOVED_GROUP_MAX {
+        return if leavers.is_empty() { Vec::new() } else { vec![leavers.into_iter().collect()] };
+    }
+    let mut by_host: BTreeMap<HostId, Vec<AgentId>> = BTreeMap::new();
+    for agent in moved {
+        let Some(before) = previous.agent(*agent) else { continue };
+        let mut left: BTreeMap<HostId, u32> = BTreeMap::new();
+        for (node, count) in &before.on_nodes {
+            let gone = count.saturating_sub(placement.get(*agent, *node));
+            if gone > 0 {
+                *left.entry(topology.node(*node).host).or_insert(0) += gone;
+            }
+        }
+        let most = left.iter().max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)));
+        if let Some((host, _)) = most {
+            by_host.entry(*host).or_default().push(*agent);
+        }
+    }
+    by_host
+        .into_values()
+        .flat_map(|agents| agents.chunks(MOVED_GROUP_MAX).map(|c| c.iter().copied().collect()).collect::<Vec<_>>())
+        .collect()
 }
 
 /// [`improve`] over given neighbourhoods, starting at a given finest
@@ -164,7 +209,13 @@ pub fn improve_over(
             since_improvement = 0;
         }
         let free = &neighbourhoods[round % neighbourhoods.len()];
-        let hosts = candidate_hosts(model, topology, &best, free, budget.spare_hosts);
+        let mut hosts = candidate_hosts(model, topology, &best, free, budget.spare_hosts);
+        // Where the free agents were before: going back is what undoes a move.
+        for agent in free {
+            let before = previous.and_then(|p| p.agent(*agent)).into_iter().flat_map(|b| b.on_nodes.keys());
+            hosts
+                .extend(before.map(|node| topology.node(*node).host).filter(|h| model.hosts[h.0 as usize].schedulable));
+        }
         let sub = Formulation::build_neighbourhood(
             model,
             topology,
