@@ -54,8 +54,46 @@ pub struct Request<'a> {
     pub exhaustive: bool,
     /// Large-neighbourhood search budget (default: sized to the model).
     pub search: Option<search::Budget>,
-    /// Called as the search improves (for a progress display).
-    pub progress: Option<&'a dyn Fn(search::Progress)>,
+    /// Called as planning goes (for a progress display). Asking for it also
+    /// computes the combinatorial bound before the search, so that the
+    /// display can show a gap from the start.
+    pub progress: Option<&'a dyn Fn(Progress)>,
+}
+
+/// Where planning is, for a progress display.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Progress {
+    /// What runs now.
+    pub stage: Stage,
+    /// The best feasible objective so far, if any.
+    pub incumbent: Option<f64>,
+    /// The best proven lower bound so far, if any.
+    pub bound: Option<f64>,
+}
+
+impl Progress {
+    /// `(incumbent − bound) / |incumbent|`, when both are known.
+    pub fn gap(&self) -> Option<f64> {
+        Some(relative_gap(self.incumbent?, self.bound?))
+    }
+}
+
+/// A stage of [`plan`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Large-neighbourhood search, after `round` of `rounds` sub-MILPs.
+    Search {
+        /// Sub-MILPs solved so far.
+        round: usize,
+        /// The budget.
+        rounds: usize,
+    },
+    /// The final solve on the whole-fleet MILP (branch and bound, or its LP
+    /// relaxation for the bound); HiGHS reports nothing until it ends.
+    Solve {
+        /// Branch and bound (true) or only the LP relaxation (false).
+        branch_and_bound: bool,
+    },
 }
 
 /// Models with at most this many variables get a full branch and bound by
@@ -166,12 +204,15 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
         }
     }
     stats.build_seconds = started.elapsed().as_secs_f64();
+    // For the display only: the figures in the plan come from the final stage.
+    let early_bound = request.progress.map(|_| bound::lower_bound(model, &topology, &candidates, previous.as_ref()));
     let searching = Instant::now();
     if let Some((_, seed)) = best_seed.take() {
         let budget = request.search.unwrap_or_else(|| search::Budget::for_model(model));
         let report = |p: search::Progress| {
             if let Some(progress) = request.progress {
-                progress(p);
+                let stage = Stage::Search { round: p.round, rounds: p.rounds };
+                progress(Progress { stage, incumbent: Some(p.incumbent), bound: early_bound });
             }
         };
         let improved = match (&previous, request.search) {
@@ -185,6 +226,15 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
     stats.search_seconds = searching.elapsed().as_secs_f64();
     let solving = Instant::now();
     let use_milp = request.exhaustive || best_seed.is_none() || n_candidates <= LP_BOUND_MAX_VARIABLES;
+    if let Some(progress) = request.progress.filter(|_| use_milp) {
+        let branch_and_bound =
+            request.exhaustive || best_seed.is_none() || formulation().milp.n_variables() <= FULL_SOLVE_MAX_VARIABLES;
+        progress(Progress {
+            stage: Stage::Solve { branch_and_bound },
+            incumbent: best_seed.as_ref().map(|(total, _)| *total),
+            bound: early_bound,
+        });
+    }
     let outcome = if !use_milp {
         // Too large for the MILP to prove more than the combinatorial bound does.
         let placement = best_seed.map(|(_, p)| p).unwrap_or_default();

@@ -37,9 +37,7 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
         rtt_planner::search::Budget { rounds, ..default }
     });
     let on_terminal = std::io::stderr().is_terminal();
-    let show = |p: rtt_planner::search::Progress| {
-        eprint!("\rrtt: search {}/{} incumbent {:.3}   ", p.round, p.rounds, p.incumbent);
-    };
+    let show = |p: rtt_planner::Progress| eprint!("\r{}\x1b[K", progress_line(&p));
     let request = Request {
         model: &loaded.model,
         config_hash: loaded.config_hash(),
@@ -98,6 +96,19 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line of the terminal's progress display: stage, incumbent, bound, gap.
+fn progress_line(p: &rtt_planner::Progress) -> String {
+    use rtt_planner::Stage;
+    let stage = match p.stage {
+        Stage::Search { round, rounds } => format!("search {round}/{rounds}"),
+        Stage::Solve { branch_and_bound: true } => "branch and bound (HiGHS)".to_owned(),
+        Stage::Solve { branch_and_bound: false } => "LP bound (HiGHS)".to_owned(),
+    };
+    let figure = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
+    let gap = p.gap().map_or_else(|| "-".to_owned(), |g| format!("{:.2}%", g * 100.0));
+    format!("rtt: {stage}  incumbent {}  bound {}  gap {gap}", figure(p.incumbent), figure(p.bound))
 }
 
 /// Applies `--drain`: the hosts become unschedulable in the config itself,
@@ -314,4 +325,20 @@ pub struct ViewsFailed(#[from] RegistryError);
 pub struct BadPlan {
     pub path: PathBuf,
     pub reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use rtt_planner::{Progress, Stage};
+
+    use super::progress_line;
+
+    #[test]
+    fn the_progress_line_shows_stage_incumbent_bound_and_gap() {
+        let searching =
+            Progress { stage: Stage::Search { round: 3, rounds: 90 }, incumbent: Some(450.0), bound: Some(405.0) };
+        assert_eq!(progress_line(&searching), "rtt: search 3/90  incumbent 450.000  bound 405.000  gap 10.00%");
+        let solving = Progress { stage: Stage::Solve { branch_and_bound: true }, incumbent: None, bound: None };
+        assert_eq!(progress_line(&solving), "rtt: branch and bound (HiGHS)  incumbent -  bound -  gap -");
+    }
 }
