@@ -266,6 +266,31 @@ fn gc_keeps_indexed_and_retained_objects_only() {
     assert!(stdout(&gc).contains("kept 2 objects"), "{}", stdout(&gc));
 }
 
+/// Writers take turns: with the writer lock held elsewhere, `gc` says it is
+/// waiting and does nothing until the lock is released, then runs.
+#[test]
+fn a_writer_waits_for_the_registry_lock() {
+    let dir = project();
+    let root = dir.path();
+    let lock =
+        fs::OpenOptions::new().write(true).open(root.join(".rtt/registry/lock")).expect("add made the lock file");
+    lock.lock().expect("lock");
+    let mut gc = std::process::Command::new(env!("CARGO_BIN_EXE_rtt"))
+        .args(["registry", "gc"])
+        .current_dir(root)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn rtt");
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(gc.try_wait().expect("poll").is_none(), "gc ran while another writer held the lock");
+    drop(lock);
+    let out = gc.wait_with_output().expect("gc");
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stderr(&out).contains("waiting for another process writing"), "{}", stderr(&out));
+    assert!(stdout(&out).contains("kept 2 objects"), "{}", stdout(&out));
+}
+
 #[test]
 fn plans_carry_views_built_from_the_registry() {
     let dir = project();

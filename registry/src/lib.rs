@@ -56,6 +56,12 @@ impl MappedPack {
     }
 }
 
+/// The registry's writer lock ([`Registry::lock_writes`]); released on drop.
+#[derive(Debug)]
+pub struct WriteLock {
+    _file: fs::File,
+}
+
 /// What `pack` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PackReport {
@@ -96,6 +102,34 @@ impl Registry {
         let loose = LooseStore::new(root.join("cas").join("sha256"));
         let pack = MappedPack::open(&root.join("pack"));
         Self { root: root.to_owned(), loose, pack }
+    }
+
+    /// Takes the registry's writer lock, `lock` in the registry directory,
+    /// calling `waiting` first if another process holds it, then waiting for
+    /// it. `add`, `pack` and `gc` hold it for their whole run, so that gc
+    /// never sees an object before the index entry a concurrent add is about
+    /// to write, and two packs never interleave. It is an OS lock (`flock`):
+    /// the kernel releases it when its holder exits, even by `kill -9`, so it
+    /// is never stale. Readers need none: every write is an atomic rename
+    /// and every read is verified.
+    pub fn lock_writes(&self, waiting: impl FnOnce()) -> Result<WriteLock> {
+        fs::create_dir_all(&self.root).map_err(RegistryError::io("create", &self.root))?;
+        let path = self.root.join("lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(RegistryError::io("open", &path))?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                waiting();
+                file.lock().map_err(RegistryError::io("lock", &path))?;
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(RegistryError::io("lock", &path)(e)),
+        }
+        Ok(WriteLock { _file: file })
     }
 
     /// The registry directory.

@@ -24,6 +24,14 @@ const VERIFY_MISSING: u8 = 2;
 pub fn run(args: &RegistryArgs) -> Result<ExitCode, Failure> {
     let root = args.dir.join("registry");
     let mut registry = Registry::open(&root);
+    // Writers take turns (Registry::lock_writes); readers never wait.
+    let _lock = match &args.command {
+        RegistryCommand::Add { .. } | RegistryCommand::Pack | RegistryCommand::Gc { .. } => {
+            let waiting = || eprintln!("rtt: waiting for another process writing {} ...", root.display());
+            Some(registry.lock_writes(waiting).map_err(Problem::from)?)
+        }
+        _ => None,
+    };
     match &args.command {
         RegistryCommand::Add { files } => add(&registry, files),
         RegistryCommand::Get { query: Some(query), batch: false } => {
