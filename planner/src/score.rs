@@ -2,6 +2,8 @@
 //! every constraint checked. Independent of the solver, so anyone can check a
 //! plan against its config; the plan's stated figures come from here.
 
+use std::collections::BTreeMap;
+
 use rtt_schema::model::{AgentId, Locality, Model};
 use rtt_schema::raw::Level;
 
@@ -72,18 +74,23 @@ pub fn locality_shares(
     from: AgentId,
     to: AgentId,
 ) -> [f64; 4] {
+    let counts = |agent| std::array::from_fn(|level| placement.per_domain(topology, agent, level));
+    shares_between(model, [&counts(from), &counts(to)], from, to)
+}
+
+/// Replicas of one agent per domain, for each level.
+type DomainCounts = [BTreeMap<u32, u32>; 4];
+
+/// [`locality_shares`] from the two agents' counts per domain.
+fn shares_between(model: &Model, counts: [&DomainCounts; 2], from: AgentId, to: AgentId) -> [f64; 4] {
     let r_from = f64::from(model.agents[from.0 as usize].n_replicas);
     let r_to = f64::from(model.agents[to.0 as usize].n_replicas);
-    let mut shares = [0.0; 4];
-    for (level, share) in shares.iter_mut().enumerate() {
-        let a = placement.per_domain(topology, from, level);
-        let b = placement.per_domain(topology, to, level);
-        *share = a
-            .iter()
+    std::array::from_fn(|level| {
+        let (a, b) = (&counts[0][level], &counts[1][level]);
+        a.iter()
             .filter_map(|(domain, ya)| b.get(domain).map(|yb| (f64::from(*ya) / r_from).min(f64::from(*yb) / r_to)))
-            .sum();
-    }
-    shares
+            .sum()
+    })
 }
 
 /// The finest level whose share reaches 0.99.
@@ -117,8 +124,13 @@ pub fn score(model: &Model, topology: &Topology, placement: &Placement, previous
     let mut routes = Vec::with_capacity(model.routes.len());
     let mut latency_us = 0.0;
     let mut violations = Vec::new();
+    // Each agent's counts once, not once per route it is on (a few times fewer maps).
+    let counts: Vec<DomainCounts> = (0..model.agents.len() as u32)
+        .map(|agent| std::array::from_fn(|level| placement.per_domain(topology, AgentId(agent), level)))
+        .collect();
     for (index, route) in model.routes.iter().enumerate() {
-        let locality = locality_shares(model, topology, placement, route.from, route.to);
+        let pair = [&counts[route.from.0 as usize], &counts[route.to.0 as usize]];
+        let locality = shares_between(model, pair, route.from, route.to);
         let level = route_level(&locality);
         let p99_us = model.latency.of(level) + model.agents[route.to.0 as usize].service_us;
         if route.slo_p99_us.is_some_and(|slo| p99_us > slo) {
