@@ -191,26 +191,13 @@ impl Formulation {
     }
 
     /// The MILP over the agents `free` selects only, every other agent held at
-    /// its count in `base` as constants: the small sub-problems of the search.
-    /// Free agents may use only the nodes of `hosts` (plus the nodes they
-    /// occupy in `base`, so that the base stays feasible).
-    pub fn build_neighbourhood(
-        model: &Model,
-        topology: &Topology,
-        previous: Option<&Previous>,
-        base: &Placement,
-        free: impl Fn(AgentId) -> bool,
-        hosts: &std::collections::BTreeSet<rtt_schema::model::HostId>,
-        coarsen: usize,
-    ) -> Self {
-        let options = Options { break_symmetry: true, ..Options::default() };
-        Self::build_neighbourhood_with(model, topology, previous, base, free, hosts, coarsen, options)
-    }
-
-    /// [`Formulation::build_neighbourhood`] with options (an explanation
-    /// builds relaxable neighbourhoods to name what blocks an improvement).
+    /// its count in `base` as constants: the small sub-problems of the search
+    /// (with [`Options::break_symmetry`]), and the relaxable ones an
+    /// explanation builds to name what blocks an improvement. Free agents may
+    /// use only the nodes of `hosts` (plus the nodes they occupy in `base`, so
+    /// that the base stays feasible).
     #[expect(clippy::too_many_arguments, reason = "each argument is one independent knob of the sub-problem")]
-    pub fn build_neighbourhood_with(
+    pub fn build_neighbourhood(
         model: &Model,
         topology: &Topology,
         previous: Option<&Previous>,
@@ -514,12 +501,9 @@ fn symmetry_rows(b: &mut Builder<'_>, previous: Option<&Previous>) -> Symmetry {
     let model = b.model;
     let n_nodes = b.topology.nodes.len();
     let mut agents_on: Vec<Vec<AgentId>> = vec![Vec::new(); n_nodes];
-    let mut load: Vec<Expression> = vec![Expression::from(0.0); n_nodes];
     for (agent, vars) in b.y.iter().enumerate() {
-        let cpu = model.effective_cpu(&model.agents[agent]);
-        for (node, var) in vars {
+        for (node, _) in vars {
             agents_on[node.0 as usize].push(AgentId(agent as u32));
-            load[node.0 as usize].add_mul(cpu, var.lp());
         }
     }
     let mut blocked = vec![false; n_nodes];
@@ -531,13 +515,25 @@ fn symmetry_rows(b: &mut Builder<'_>, previous: Option<&Previous>) -> Symmetry {
         blocked[node.0 as usize] = true;
     }
     let symmetry = Symmetry::find(model, b.topology, &agents_on, &blocked);
-    for (heavier, lighter) in symmetry.ordered_pairs() {
-        let mut difference = Expression::from(0.0);
-        for node in heavier {
-            difference += load[node.0 as usize].clone();
+    let pairs = symmetry.ordered_pairs();
+    // CPU load of each node in a class, as an expression.
+    let mut load: BTreeMap<NodeId, Expression> =
+        pairs.iter().flat_map(|(a, b)| a.iter().chain(b)).map(|node| (*node, Expression::from(0.0))).collect();
+    for (agent, vars) in b.y.iter().enumerate() {
+        let cpu = model.effective_cpu(&model.agents[agent]);
+        for (node, var) in vars {
+            if let Some(expression) = load.get_mut(node) {
+                expression.add_mul(cpu, var.lp());
+            }
         }
-        for node in lighter {
-            difference -= load[node.0 as usize].clone();
+    }
+    for (heavier, lighter) in pairs {
+        let mut difference = Expression::from(0.0);
+        for node in &heavier {
+            difference += load[node].clone();
+        }
+        for node in &lighter {
+            difference -= load[node].clone();
         }
         b.milp.constrain(difference, Sense::Ge, 0.0, STRUCTURAL);
     }

@@ -227,8 +227,7 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
     let solving = Instant::now();
     let use_milp = request.exhaustive || best_seed.is_none() || n_candidates <= LP_BOUND_MAX_VARIABLES;
     if let Some(progress) = request.progress.filter(|_| use_milp) {
-        let branch_and_bound =
-            request.exhaustive || best_seed.is_none() || formulation().milp.n_variables() <= FULL_SOLVE_MAX_VARIABLES;
+        let branch_and_bound = best_seed.is_none() || branch_and_bound(request, formulation());
         progress(Progress {
             stage: Stage::Solve { branch_and_bound },
             incumbent: best_seed.as_ref().map(|(total, _)| *total),
@@ -239,7 +238,7 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
         // Too large for the MILP to prove more than the combinatorial bound does.
         let placement = best_seed.map(|(_, p)| p).unwrap_or_default();
         let total = score(model, &topology, &placement, previous.as_ref()).total;
-        let bound = bound::lower_bound(model, &topology, &candidates, previous.as_ref());
+        let bound = early_bound.unwrap_or_else(|| bound::lower_bound(model, &topology, &candidates, previous.as_ref()));
         let gap = relative_gap(total, bound);
         let status = if gap <= request.limits.gap { SolverStatus::Optimal } else { SolverStatus::Feasible };
         Ok((placement, SolverReport { status, objective: total, bound, gap }))
@@ -288,8 +287,7 @@ fn solve_whole(
     best_seed: Option<(f64, Placement)>,
 ) -> Result<(Placement, SolverReport), SolveError> {
     let start = best_seed.as_ref().and_then(|(_, seed)| formulation.start(model, topology, seed));
-    let full = request.exhaustive || formulation.milp.n_variables() <= FULL_SOLVE_MAX_VARIABLES;
-    if full || start.is_none() {
+    if branch_and_bound(request, formulation) || start.is_none() {
         let limits = if request.exhaustive {
             request.limits
         } else {
@@ -322,6 +320,12 @@ fn solve_whole(
     let gap = relative_gap(total, bound);
     let status = if gap <= request.limits.gap { SolverStatus::Optimal } else { SolverStatus::Feasible };
     Ok((placement, SolverReport { status, objective: total, bound, gap }))
+}
+
+/// Whether the final stage is a branch and bound (given a MIP start): on
+/// small models, or when a limit asks for it.
+fn branch_and_bound(request: &Request<'_>, formulation: &Formulation) -> bool {
+    request.exhaustive || formulation.milp.n_variables() <= FULL_SOLVE_MAX_VARIABLES
 }
 
 /// `(objective − bound) / |objective|`, never negative, 0 for a zero objective.

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use rtt_schema::model::{AgentId, HostId, Model};
 use rtt_solver::Limits;
 
-use crate::formulation::Formulation;
+use crate::formulation::{Formulation, Options};
 use crate::placement::Placement;
 use crate::previous::Previous;
 use crate::score::score;
@@ -209,13 +209,7 @@ pub fn improve_over(
             since_improvement = 0;
         }
         let free = &neighbourhoods[round % neighbourhoods.len()];
-        let mut hosts = candidate_hosts(model, topology, &best, free, budget.spare_hosts);
-        // Where the free agents were before: going back is what undoes a move.
-        for agent in free {
-            let before = previous.and_then(|p| p.agent(*agent)).into_iter().flat_map(|b| b.on_nodes.keys());
-            hosts
-                .extend(before.map(|node| topology.node(*node).host).filter(|h| model.hosts[h.0 as usize].schedulable));
-        }
+        let hosts = candidate_hosts(model, topology, &best, previous, free, budget.spare_hosts);
         let sub = Formulation::build_neighbourhood(
             model,
             topology,
@@ -224,6 +218,7 @@ pub fn improve_over(
             |agent| free.contains(&agent),
             &hosts,
             finest_level,
+            Options { break_symmetry: true, ..Options::default() },
         );
         let start = sub.start(model, topology, &best);
         since_improvement += 1;
@@ -241,11 +236,13 @@ pub fn improve_over(
 }
 
 /// The hosts a neighbourhood may use: where its agents and everything they
-/// talk to or must sit with are, plus the hosts with the most free cores.
+/// talk to or must sit with are, where its agents were in the previous plan
+/// (going back is what undoes a move), plus the hosts with the most free cores.
 pub(crate) fn candidate_hosts(
     model: &Model,
     topology: &Topology,
     placement: &Placement,
+    previous: Option<&Previous>,
     free: &BTreeSet<AgentId>,
     spare: usize,
 ) -> BTreeSet<HostId> {
@@ -265,6 +262,10 @@ pub(crate) fn candidate_hosts(
     let mut hosts: BTreeSet<HostId> = BTreeSet::new();
     for agent in &related {
         hosts.extend(placement.by_agent[agent.0 as usize].keys().map(|node| topology.node(*node).host));
+    }
+    for agent in free {
+        let before = previous.and_then(|p| p.agent(*agent)).into_iter().flat_map(|b| b.on_nodes.keys());
+        hosts.extend(before.map(|node| topology.node(*node).host).filter(|h| model.hosts[h.0 as usize].schedulable));
     }
     let mut free_cores = vec![0.0; model.hosts.len()];
     for numa in &topology.nodes {

@@ -152,7 +152,7 @@ fn improvement(context: &Context<'_>, route: usize, level: Locality) -> Improvem
     let ends = (model.routes[route].from, model.routes[route].to);
     let all_hosts: BTreeSet<HostId> = (0..model.hosts.len() as u32).map(HostId).collect();
     let options = Options { relaxable_eligibility: true, capacity_per_node: true, ..Options::default() };
-    let mut sub = Formulation::build_neighbourhood_with(
+    let mut sub = Formulation::build_neighbourhood(
         model,
         &context.topology,
         context.previous.as_ref(),
