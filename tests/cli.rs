@@ -116,6 +116,42 @@ fn a_missing_cue_tool_is_a_clear_error() {
 }
 
 #[test]
+fn a_broken_cue_tool_is_a_clear_error_not_its_stack_trace() {
+    let dir = tempdir();
+    let tool = dir.join("cue");
+    std::fs::write(&tool, "#!/bin/sh\necho 'panic: runtime error' >&2\necho 'goroutine 1 [running]:' >&2\nexit 2\n")
+        .unwrap();
+    std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_rtt"))
+        .args(["validate", "examples/quickstart/rtt.cue"])
+        .current_dir(repo())
+        .env("RTT_CUE", &tool)
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let text = stderr(&output);
+    assert!(text.contains("is broken: exit status 2 (panic: runtime error)"), "{text}");
+    assert!(!text.contains("goroutine"), "{text}");
+    assert!(text.contains("scripts/setup"), "{text}");
+}
+
+#[test]
+fn cue_errors_point_at_the_cue_file_as_json_too() {
+    let output = rtt(&["validate", "--format", "json", "tests/data/config/err/mixed-errors.cue"]);
+    assert_eq!(output.status.code(), Some(1));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let places: Vec<(String, u64, u64)> = report["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["file"].as_str().unwrap().to_owned(), e["line"].as_u64().unwrap(), e["column"].as_u64().unwrap()))
+        .collect();
+    let file = "tests/data/config/err/mixed-errors.cue".to_owned();
+    // cpu: "two", colour: "red", to: "serach@1" — as written in the .cue file.
+    assert_eq!(places, vec![(file.clone(), 15, 15), (file.clone(), 27, 3), (file, 30, 34)]);
+}
+
+#[test]
 fn cue_errors_pass_through_with_their_positions() {
     let dir = tempdir();
     std::fs::write(dir.join("rtt.cue"), "version: 1\nversion: 2\n").unwrap();

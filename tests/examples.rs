@@ -6,7 +6,7 @@ mod support;
 use std::path::Path;
 use std::process::Command;
 
-use support::{bundled_cue, repo, rtt, stderr, stdout};
+use support::{cue_tool, repo, rtt, stderr, stdout};
 
 const EXAMPLES: &[&str] = &["examples/quickstart", "examples/fleet"];
 
@@ -27,7 +27,7 @@ fn yaml_and_cue_twins_are_the_same_config() {
 }
 
 fn cue_vet(data: &Path) -> std::process::Output {
-    Command::new(bundled_cue())
+    Command::new(cue_tool())
         .args(["vet", "schema/rtt.cue"])
         .arg(data)
         .args(["-d", "#Config"])
@@ -48,7 +48,7 @@ fn examples_and_ok_corpus_pass_cue_vet_against_the_cue_schema() {
     // The CUE examples are vetted through their export.
     let exported = std::env::temp_dir().join(format!("rtt-vet-{}.json", std::process::id()));
     for example in EXAMPLES {
-        let output = Command::new(bundled_cue())
+        let output = Command::new(cue_tool())
             .args(["export", "--out", "json", &format!("{example}/rtt.cue")])
             .current_dir(repo())
             .output()

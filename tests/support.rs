@@ -13,12 +13,13 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The bundled `cue` launcher, so tests never depend on PATH.
-pub fn bundled_cue() -> PathBuf {
-    repo().join("tools/cue/cue")
+/// The `cue` tool the tests run: `RTT_CUE`, else `cue` on PATH (scripts/setup
+/// installs the pinned one). Missing is a failure, never a skip.
+pub fn cue_tool() -> PathBuf {
+    rtt_schema::cue::find_cue().expect("no `cue` tool: run scripts/setup, or set RTT_CUE")
 }
 
-/// `rtt ARGS...` run from the repository root with the bundled cue.
+/// `rtt ARGS...` run from the repository root.
 pub fn rtt(args: &[&str]) -> Output {
     rtt_in(&repo(), args)
 }
@@ -28,7 +29,7 @@ pub fn rtt_in(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_rtt"))
         .args(args)
         .current_dir(dir)
-        .env("RTT_CUE", bundled_cue())
+        .env("RTT_CUE", cue_tool())
         .env_remove("NO_COLOR")
         .output()
         .expect("the rtt binary runs")

@@ -40,7 +40,8 @@ impl Format {
 /// A config that passed every check, with what it was made from.
 #[derive(Debug, Clone)]
 pub struct LoadedConfig {
-    /// The text the checks ran on (for `.cue`, the exported JSON).
+    /// The text the checks ran on: the file itself (for `.cue`, with spans
+    /// from `rtt-cue-spans`; without that tool, the exported JSON).
     pub source: SourceFile,
     /// Its spanned tree, for pointing at config statements later.
     pub root: Node,
@@ -140,19 +141,31 @@ impl ConfigError {
 pub fn load(path: &FsPath) -> Result<LoadedConfig, ConfigError> {
     let name = path.display().to_string();
     let format = Format::from_path(path).ok_or_else(|| ConfigError::UnknownFormat { path: name.clone() })?;
-    let (source_name, text) = match format {
-        Format::Cue => (format!("{name} (exported by cue)"), cue::export_json(path)?),
-        Format::Yaml | Format::Json => {
-            let bytes = std::fs::read(path).map_err(|source| ConfigError::Read { path: name.clone(), source })?;
-            let text = String::from_utf8(bytes).map_err(|e| {
-                let offset = e.utf8_error().valid_up_to();
-                let line = e.as_bytes()[..offset].iter().filter(|b| **b == b'\n').count() + 1;
-                ConfigError::NotUtf8 { path: name.clone(), offset, line }
-            })?;
-            (name, text)
-        }
+    let read = || {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read { path: name.clone(), source })?;
+        String::from_utf8(bytes).map_err(|e| {
+            let offset = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..offset].iter().filter(|b| **b == b'\n').count() + 1;
+            ConfigError::NotUtf8 { path: name.clone(), offset, line }
+        })
     };
-    check_text(SourceFile::new(source_name, text), format)
+    match format {
+        Format::Yaml | Format::Json => check_text(SourceFile::new(name.clone(), read()?), format),
+        Format::Cue => {
+            let exported = SourceFile::new(format!("{name} (exported by cue)"), cue::export_json(path)?);
+            let Some(spans) = cue::spans(path)? else {
+                // Without rtt-cue-spans the export is all there is to point
+                // into; its name says so.
+                let name = format!("{name} (exported by cue; run scripts/setup for positions in the .cue file)");
+                return check_text(SourceFile::new(name, exported.text().to_owned()), format);
+            };
+            let mut root = parse_json(exported.text()).map_err(|error| syntax_error(&exported, error, format))?;
+            let places = spans.into_iter().map(|span| (span.path, (span.value, span.key))).collect();
+            let source = SourceFile::new(name.clone(), read()?);
+            root.relocate(&places, source.text());
+            check_tree(source, root)
+        }
+    }
 }
 
 /// Parses and checks config text; pure.
@@ -162,6 +175,11 @@ pub fn check_text(source: SourceFile, format: Format) -> Result<LoadedConfig, Co
         Format::Json | Format::Cue => parse_json(source.text()),
     };
     let root = parsed.map_err(|error| syntax_error(&source, error, format))?;
+    check_tree(source, root)
+}
+
+/// Checks a parsed document whose spans point into `source`; pure.
+pub fn check_tree(source: SourceFile, root: Node) -> Result<LoadedConfig, ConfigError> {
     let invalid = |mut issues: Vec<Issue>| {
         let mut located: Vec<LocatedIssue> = issues.drain(..).map(|issue| issue.locate(&source, &root)).collect();
         located.sort_by_key(|issue| (issue.line, issue.column));

@@ -4,20 +4,24 @@
 //! each value stands in its [`SourceFile`], so that structural and semantic
 //! checks can point at the exact offending text. This module does no IO.
 
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// A named piece of config text, shared by every diagnostic that points into it.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
     name: Arc<str>,
     text: Arc<str>,
+    /// Byte offsets where lines start, built on the first lookup: thousands of
+    /// diagnostics must not each scan the file from the start.
+    line_starts: Arc<OnceLock<Vec<usize>>>,
 }
 
 impl SourceFile {
     /// A source named `name` (a path as the user gave it) holding `text`.
     pub fn new(name: impl Into<Arc<str>>, text: impl Into<Arc<str>>) -> Self {
-        Self { name: name.into(), text: text.into() }
+        Self { name: name.into(), text: text.into(), line_starts: Arc::default() }
     }
 
     /// The name diagnostics show, usually the path as given on the command line.
@@ -32,11 +36,13 @@ impl SourceFile {
 
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
-        let offset = offset.min(self.text.len());
-        let before = &self.text[..floor_char_boundary(&self.text, offset)];
-        let line = before.matches('\n').count() + 1;
-        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-        let col = before[line_start..].chars().count() + 1;
+        let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
+        let starts = self.line_starts.get_or_init(|| {
+            std::iter::once(0).chain(memchr::memchr_iter(b'\n', self.text.as_bytes()).map(|i| i + 1)).collect()
+        });
+        // The last line start at or before `offset`; there is always one (0).
+        let line = starts.partition_point(|&start| start <= offset);
+        let col = self.text[starts[line - 1]..offset].chars().count() + 1;
         (line, col)
     }
 
@@ -270,6 +276,49 @@ impl Node {
         }
     }
 
+    /// Moves every span to the place `places` gives for its path, in `text`:
+    /// for a document exported from another file (a `.cue` config), so that
+    /// diagnostics point at what the user wrote. A value without a place, or
+    /// with one outside `text`, takes its parent's; a key without one, its
+    /// value's.
+    pub fn relocate(&mut self, places: &HashMap<Path, (Span, Option<Span>)>, text: &str) {
+        let fits = |span: &Span| {
+            span.end() <= text.len() && text.is_char_boundary(span.start) && text.is_char_boundary(span.end())
+        };
+        fn walk(
+            node: &mut Node,
+            path: &mut Path,
+            parent: Span,
+            places: &HashMap<Path, (Span, Option<Span>)>,
+            fits: &dyn Fn(&Span) -> bool,
+        ) -> Option<Span> {
+            let place = places.get(path);
+            node.span = place.map(|(span, _)| *span).filter(fits).unwrap_or(parent);
+            let key = place.and_then(|(_, key)| *key).filter(fits);
+            let own = node.span;
+            match &mut node.value {
+                Value::Seq(items) => {
+                    for (index, item) in items.iter_mut().enumerate() {
+                        path.0.push(Segment::Index(index));
+                        walk(item, path, own, places, fits);
+                        path.0.pop();
+                    }
+                }
+                Value::Map(entries) => {
+                    for (name, value) in entries.iter_mut() {
+                        path.0.push(Segment::Key(name.name.clone()));
+                        let key = walk(value, path, own, places, fits);
+                        name.span = key.unwrap_or(value.span);
+                        path.0.pop();
+                    }
+                }
+                _ => {}
+            }
+            key
+        }
+        walk(self, &mut Path::root(), Span::new(0, 0), places, &fits);
+    }
+
     /// The document as plain JSON (keys in source order).
     pub fn to_json(&self) -> serde_json::Value {
         match &self.value {
@@ -300,6 +349,40 @@ mod tests {
         assert_eq!(source.line_col(3), (2, 1));
         // 'ç' is two bytes; the offset of 'd' is 5.
         assert_eq!(source.line_col(5), (2, 2));
+    }
+
+    #[test]
+    fn line_col_is_the_same_from_the_index_at_every_offset() {
+        let text = "a: 1\n\nçé: [x,\n  y]\n";
+        let source = SourceFile::new("x", text);
+        for offset in 0..=text.len() + 2 {
+            let clamped = floor_char_boundary(text, offset.min(text.len()));
+            let before = &text[..clamped];
+            let line = before.matches('\n').count() + 1;
+            let col = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() + 1;
+            assert_eq!(source.line_col(offset), (line, col), "offset {offset}");
+        }
+    }
+
+    #[test]
+    fn relocate_moves_spans_and_falls_back_to_the_parent() {
+        let mut root = crate::parse::parse_json(r#"{"agents": [{"qos": "fast", "id": "a"}]}"#).unwrap();
+        let text = "agents: [{qos: \"fast\", id: \"a\"}]";
+        let agents = Path::root().key("agents");
+        let qos = agents.index(0).key("qos");
+        let places = HashMap::from([
+            (Path::root(), (Span::new(0, text.len()), None)),
+            (agents.clone(), (Span::new(8, text.len()), Some(Span::new(0, 6)))),
+            (qos.clone(), (Span::new(15, 21), Some(Span::new(10, 13)))),
+            // Outside the text: ignored.
+            (agents.index(0).key("id"), (Span::new(90, 99), None)),
+        ]);
+        root.relocate(&places, text);
+        assert_eq!(root.span_of(&qos, Target::Value), Span::new(15, 21));
+        assert_eq!(root.span_of(&qos, Target::Key), Span::new(10, 13));
+        // agents[0] has no place of its own: its parent's.
+        assert_eq!(root.span_of(&agents.index(0), Target::Value), Span::new(8, text.len()));
+        assert_eq!(root.span_of(&agents.index(0).key("id"), Target::Value), Span::new(8, text.len()));
     }
 
     #[test]

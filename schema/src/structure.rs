@@ -208,7 +208,7 @@ impl<'s> Checker<'s> {
 
     fn type_matches(
         &mut self,
-        schema: &Json,
+        schema: &'s Json,
         default: Option<&Json>,
         node: &Node,
         path: &Path,
@@ -220,7 +220,10 @@ impl<'s> Checker<'s> {
         }
         let expected: Vec<&str> = types.iter().filter(|t| **t != "null").map(|t| article(t)).collect();
         let message = format!("`{path}` must be {}", expected.join(" or "));
-        let repair = default.map_or(Repair::Impossible, |d| Repair::Replace(d.clone()));
+        // A neutral stand-in lets the semantic checks run on the rest of the
+        // config (a route to an unknown agent is still reported).
+        let stand_in = default.cloned().or_else(|| self.neutral(Some(schema)));
+        let repair = stand_in.map_or(Repair::Impossible, Repair::Replace);
         self.push(Issue::new(path, message, found(node)).help_opt(description), repair);
         false
     }

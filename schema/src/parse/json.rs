@@ -3,6 +3,8 @@
 //! serde_json drops positions once a value is parsed; diagnostics need them.
 //! Duplicate keys are an error (RFC 8259 leaves them undefined; rtt fails closed).
 
+use std::collections::HashMap;
+
 use super::{MAX_DEPTH, SyntaxError};
 use crate::source::{Key, Node, Number, Span, Value};
 
@@ -86,6 +88,8 @@ impl Parser<'_> {
     fn object(&mut self, depth: usize) -> Result<Value, SyntaxError> {
         self.pos += 1;
         let mut entries: Vec<(Key, Node)> = Vec::new();
+        // Key → index in `entries`: duplicate detection stays linear in the map size.
+        let mut seen: HashMap<String, usize> = HashMap::new();
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
             self.pos += 1;
@@ -99,7 +103,8 @@ impl Parser<'_> {
             let key_start = self.pos;
             let name = self.string()?;
             let key = Key { name, span: Span::new(key_start, self.pos) };
-            if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == key.name) {
+            if let Some(&index) = seen.get(&key.name) {
+                let first = &entries[index].0;
                 let first_line = self.text[..first.span.start].matches('\n').count() + 1;
                 let line_hint = format!("the key {:?} is already set on line {first_line}; keep one", first.name);
                 return Err(SyntaxError::new(format!("duplicate key {:?}", key.name), key.span).with_help(line_hint));
@@ -108,10 +113,11 @@ impl Parser<'_> {
             self.expect(b':', "':' after the key")?;
             self.skip_whitespace();
             let value = self.value(depth + 1)?;
+            seen.insert(key.name.clone(), entries.len());
             entries.push((key, value));
             self.skip_whitespace();
             match self.peek() {
-                Some(b',') => self.pos += 1,
+                Some(b',') => self.comma(b'}')?,
                 Some(b'}') => {
                     self.pos += 1;
                     return Ok(Value::Map(entries));
@@ -134,7 +140,7 @@ impl Parser<'_> {
             items.push(self.value(depth + 1)?);
             self.skip_whitespace();
             match self.peek() {
-                Some(b',') => self.pos += 1,
+                Some(b',') => self.comma(b']')?,
                 Some(b']') => {
                     self.pos += 1;
                     return Ok(Value::Seq(items));
@@ -142,6 +148,19 @@ impl Parser<'_> {
                 _ => return Err(self.unexpected("',' or ']'")),
             }
         }
+    }
+
+    /// Steps over a ',' between items, refusing one before `closer`.
+    fn comma(&mut self, closer: u8) -> Result<(), SyntaxError> {
+        let comma = self.pos;
+        self.pos += 1;
+        self.skip_whitespace();
+        if self.peek() == Some(closer) {
+            let message = format!("trailing comma before '{}'", closer as char);
+            return Err(SyntaxError::new(message, Span::new(comma, comma + 1))
+                .with_help("JSON allows no comma after the last item; remove it"));
+        }
+        Ok(())
     }
 
     fn string(&mut self) -> Result<String, SyntaxError> {

@@ -69,8 +69,19 @@ impl CharOffsets {
 }
 
 enum Frame {
-    Seq { start: usize, anchor: usize, items: Vec<Node> },
-    Map { start: usize, anchor: usize, entries: Vec<(Key, Node)>, pending_key: Option<Key> },
+    Seq {
+        start: usize,
+        anchor: usize,
+        items: Vec<Node>,
+    },
+    /// `seen`: each key's first span, so duplicate detection stays linear.
+    Map {
+        start: usize,
+        anchor: usize,
+        entries: Vec<(Key, Node)>,
+        pending_key: Option<Key>,
+        seen: HashMap<String, Span>,
+    },
 }
 
 struct Builder<'a> {
@@ -117,7 +128,13 @@ impl Builder<'_> {
             }
             Event::MappingStart(anchor, _) => {
                 self.enter(at)?;
-                self.stack.push(Frame::Map { start: at, anchor, entries: Vec::new(), pending_key: None });
+                self.stack.push(Frame::Map {
+                    start: at,
+                    anchor,
+                    entries: Vec::new(),
+                    pending_key: None,
+                    seen: HashMap::new(),
+                });
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let end = self.trim_end(at);
@@ -189,14 +206,15 @@ impl Builder<'_> {
     }
 
     fn set_key(&mut self, key: Key) -> Result<(), SyntaxError> {
-        let Some(Frame::Map { entries, pending_key, .. }) = self.stack.last_mut() else {
+        let Some(Frame::Map { pending_key, seen, .. }) = self.stack.last_mut() else {
             return Ok(());
         };
-        if let Some((first, _)) = entries.iter().find(|(k, _)| k.name == key.name) {
-            let first_line = self.text[..first.span.start].matches('\n').count() + 1;
+        if let Some(first) = seen.get(&key.name) {
+            let first_line = self.text[..first.start].matches('\n').count() + 1;
             return Err(SyntaxError::new(format!("duplicate key {:?}", key.name), key.span)
                 .with_help(format!("the key is already set on line {first_line}; keep one")));
         }
+        seen.insert(key.name.clone(), key.span);
         *pending_key = Some(key);
         Ok(())
     }
