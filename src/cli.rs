@@ -8,6 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "rtt", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    /// Show every error of an invalid config, not only the first 50.
+    #[arg(long, global = true)]
+    pub all_errors: bool,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

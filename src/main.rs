@@ -22,9 +22,13 @@ fn main() -> ExitCode {
         }
     };
     report::install_handler();
+    let all_errors = cli.all_errors;
     match commands::run(cli) {
         Ok(code) => code,
-        Err(failure) => {
+        Err(mut failure) => {
+            if !all_errors {
+                failure = failure.map_config_error(|error| error.keep_first(commands::ERRORS_SHOWN));
+            }
             report::print(&failure.report);
             ExitCode::from(failure.exit_code)
         }

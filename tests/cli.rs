@@ -115,6 +115,42 @@ fn a_missing_cue_tool_is_a_clear_error() {
     assert!(text.contains("scripts/setup"), "{text}");
 }
 
+/// A config with `n` agents whose `qos` is wrong: `n` errors.
+fn config_with_errors(n: usize) -> std::path::PathBuf {
+    let dir = tempdir();
+    let mut text = String::from(
+        "version: 1\ntopology:\n  latency_us: {numa: 1.5, host: 4, rack: 25, zone: 120, region: 900}\n  hosts:\n    - {name: h01, zone: z1, rack: r1, numa: [{cores: 16, memory_mib: 65536}]}\nagents:\n",
+    );
+    for i in 0..n {
+        text.push_str(&format!("  - {{id: a{i}@1, replicas: 1, cpu: 1, memory_mib: 1, qos: fast, service_us: 1}}\n"));
+    }
+    std::fs::write(dir.join("rtt.yaml"), text).unwrap();
+    dir.join("rtt.yaml")
+}
+
+#[test]
+fn only_the_first_50_errors_are_shown_unless_all_are_asked_for() {
+    let file = config_with_errors(60);
+    let file = file.to_str().unwrap();
+    let count = |text: &str| text.matches("must be one of").count();
+    let default = rtt(&["validate", file]);
+    assert_eq!(default.status.code(), Some(1));
+    let text = stderr(&default);
+    assert!(text.contains("60 errors in the config (the first 50 are shown;"), "{text}");
+    assert_eq!(count(&text), 50);
+    let all = stderr(&rtt(&["validate", "--all-errors", file]));
+    assert!(all.contains("60 errors in the config\n") || all.contains("60 errors in the config\r\n"), "{all}");
+    assert_eq!(count(&all), 60);
+    // The same rule for every command that reads a config, and for JSON.
+    assert_eq!(count(&stderr(&rtt(&["plan", file]))), 50);
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout(&rtt(&["validate", "--format", "json", file]))).unwrap();
+    assert_eq!((report["total"].as_u64(), report["errors"].as_array().unwrap().len()), (Some(60), 50));
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout(&rtt(&["validate", "--all-errors", "--format", "json", file]))).unwrap();
+    assert_eq!(report["errors"].as_array().unwrap().len(), 60);
+}
+
 #[test]
 fn a_broken_cue_tool_is_a_clear_error_not_its_stack_trace() {
     let dir = tempdir();

@@ -2,9 +2,8 @@
 //! and its rendering as a miette diagnostic with a source span.
 
 use std::fmt;
-use std::sync::Arc;
 
-use miette::{Diagnostic, LabeledSpan, NamedSource, SourceSpan};
+use miette::{Diagnostic, LabeledSpan, SourceSpan};
 
 use crate::source::{Node, Path, SourceFile, Span, Target};
 
@@ -82,7 +81,7 @@ impl LocatedIssue {
             column,
             span: span.into(),
             also: Vec::new(),
-            source: source.named_source(),
+            source: source.clone(),
         }
     }
 }
@@ -106,7 +105,7 @@ pub struct LocatedIssue {
     pub column: usize,
     span: SourceSpan,
     also: Vec<LabeledSpan>,
-    source: NamedSource<Arc<str>>,
+    source: SourceFile,
 }
 
 impl fmt::Display for LocatedIssue {

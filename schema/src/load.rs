@@ -113,7 +113,7 @@ pub enum ConfigError {
         issues: Vec<LocatedIssue>,
     },
     /// Well-formed, but wrong: every problem, each with its place.
-    #[error("{file}: {} error{} in the config", .issues.len(), if .issues.len() == 1 { "" } else { "s" })]
+    #[error("{file}: {} error{} in the config{}", .total, if *.total == 1 { "" } else { "s" }, shown(.issues.len(), *.total))]
     #[diagnostic(
         code(rtt::config::invalid),
         help("nothing was planned; fix the errors below and run `rtt validate` again")
@@ -121,13 +121,48 @@ pub enum ConfigError {
     Invalid {
         /// The file.
         file: String,
-        /// Every problem.
+        /// The problems shown (every one, unless [`ConfigError::keep_first`] cut them).
         #[related]
         issues: Vec<LocatedIssue>,
+        /// How many there are.
+        total: usize,
     },
 }
 
+/// " (the first N are shown …)" when not every error is.
+fn shown(shown: usize, total: usize) -> String {
+    if shown < total { format!(" (the first {shown} are shown; --all-errors shows every one)") } else { String::new() }
+}
+
 impl ConfigError {
+    /// An invalid config's first `n` problems only (a generated config can
+    /// have thousands; the count stays).
+    pub fn keep_first(self, n: usize) -> Self {
+        match self {
+            ConfigError::Invalid { file, mut issues, total } => {
+                issues.truncate(n);
+                ConfigError::Invalid { file, issues, total }
+            }
+            other => other,
+        }
+    }
+
+    /// How many problems there are, shown or not.
+    pub fn total(&self) -> usize {
+        match self {
+            ConfigError::Invalid { total, .. } => *total,
+            ConfigError::Syntax { issues, .. } => issues.len(),
+            _ => 1,
+        }
+    }
+
+    /// An invalid config's problems, each located in `source`.
+    pub fn invalid(source: &SourceFile, root: &Node, issues: Vec<Issue>) -> Self {
+        let mut located: Vec<LocatedIssue> = issues.into_iter().map(|issue| issue.locate(source, root)).collect();
+        located.sort_by_key(|issue| (issue.line, issue.column));
+        ConfigError::Invalid { file: source.name().to_owned(), total: located.len(), issues: located }
+    }
+
     /// The located problems, for machine-readable output.
     pub fn issues(&self) -> &[LocatedIssue] {
         match self {
@@ -180,11 +215,7 @@ pub fn check_text(source: SourceFile, format: Format) -> Result<LoadedConfig, Co
 
 /// Checks a parsed document whose spans point into `source`; pure.
 pub fn check_tree(source: SourceFile, root: Node) -> Result<LoadedConfig, ConfigError> {
-    let invalid = |mut issues: Vec<Issue>| {
-        let mut located: Vec<LocatedIssue> = issues.drain(..).map(|issue| issue.locate(&source, &root)).collect();
-        located.sort_by_key(|issue| (issue.line, issue.column));
-        ConfigError::Invalid { file: source.name().to_owned(), issues: located }
-    };
+    let invalid = |issues: Vec<Issue>| ConfigError::invalid(&source, &root, issues);
     let shape = structure::check(&root);
     if !shape.issues.is_empty() {
         // Patch the shape errors with neutral stand-ins so the semantic checks

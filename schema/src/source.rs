@@ -37,18 +37,55 @@ impl SourceFile {
     /// 1-based line and column (in characters) of a byte offset.
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
-        let starts = self.line_starts.get_or_init(|| {
-            std::iter::once(0).chain(memchr::memchr_iter(b'\n', self.text.as_bytes()).map(|i| i + 1)).collect()
-        });
-        // The last line start at or before `offset`; there is always one (0).
-        let line = starts.partition_point(|&start| start <= offset);
-        let col = self.text[starts[line - 1]..offset].chars().count() + 1;
-        (line, col)
+        let line = self.line_index(offset);
+        let col = self.text[self.line_starts()[line]..offset].chars().count() + 1;
+        (line + 1, col)
     }
 
-    /// The miette source handle for this file.
-    pub fn named_source(&self) -> miette::NamedSource<Arc<str>> {
-        miette::NamedSource::new(&self.name, Arc::clone(&self.text))
+    fn line_starts(&self) -> &[usize] {
+        self.line_starts.get_or_init(|| {
+            std::iter::once(0).chain(memchr::memchr_iter(b'\n', self.text.as_bytes()).map(|i| i + 1)).collect()
+        })
+    }
+
+    /// 0-based line of a byte offset.
+    fn line_index(&self, offset: usize) -> usize {
+        // The last line start at or before `offset`; there is always one (0).
+        self.line_starts().partition_point(|&start| start <= offset) - 1
+    }
+}
+
+/// Snippets for diagnostics, cut from a window of whole lines around the span
+/// found through the line index: miette's own reader scans the text from its
+/// start for every diagnostic, which made thousands of them quadratic.
+impl miette::SourceCode for SourceFile {
+    fn read_span<'a>(
+        &'a self,
+        span: &miette::SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let text = self.text.as_bytes();
+        if span.offset() + span.len() > text.len() {
+            return Err(miette::MietteError::OutOfBounds);
+        }
+        let starts = self.line_starts();
+        // One line more on each side than miette reads: it looks at the byte
+        // before an empty span, and the window must not end before it stops.
+        let first = self.line_index(span.offset().saturating_sub(1)).saturating_sub(context_lines_before);
+        let last = self.line_index((span.offset() + span.len()).saturating_sub(1)) + context_lines_after + 2;
+        let (from, to) = (starts[first], starts.get(last + 1).copied().unwrap_or(text.len()));
+        let window: &'a [u8] = &text[from..to];
+        let shifted = miette::SourceSpan::new((span.offset() - from).into(), span.len());
+        let inner = window.read_span(&shifted, context_lines_before, context_lines_after)?;
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.name.to_string(),
+            inner.data(),
+            miette::SourceSpan::new((inner.span().offset() + from).into(), inner.span().len()),
+            inner.line() + first,
+            inner.column(),
+            inner.line_count() + first,
+        )))
     }
 }
 
@@ -361,6 +398,30 @@ mod tests {
             let line = before.matches('\n').count() + 1;
             let col = before[before.rfind('\n').map_or(0, |i| i + 1)..].chars().count() + 1;
             assert_eq!(source.line_col(offset), (line, col), "offset {offset}");
+        }
+    }
+
+    #[test]
+    fn snippets_from_the_window_equal_miette_reading_the_whole_text() {
+        use miette::SourceCode;
+        let text = "a: 1\nb: [x,\n  y]\n\nc: çé\nd: 4\ne: 5\n";
+        let source = SourceFile::new("f.yaml", text);
+        for start in 0..text.len() {
+            for len in 0..=(text.len() - start).min(12) {
+                if !text.is_char_boundary(start) || !text.is_char_boundary(start + len) {
+                    continue;
+                }
+                let span = miette::SourceSpan::new(start.into(), len);
+                for context in 0..3 {
+                    let ours = source.read_span(&span, context, context).unwrap();
+                    let theirs = text.read_span(&span, context, context).unwrap();
+                    let what = format!("span {start}+{len}, context {context}");
+                    assert_eq!(ours.data(), theirs.data(), "{what}");
+                    assert_eq!(ours.span(), theirs.span(), "{what}");
+                    assert_eq!((ours.line(), ours.column()), (theirs.line(), theirs.column()), "{what}");
+                    assert_eq!(ours.name(), Some("f.yaml"));
+                }
+            }
         }
     }
 

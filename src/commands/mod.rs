@@ -35,6 +35,19 @@ pub const EXIT_INFEASIBLE: u8 = 3;
 /// Exit code when no plan was found within the limits.
 pub const EXIT_NO_PLAN: u8 = 4;
 
+/// How many errors of an invalid config are shown without `--all-errors`.
+pub const ERRORS_SHOWN: usize = 50;
+
+impl Failure {
+    /// The same failure, with its config error (if it is one) changed by `f`.
+    pub fn map_config_error(self, f: impl FnOnce(rtt_schema::ConfigError) -> rtt_schema::ConfigError) -> Self {
+        match self.report.downcast::<rtt_schema::ConfigError>() {
+            Ok(error) => Failure { report: miette::Report::new(f(error)), exit_code: self.exit_code },
+            Err(report) => Failure { report, exit_code: self.exit_code },
+        }
+    }
+}
+
 impl<E: miette::Diagnostic + Send + Sync + 'static> From<E> for Failure {
     fn from(error: E) -> Self {
         Failure { report: miette::Report::new(error), exit_code: EXIT_INVALID }
@@ -45,7 +58,7 @@ impl<E: miette::Diagnostic + Send + Sync + 'static> From<E> for Failure {
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
     match cli.command {
         Command::Init(args) => init::run(&args),
-        Command::Validate(args) => validate::run(&args),
+        Command::Validate(args) => validate::run(&args, cli.all_errors),
         Command::Plan(args) => plan::run(&args),
         Command::Explain(args) => explain::run(&args),
         Command::Diff(args) => diff::run(&args),

@@ -124,10 +124,8 @@ fn drained(mut loaded: LoadedConfig, drain: &[String]) -> Result<LoadedConfig, F
             None => return Err(UnknownHost { name: name.clone() }.into()),
         }
     }
-    loaded.model = rtt_schema::refine(&loaded.config).map_err(|issues| {
-        let located: Vec<LocatedIssue> = issues.iter().map(|i| i.locate(&loaded.source, &loaded.root)).collect();
-        Failure::from(rtt_schema::ConfigError::Invalid { file: loaded.source.name().to_owned(), issues: located })
-    })?;
+    loaded.model = rtt_schema::refine(&loaded.config)
+        .map_err(|issues| Failure::from(rtt_schema::ConfigError::invalid(&loaded.source, &loaded.root, issues)))?;
     Ok(loaded)
 }
 

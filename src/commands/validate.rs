@@ -9,7 +9,7 @@ use rtt_schema::{ConfigError, LoadedConfig};
 use super::{EXIT_INVALID, Failure};
 use crate::cli::{Format, ValidateArgs};
 
-pub fn run(args: &ValidateArgs) -> Result<ExitCode, Failure> {
+pub fn run(args: &ValidateArgs, all_errors: bool) -> Result<ExitCode, Failure> {
     let path = config_path(args.config.as_deref())?;
     let result = rtt_schema::load(&path);
     match (args.format, result) {
@@ -32,6 +32,7 @@ pub fn run(args: &ValidateArgs) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         (Format::Json, Err(error)) => {
+            let error = if all_errors { error } else { error.keep_first(super::ERRORS_SHOWN) };
             println!("{:#}", errors_json(&path, &error));
             Ok(ExitCode::from(EXIT_INVALID))
         }
@@ -78,7 +79,8 @@ fn errors_json(path: &Path, error: &ConfigError) -> serde_json::Value {
             })
             .collect()
     };
-    serde_json::json!({ "ok": false, "file": path.display().to_string(), "errors": errors })
+    let total = error.total().max(errors.len());
+    serde_json::json!({ "ok": false, "file": path.display().to_string(), "total": total, "errors": errors })
 }
 
 /// The config named on the command line, or the one in this directory.
