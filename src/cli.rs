@@ -11,9 +11,23 @@ pub struct Cli {
     /// Show every error of an invalid config, not only the first 50.
     #[arg(long, global = true)]
     pub all_errors: bool,
+    /// Colour in diagnostics (auto: on a terminal, unless NO_COLOR is set).
+    #[arg(long, global = true, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// When to colour output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    /// On a terminal, unless `NO_COLOR` is set.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
 }
 
 /// rtt's commands.
@@ -59,6 +73,8 @@ pub enum Command {
     Schema,
     /// Print shell completions.
     Completions(CompletionsArgs),
+    /// Write man pages (rtt.1 and one per command, rtt-plan.1 …) into a directory.
+    Man(ManArgs),
 }
 
 /// `rtt init`.
@@ -405,6 +421,14 @@ pub enum DriverCommand {
 pub struct CompletionsArgs {
     /// The shell.
     pub shell: clap_complete::Shell,
+}
+
+/// `rtt man`.
+#[derive(Debug, Args)]
+pub struct ManArgs {
+    /// Where to write them (made if missing); e.g. /usr/local/share/man/man1.
+    #[arg(default_value = "man")]
+    pub dir: PathBuf,
 }
 
 /// Output formats of `rtt diff`.

@@ -11,6 +11,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    report::quiet_on_closed_pipe();
     // clap exits 2 on a usage error, which SPEC §9 reserves for `diff
     // --exit-code` finding changes: a CI gate must not read a typo as "differs".
     let cli = match cli::Cli::try_parse() {
@@ -21,7 +22,7 @@ fn main() -> ExitCode {
             return ExitCode::from(code);
         }
     };
-    report::install_handler();
+    report::install_handler(report::use_color(cli.color));
     let all_errors = cli.all_errors;
     match commands::run(cli) {
         Ok(code) => code,

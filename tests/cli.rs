@@ -115,6 +115,53 @@ fn a_missing_cue_tool_is_a_clear_error() {
     assert!(text.contains("scripts/setup"), "{text}");
 }
 
+#[test]
+fn man_pages_are_written_for_every_command() {
+    let dir = tempdir();
+    let output = rtt(&["man", dir.to_str().unwrap()]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    for page in ["rtt.1", "rtt-plan.1", "rtt-apply.1", "rtt-registry.1", "rtt-man.1"] {
+        let text = std::fs::read_to_string(dir.join(page)).unwrap_or_else(|e| panic!("{page}: {e}"));
+        assert!(text.contains(".TH"), "{page}");
+    }
+    let plan = std::fs::read_to_string(dir.join("rtt-plan.1")).unwrap();
+    assert!(plan.contains("rtt\\-plan \\- Place every replica"), "{plan}");
+}
+
+#[test]
+fn a_closed_pipe_ends_quietly() {
+    // The reader is gone before rtt writes: `rtt schema | head -0`.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rtt"))
+        .args(["schema"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(141), "128 + SIGPIPE, as a shell reports it");
+    assert_eq!(stderr(&output), "");
+}
+
+#[test]
+fn color_follows_the_flag_then_no_color() {
+    let run = |args: &[&str], no_color: bool| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_rtt"));
+        command.args(args).current_dir(repo());
+        if no_color {
+            command.env("NO_COLOR", "1");
+        } else {
+            command.env_remove("NO_COLOR");
+        }
+        stderr(&command.output().unwrap())
+    };
+    let bad = "tests/data/config/err/bad-qos.yaml";
+    assert!(run(&["validate", "--color", "always", bad], true).contains("\u{1b}["));
+    assert!(!run(&["validate", "--color", "never", bad], false).contains("\u{1b}["));
+    // auto: stderr is a pipe here, so no colour either way.
+    assert!(!run(&["validate", bad], false).contains("\u{1b}["));
+}
+
 /// A config with `n` agents whose `qos` is wrong: `n` errors.
 fn config_with_errors(n: usize) -> std::path::PathBuf {
     let dir = tempdir();

@@ -6,6 +6,7 @@ mod driver;
 mod explain;
 mod init;
 mod keygen;
+mod man;
 mod mount;
 mod plan;
 mod registry;
@@ -78,6 +79,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         },
         Command::Driver(args) => driver::run(args),
         Command::Schema => schema::run(),
+        Command::Man(args) => man::run(&args),
         Command::Completions(args) => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(args.shell, &mut command, "rtt", &mut std::io::stdout());
