@@ -115,6 +115,48 @@ fn a_missing_cue_tool_is_a_clear_error() {
     assert!(text.contains("scripts/setup"), "{text}");
 }
 
+/// `rtt ARGS` in `dir` with `input` on stdin.
+fn rtt_with_stdin(dir: &std::path::Path, args: &[&str], input: &[u8]) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rtt"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn dash_is_stdin_for_configs_and_plans_and_stdout_for_output() {
+    let dir = tempdir();
+    let config = std::fs::read(repo().join("examples/quickstart/rtt.yaml")).unwrap();
+    let from_file =
+        rtt_in(&dir, &["plan", repo().join("examples/quickstart/rtt.yaml").to_str().unwrap(), "-o", "p.json"]);
+    assert!(from_file.status.success(), "{}", stderr(&from_file));
+    // rtt plan - -o -: the plan alone on stdout, the summary on stderr.
+    let piped = rtt_with_stdin(&dir, &["plan", "-", "-o", "-"], &config);
+    assert!(piped.status.success(), "{}", stderr(&piped));
+    assert_eq!(piped.stdout, std::fs::read(dir.join("p.json")).unwrap());
+    assert!(stderr(&piped).contains("written to (standard output)"), "{}", stderr(&piped));
+    // JSON configs on stdin too.
+    let json = stdout(&rtt(&["validate", "--format", "json", "examples/quickstart/rtt.yaml"]));
+    assert!(json.contains("\"ok\": true"));
+    let normalized = rtt_with_stdin(&dir, &["validate", "-"], b"{\"version\": 1}");
+    assert_eq!(normalized.status.code(), Some(1));
+    assert!(stderr(&normalized).contains("(standard input)"), "{}", stderr(&normalized));
+    // rtt sign - -o -, then explain and diff reading a plan from stdin.
+    assert!(rtt_in(&dir, &["keygen", "--out", "k"]).status.success());
+    let signed = rtt_with_stdin(&dir, &["sign", "-", "--key", "k.key", "-o", "-"], &piped.stdout);
+    assert!(signed.status.success(), "{}", stderr(&signed));
+    assert!(String::from_utf8_lossy(&signed.stdout).contains("\"signatures\""));
+    let diff = rtt_with_stdin(&dir, &["diff", "p.json", "-", "--exit-code"], &piped.stdout);
+    assert_eq!(diff.status.code(), Some(0), "{}", stderr(&diff));
+}
+
 #[test]
 fn man_pages_are_written_for_every_command() {
     let dir = tempdir();

@@ -173,16 +173,25 @@ impl ConfigError {
 }
 
 /// Reads and checks the config at `path`.
+///
+/// `-` reads standard input: JSON when its first character (after white
+/// space) is `{`, else YAML. A CUE config is read from its file, where `cue`
+/// can resolve its imports.
 pub fn load(path: &FsPath) -> Result<LoadedConfig, ConfigError> {
+    if path.as_os_str() == "-" {
+        let name = "(standard input)".to_owned();
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut bytes)
+            .map_err(|source| ConfigError::Read { path: name.clone(), source })?;
+        let text = utf8(&name, bytes)?;
+        let format = if text.trim_start().starts_with('{') { Format::Json } else { Format::Yaml };
+        return check_text(SourceFile::new(name, text), format);
+    }
     let name = path.display().to_string();
     let format = Format::from_path(path).ok_or_else(|| ConfigError::UnknownFormat { path: name.clone() })?;
     let read = || {
         let bytes = std::fs::read(path).map_err(|source| ConfigError::Read { path: name.clone(), source })?;
-        String::from_utf8(bytes).map_err(|e| {
-            let offset = e.utf8_error().valid_up_to();
-            let line = e.as_bytes()[..offset].iter().filter(|b| **b == b'\n').count() + 1;
-            ConfigError::NotUtf8 { path: name.clone(), offset, line }
-        })
+        utf8(&name, bytes)
     };
     match format {
         Format::Yaml | Format::Json => check_text(SourceFile::new(name.clone(), read()?), format),
@@ -201,6 +210,14 @@ pub fn load(path: &FsPath) -> Result<LoadedConfig, ConfigError> {
             check_tree(source, root)
         }
     }
+}
+
+fn utf8(name: &str, bytes: Vec<u8>) -> Result<String, ConfigError> {
+    String::from_utf8(bytes).map_err(|e| {
+        let offset = e.utf8_error().valid_up_to();
+        let line = e.as_bytes()[..offset].iter().filter(|b| **b == b'\n').count() + 1;
+        ConfigError::NotUtf8 { path: name.to_owned(), offset, line }
+    })
 }
 
 /// Parses and checks config text; pure.

@@ -1,7 +1,7 @@
 //! `rtt apply`, `rtt recover`, `rtt rollback`, `rtt status`, `rtt wal verify`:
 //! glue between the command line and `rtt_apply`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use miette::Diagnostic;
@@ -16,8 +16,7 @@ use super::validate::config_path;
 use crate::cli::{ApplyArgs, Format, StatusArgs, WorkspaceArgs};
 
 pub fn apply(args: &ApplyArgs) -> Result<ExitCode, Failure> {
-    let bytes = std::fs::read(&args.plan)
-        .map_err(|e| ApplyProblem::ReadPlan { path: args.plan.clone(), reason: e.to_string() })?;
+    let bytes = crate::files::read_plan_bytes(&args.plan)?;
     let (workspace, fleet) = load(args.config.as_deref())?;
     // Verified before anything is touched (lock, WAL, recovery included)…
     let applied = rtt_apply::applied::read_applied(&workspace.state_dir())?;
@@ -199,10 +198,6 @@ fn render_status(status: &Status) -> String {
 /// Failures of these commands that are not the library's.
 #[derive(Debug, thiserror::Error, Diagnostic)]
 enum ApplyProblem {
-    /// The plan file.
-    #[error("failed to read the plan {}: {reason}", .path.display())]
-    #[diagnostic(code(rtt::apply::read_plan))]
-    ReadPlan { path: PathBuf, reason: String },
     /// JSON output.
     #[error("failed to encode the status: {reason}")]
     #[diagnostic(code(rtt::apply::encode))]

@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use miette::Diagnostic;
 
-use super::plan::{Internal, read_plan};
+use super::plan::Internal;
 use super::{EXIT_DIFFERENT, EXIT_INVALID, Failure};
 use crate::cli::{DiffArgs, DiffFormat};
+use crate::files::read_plan;
 use crate::render;
 
 pub fn run(args: &DiffArgs) -> Result<ExitCode, Failure> {

@@ -12,8 +12,9 @@ use rtt_planner::explain::{Effort, Explanation, Input, WhatIf, what_if};
 use rtt_schema::LoadedConfig;
 
 use super::Failure;
-use super::plan::{Internal, read_plan};
+use super::plan::Internal;
 use crate::cli::{ExplainArgs, Format};
+use crate::files::read_plan;
 use crate::render;
 
 pub fn run(args: &ExplainArgs) -> Result<ExitCode, Failure> {

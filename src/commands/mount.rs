@@ -119,7 +119,8 @@ fn verified_views(plan: Option<&Path>, checks: &PlanChecks) -> Result<(PathBuf, 
             }
         },
     };
-    let bytes = std::fs::read(&path).map_err(|e| MountFailed { reason: format!("{}: {e}", path.display()) })?;
+    let bytes = crate::files::read_bytes(&path)
+        .map_err(|e| MountFailed { reason: format!("{}: {e}", crate::files::shown(&path)) })?;
     let trust = TrustStore::load(&checks.trust)?;
     // The serial rule differs from `rtt verify`'s (see below), so it is checked here.
     let verified = rtt_trust::verify_plan(&bytes, &trust, None)?;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use miette::Diagnostic;
@@ -10,7 +10,7 @@ use rtt_planner::document::PlanDocument;
 use rtt_planner::infeasible::Conflict;
 use rtt_planner::{PlanError, Planned, Request, statements};
 use rtt_registry::views::{OverlayDir, View, Views};
-use rtt_registry::{Registry, RegistryError, fsio};
+use rtt_registry::{Registry, RegistryError};
 use rtt_schema::canonical::Sha256;
 use rtt_schema::{Issue, LoadedConfig, LocatedIssue};
 use rtt_solver::Limits;
@@ -18,10 +18,12 @@ use rtt_solver::Limits;
 use super::validate::config_path;
 use super::{EXIT_INFEASIBLE, EXIT_NO_PLAN, Failure};
 use crate::cli::{Format, PlanArgs};
+use crate::files::{read_plan, write_plan};
 use crate::render;
 
 pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
-    if args.explain && args.format == Format::Json && args.output.is_none() {
+    let plan_on_stdout = args.output.as_deref().is_none_or(crate::files::is_stdio);
+    if args.explain && args.format == Format::Json && plan_on_stdout {
         return Err(ExplainNeedsOutput.into());
     }
     let path = config_path(args.config.as_deref())?;
@@ -80,11 +82,18 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
             std::io::stdout().write_all(&bytes).map_err(|e| Internal { reason: e.to_string() })?;
         }
         Format::Json => {}
+        // With `-o -` stdout carries the plan; the summary goes to stderr.
+        Format::Text if args.output.as_deref().is_some_and(crate::files::is_stdio) => {
+            eprint!("{}", summary(&loaded, &planned, args.output.as_deref()));
+        }
         Format::Text => print!("{}", summary(&loaded, &planned, args.output.as_deref())),
     }
     if args.explain {
         let explanation = super::explain::explain(&loaded, &planned.document, previous.as_ref(), &[])?;
         match args.format {
+            Format::Text if args.output.as_deref().is_some_and(crate::files::is_stdio) => {
+                eprint!("\n{}", render::explain::text(&explanation));
+            }
             Format::Text => print!("\n{}", render::explain::text(&explanation)),
             // With -o the plan is in its file and stdout carries the explanation
             // (`run` refuses --explain --format json without -o: one document per stdout).
@@ -177,19 +186,6 @@ pub fn plan_views(plan: &PlanDocument) -> Result<Views, String> {
         .collect()
 }
 
-/// Reads a plan file.
-pub fn read_plan(path: &Path) -> Result<PlanDocument, Failure> {
-    let text = std::fs::read_to_string(path).map_err(|e| BadPlan { path: path.to_owned(), reason: e.to_string() })?;
-    PlanDocument::parse(&text).map_err(|reason| BadPlan { path: path.to_owned(), reason }.into())
-}
-
-/// Writes a plan's canonical bytes atomically (temp file, fsync, rename, fsync of the directory).
-pub fn write_plan(path: &Path, plan: &PlanDocument) -> Result<(), Failure> {
-    let bytes = plan.to_file_bytes().map_err(|e| Internal { reason: e.to_string() })?;
-    fsio::write_atomic(path, &bytes, fsio::READ_WRITE)
-        .map_err(|e| BadPlan { path: path.to_owned(), reason: format!("cannot write: {e}") }.into())
-}
-
 fn summary(loaded: &LoadedConfig, planned: &Planned, output: Option<&Path>) -> String {
     let document = &planned.document;
     let replicas: u32 = document.placements.iter().map(|p| p.replicas).sum();
@@ -217,7 +213,7 @@ fn summary(loaded: &LoadedConfig, planned: &Planned, output: Option<&Path>) -> S
         out.push_str(&format!("  signed by {}\n", key_ids.join(", ")));
     }
     if let Some(output) = output {
-        out.push_str(&format!("  written to {}\n", output.display()));
+        out.push_str(&format!("  written to {}\n", crate::files::shown_output(output)));
     }
     out
 }
@@ -315,15 +311,6 @@ pub struct UnknownHost {
     help("`rtt registry add` adds manifests; `rtt view ID --provider P` shows one view")
 )]
 pub struct ViewsFailed(#[from] RegistryError);
-
-/// A plan file that cannot be used.
-#[derive(Debug, thiserror::Error, Diagnostic)]
-#[error("failed to read plan {}: {reason}", .path.display())]
-#[diagnostic(help("plans are written by `rtt plan -o FILE`"))]
-pub struct BadPlan {
-    pub path: PathBuf,
-    pub reason: String,
-}
 
 #[cfg(test)]
 mod tests {

@@ -13,8 +13,8 @@ use rtt_registry::{Registry, RegistryError};
 use rtt_schema::canonical::Sha256;
 
 use super::Failure;
-use super::plan::read_plan;
 use crate::cli::{Format, RegistryArgs, RegistryCommand, ViewArgs};
+use crate::files::read_plan;
 
 /// Exit code of `registry verify` when an object is damaged (bit 0) …
 const VERIFY_CORRUPT: u8 = 1;

@@ -3,12 +3,12 @@
 use std::process::ExitCode;
 
 use super::Failure;
-use super::plan::{BadPlan, write_plan};
 use crate::cli::SignArgs;
+use crate::files::{read_plan_bytes, write_plan};
 
 pub fn run(args: &SignArgs) -> Result<ExitCode, Failure> {
     let key = rtt_trust::keyfile::read_secret_key(&args.key)?;
-    let bytes = std::fs::read(&args.plan).map_err(|e| BadPlan { path: args.plan.clone(), reason: e.to_string() })?;
+    let bytes = read_plan_bytes(&args.plan)?;
     // The same strict parse as `verify`: signing a file that verify would
     // refuse as malformed or non-canonical would only produce a useless signature.
     let parsed = rtt_trust::parse_plan(&bytes)?;
@@ -16,11 +16,17 @@ pub fn run(args: &SignArgs) -> Result<ExitCode, Failure> {
     let key_id = rtt_trust::sign_document(&mut document, &key)?;
     let output = args.output.as_ref().unwrap_or(&args.plan);
     write_plan(output, &document)?;
-    println!(
+    // With `-o -` stdout carries the plan; the note goes to stderr.
+    let note = format!(
         "signed plan {} (serial {}) with key {key_id}; written to {}",
         parsed.hash,
         document.serial,
-        output.display()
+        crate::files::shown_output(output)
     );
+    if crate::files::is_stdio(output) {
+        eprintln!("{note}")
+    } else {
+        println!("{note}")
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -140,8 +140,8 @@ fn verify(args: &VerifyArgs) -> Result<(VerifiedPlan, Vec<Passed>), Rejected> {
 fn load(args: &VerifyArgs) -> Result<Inputs<'_>, Rejected> {
     let trust = TrustStore::load(&args.checks.trust).map_err(|e| Rejected::new("trust store", e))?;
     let state = rtt_trust::read_applied(&args.checks.state).map_err(|e| Rejected::new("state", e))?;
-    let plan_bytes = std::fs::read(&args.plan).map_err(|e| {
-        Rejected::new("format", Unreadable { path: args.plan.display().to_string(), reason: e.to_string() })
+    let plan_bytes = crate::files::read_bytes(&args.plan).map_err(|e| {
+        Rejected::new("format", Unreadable { path: crate::files::shown(&args.plan), reason: e.to_string() })
     })?;
     Ok(Inputs { args, trust, state, plan_bytes })
 }
