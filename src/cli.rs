@@ -164,6 +164,9 @@ pub struct RegistryArgs {
     /// The rtt directory holding `registry/` and `overlays/`.
     #[arg(long, default_value = ".rtt", value_name = "DIR", global = true)]
     pub dir: PathBuf,
+    /// Output format (`get` always prints the object's bytes).
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+    pub format: Format,
     /// What to do.
     #[command(subcommand)]
     pub command: RegistryCommand,
@@ -188,14 +191,10 @@ pub enum RegistryCommand {
         batch: bool,
     },
     /// List the index: agent id and manifest hash.
-    Ls {
-        /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Text)]
-        format: Format,
-    },
+    Ls,
     /// Pack every object into agents.pack and index.lut; loose copies are removed.
     Pack,
-    /// Re-hash every object; exit 1 if any is corrupt, 2 if any indexed object is missing, 3 both.
+    /// Re-hash every object and look for every indexed one; exit 1 if any is corrupt or missing.
     Verify,
     /// Remove objects that neither the index nor a retained plan references.
     Gc {
@@ -227,6 +226,9 @@ pub struct KeygenArgs {
     /// Base name of the key files: writes NAME.key (secret, mode 0600) and NAME.pub; never overwrites.
     #[arg(long, value_name = "NAME")]
     pub out: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// `rtt sign`.
@@ -237,9 +239,12 @@ pub struct SignArgs {
     /// Secret key file (written by `rtt keygen`).
     #[arg(long, value_name = "KEY")]
     pub key: PathBuf,
-    /// Write the signed plan here instead of replacing PLAN.
+    /// Write the signed plan here instead of replacing PLAN (`-`: standard output).
     #[arg(short, long, value_name = "OUT")]
     pub output: Option<PathBuf>,
+    /// Output format of the report (on stderr when the plan goes to standard output).
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// `rtt verify`.
@@ -344,11 +349,14 @@ pub enum MaterializeMode {
 /// `rtt apply`.
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// The signed plan.
+    /// The signed plan (`-`: standard input).
     pub plan: PathBuf,
     /// Config file (default: the rtt.cue, rtt.yaml, rtt.yml or rtt.json in this directory).
     #[arg(long, value_name = "CONFIG")]
     pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Commands that work on the `.rtt/` beside a config.
@@ -357,6 +365,9 @@ pub struct WorkspaceArgs {
     /// Config file (default: the rtt.cue, rtt.yaml, rtt.yml or rtt.json in this directory).
     #[arg(long, value_name = "CONFIG")]
     pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// `rtt status`.

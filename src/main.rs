@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod files;
+mod output;
 mod render;
 mod report;
 

@@ -87,6 +87,50 @@ fn an_unsigned_plan_is_refused_before_anything_is_touched() {
 }
 
 #[test]
+fn applying_the_plan_in_force_again_is_nothing_to_do() {
+    let (dir, hashes) = template(Drivers::BuiltIn, 0);
+    let root = dir.path();
+    ok(root, &["apply", "p1.json"]);
+    let wal_bytes = || -> u64 {
+        std::fs::read_dir(root.join(".rtt/wal"))
+            .expect("wal")
+            .map(|e| e.expect("entry").metadata().expect("meta").len())
+            .sum()
+    };
+    let wal_before = wal_bytes();
+    let again = ok(root, &["apply", "p1.json"]);
+    let out = support::stdout(&again);
+    assert!(out.contains(&format!("nothing to do: plan {} (serial 1) is already in force", hashes[0])), "{out}");
+    assert_eq!(wal_bytes(), wal_before, "no transaction was logged");
+    // An older plan is still refused once a newer one is in force.
+    ok(root, &["apply", "p2.json"]);
+    let old = run(root, &["apply", "p1.json"], &[]);
+    assert_eq!(code_of(&old), Some(1), "{}", support::stderr(&old));
+}
+
+#[test]
+fn apply_recover_rollback_and_wal_verify_report_as_json() {
+    let (dir, _) = template(Drivers::BuiltIn, 0);
+    let root = dir.path();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let output = ok(root, args);
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{args:?}: one JSON document: {e}"))
+    };
+    let applied = json(&["apply", "p1.json", "--format", "json"]);
+    assert_eq!((applied["kind"].as_str(), applied["result"].as_str()), (Some("rtt.apply"), Some("committed")));
+    assert!(applied["txn"].is_string() && applied["epoch"].is_u64(), "{applied}");
+    let again = json(&["apply", "p1.json", "--format", "json"]);
+    assert_eq!(again["result"], "nothing to do", "{again}");
+    json(&["apply", "p2.json", "--format", "json"]);
+    assert_eq!(json(&["recover", "--format", "json"])["result"], "nothing to do");
+    let back = json(&["rollback", "--format", "json"]);
+    assert_eq!((back["action"].as_str(), back["result"].as_str()), (Some("rollback"), Some("committed")));
+    let wal = json(&["wal", "verify", "--format", "json"]);
+    assert_eq!((wal["kind"].as_str(), wal["ok"].as_bool()), (Some("rtt.wal.verify"), Some(true)));
+    assert!(wal["records"].as_u64().is_some_and(|n| n > 0), "{wal}");
+}
+
+#[test]
 fn apply_status_rollback_and_an_old_serial_refused() {
     let (dir, hashes) = template(Drivers::BuiltIn, 0);
     let root = dir.path();

@@ -158,6 +158,37 @@ fn dash_is_stdin_for_configs_and_plans_and_stdout_for_output() {
 }
 
 #[test]
+fn an_infeasible_plan_as_json_is_the_conflict_on_stdout_with_exit_3() {
+    let output = rtt(&["plan", "--format", "json", "tests/data/plan/infeasible/colocate-and-avoid.yaml"]);
+    assert_eq!(output.status.code(), Some(3), "{}", stderr(&output));
+    support::check_snapshot(&repo().join("tests/data/cli/infeasible.json"), &stdout(&output)).unwrap();
+}
+
+#[test]
+fn keygen_registry_and_sign_report_as_json() {
+    let dir = tempdir();
+    let json = |args: &[&str]| -> serde_json::Value {
+        let output = rtt_in(&dir, args);
+        assert!(output.status.success(), "{args:?}: {}", stderr(&output));
+        serde_json::from_slice(&output.stdout).unwrap_or_else(|e| panic!("{args:?}: one JSON document: {e}"))
+    };
+    let key = json(&["keygen", "--out", "k", "--format", "json"]);
+    assert_eq!(key["kind"], "rtt.keygen");
+    assert!(key["key_id"].is_string() && key["secret"] == "k.key", "{key}");
+    std::fs::write(dir.join("m.json"), r#"{"id": "search@1", "image": "x"}"#).unwrap();
+    let added = json(&["registry", "add", "m.json", "--format", "json"]);
+    assert_eq!(added["agents"][0]["id"], "search@1", "{added}");
+    assert!(added["agents"][0]["previous"].is_null(), "{added}");
+    assert_eq!(json(&["registry", "pack", "--format", "json"])["objects"], 1);
+    assert_eq!(json(&["registry", "verify", "--format", "json"])["ok"], true);
+    assert_eq!(json(&["registry", "gc", "--format", "json"])["kind"], "rtt.registry.gc");
+    let plan = rtt_in(&dir, &["plan", repo().join("examples/quickstart/rtt.yaml").to_str().unwrap(), "-o", "p.json"]);
+    assert!(plan.status.success(), "{}", stderr(&plan));
+    let signed = json(&["sign", "p.json", "--key", "k.key", "--format", "json"]);
+    assert_eq!((signed["kind"].as_str(), signed["output"].as_str()), (Some("rtt.sign"), Some("p.json")), "{signed}");
+}
+
+#[test]
 fn man_pages_are_written_for_every_command() {
     let dir = tempdir();
     let output = rtt(&["man", dir.to_str().unwrap()]);

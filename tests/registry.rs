@@ -77,7 +77,7 @@ fn pack_serves_the_same_bytes_and_batch_reads_many() {
 }
 
 #[test]
-fn verify_is_clean_then_tells_corrupt_from_missing() {
+fn verify_is_clean_then_lists_corrupt_and_missing() {
     let dir = project();
     let root = dir.path();
     let ok = rtt_in(root, &["registry", "verify"]);
@@ -86,12 +86,18 @@ fn verify_is_clean_then_tells_corrupt_from_missing() {
     let hash = hash_of(root, "search@1");
     fs::remove_file(loose_path(root, &hash)).expect("remove");
     let missing = rtt_in(root, &["registry", "verify"]);
-    assert_eq!(missing.status.code(), Some(2), "{}", stderr(&missing));
+    // SPEC §9: a failed check is 1, whatever failed; 2 and 3 mean other things.
+    assert_eq!(missing.status.code(), Some(1), "{}", stderr(&missing));
     assert!(stderr(&missing).contains("missing: search@1"), "{}", stderr(&missing));
 
     flip(&loose_path(root, &hash_of(root, "gateway@1")), 5);
-    let both = rtt_in(root, &["registry", "verify"]);
-    assert_eq!(both.status.code(), Some(3), "{}", stderr(&both));
+    let both = rtt_in(root, &["registry", "verify", "--format", "json"]);
+    assert_eq!(both.status.code(), Some(1), "{}", stderr(&both));
+    let report: serde_json::Value = serde_json::from_slice(&both.stdout).expect("one JSON document");
+    assert_eq!(report["kind"], "rtt.registry.verify");
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["missing"].as_array().map(Vec::len), Some(1), "{report}");
+    assert_eq!(report["corrupt"].as_array().map(Vec::len), Some(1), "{report}");
 }
 
 #[test]

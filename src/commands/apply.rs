@@ -14,28 +14,51 @@ use rtt_apply::workspace::{Fleet, Workspace};
 use super::Failure;
 use super::validate::config_path;
 use crate::cli::{ApplyArgs, Format, StatusArgs, WorkspaceArgs};
+use crate::output::emit;
 
 pub fn apply(args: &ApplyArgs) -> Result<ExitCode, Failure> {
     let bytes = crate::files::read_plan_bytes(&args.plan)?;
     let (workspace, fleet) = load(args.config.as_deref())?;
+    let parsed = rtt_trust::parse_plan(&bytes)?;
+    let in_force = |applied: Option<&rtt_trust::AppliedState>| applied.is_some_and(|a| a.plan == parsed.hash);
     // Verified before anything is touched (lock, WAL, recovery included)…
     let applied = rtt_apply::applied::read_applied(&workspace.state_dir())?;
-    verify::plan_for_apply(&bytes, &workspace, applied.as_ref())?;
+    if in_force(applied.as_ref()) {
+        // The plan in force again: its serial is not above the highest
+        // applied (it is that one), so only its signatures are checked.
+        let store = rtt_trust::TrustStore::load(&workspace.trust_dir())?;
+        rtt_trust::verify::check_signatures(&parsed, &store)?;
+    } else {
+        verify::plan_for_apply(&bytes, &workspace, applied.as_ref())?;
+    }
     let mut coordinator = start(&workspace, fleet)?;
     finish_open_transaction(&mut coordinator)?;
+    if in_force(coordinator.applied()?.as_ref()) {
+        let (hash, serial) = (parsed.hash.to_string(), parsed.document.serial);
+        emit(
+            args.format,
+            || format!("nothing to do: plan {hash} (serial {serial}) is already in force\n"),
+            || serde_json::json!({"kind": "rtt.apply", "action": "apply", "result": "nothing to do", "plan": hash, "serial": serial}),
+        );
+        return conclude(coordinator, Ok(None), "apply", args.format);
+    }
     // …and again against the applied state recovery may have moved.
     let plan = verify::plan_for_apply(&bytes, &workspace, coordinator.applied()?.as_ref())?;
     let result = coordinator.apply(&plan);
-    conclude(coordinator, result.map(Some), "applied")
+    conclude(coordinator, result.map(Some), "apply", args.format)
 }
 
 pub fn recover(args: &WorkspaceArgs) -> Result<ExitCode, Failure> {
     let (_, mut coordinator) = open(args.config.as_deref())?;
     let result = coordinator.recover();
     if matches!(result, Ok(None)) {
-        println!("nothing to recover: every transaction in the WAL is finished");
+        emit(
+            args.format,
+            || "nothing to recover: every transaction in the WAL is finished\n".to_owned(),
+            || serde_json::json!({"kind": "rtt.apply", "action": "recover", "result": "nothing to do"}),
+        );
     }
-    conclude(coordinator, result, "recovered")
+    conclude(coordinator, result, "recover", args.format)
 }
 
 pub fn rollback(args: &WorkspaceArgs) -> Result<ExitCode, Failure> {
@@ -44,7 +67,7 @@ pub fn rollback(args: &WorkspaceArgs) -> Result<ExitCode, Failure> {
     let previous = coordinator.previous_plan()?;
     let previous = verify::kept_plan_for_rollback(previous, &workspace)?;
     let result = coordinator.rollback(&previous);
-    conclude(coordinator, result.map(Some), "rolled back to")
+    conclude(coordinator, result.map(Some), "rollback", args.format)
 }
 
 pub fn status(args: &StatusArgs) -> Result<ExitCode, Failure> {
@@ -64,16 +87,26 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode, Failure> {
 pub fn wal_verify(args: &WorkspaceArgs) -> Result<ExitCode, Failure> {
     let workspace = Workspace::beside(&config_path(args.config.as_deref())?);
     let (report, _) = status::verify_wal(&workspace)?;
-    print!("WAL intact: {} records, {} transactions", report.records, report.transactions);
-    match report.anchored_seq {
-        Some(seq) => println!(", anchored at seq {seq}"),
-        None => println!(),
-    }
-    if let Some(bytes) = report.torn_bytes {
-        println!(
-            "torn last record ({bytes} bytes) tolerated: a crash interrupted its write; the next apply sets it aside"
-        );
-    }
+    emit(
+        args.format,
+        || {
+            let mut out = format!("WAL intact: {} records, {} transactions", report.records, report.transactions);
+            if let Some(seq) = report.anchored_seq {
+                out.push_str(&format!(", anchored at seq {seq}"));
+            }
+            out.push('\n');
+            if let Some(bytes) = report.torn_bytes {
+                out.push_str(&format!(
+                    "torn last record ({bytes} bytes) tolerated: a crash interrupted its write; the next apply sets it aside\n"
+                ));
+            }
+            out
+        },
+        || {
+            serde_json::json!({"kind": "rtt.wal.verify", "ok": true, "records": report.records,
+                "transactions": report.transactions, "anchored_seq": report.anchored_seq, "torn_bytes": report.torn_bytes})
+        },
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -114,14 +147,31 @@ fn finish_open_transaction(coordinator: &mut Coordinator) -> Result<(), Failure>
 fn conclude(
     coordinator: Coordinator,
     result: Result<Option<Report>, rtt_apply::coordinator::ApplyError>,
-    verb: &str,
+    action: &str,
+    format: Format,
 ) -> Result<ExitCode, Failure> {
     for problem in coordinator.finish() {
         eprintln!("rtt: warning: {problem}");
     }
     let report = result?;
     if let Some(report) = report {
-        println!("{verb}: transaction {} {}", report.txn, describe(&report));
+        let verb = match action {
+            "apply" => "applied",
+            "recover" => "recovered",
+            _ => "rolled back to",
+        };
+        emit(
+            format,
+            || format!("{verb}: transaction {} {}\n", report.txn, describe(&report)),
+            || {
+                let result = match report.outcome {
+                    Outcome::Committed => "committed",
+                    Outcome::Aborted => "aborted",
+                };
+                serde_json::json!({"kind": "rtt.apply", "action": action, "result": result, "txn": report.txn,
+                    "epoch": report.epoch, "hosts_changed": report.hosts_changed, "drivers": report.drivers})
+            },
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

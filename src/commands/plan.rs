@@ -52,12 +52,18 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
     let mut planned = match rtt_planner::plan(&request) {
         Ok(planned) => planned,
         Err(PlanError::Infeasible(conflict)) => {
-            return Err(Failure {
-                report: miette::Report::new(infeasible_report(&loaded, &conflict)),
-                exit_code: EXIT_INFEASIBLE,
-            });
+            let report = infeasible_report(&loaded, &conflict);
+            if args.format == Format::Json {
+                println!("{:#}", report.to_json());
+                return Ok(ExitCode::from(EXIT_INFEASIBLE));
+            }
+            return Err(Failure { report: miette::Report::new(report), exit_code: EXIT_INFEASIBLE });
         }
         Err(PlanError::NoPlan(reason)) => {
+            if args.format == Format::Json {
+                println!("{:#}", serde_json::json!({"kind": "rtt.no_plan", "reason": reason}));
+                return Ok(ExitCode::from(EXIT_NO_PLAN));
+            }
             return Err(Failure { report: miette::Report::new(NoPlan { reason }), exit_code: EXIT_NO_PLAN });
         }
         Err(PlanError::Internal(reason)) => return Err(Internal { reason }.into()),
@@ -271,6 +277,21 @@ pub struct Infeasible {
     file: String,
     #[related]
     issues: Vec<LocatedIssue>,
+}
+
+impl Infeasible {
+    /// The conflict for a program (`rtt plan --format json`, exit 3).
+    fn to_json(&self) -> serde_json::Value {
+        let statements: Vec<serde_json::Value> = self
+            .issues
+            .iter()
+            .map(|issue| {
+                serde_json::json!({"path": issue.path, "statement": issue.message.trim_start_matches("conflicting: "),
+                    "relaxation": issue.help, "file": issue.file, "line": issue.line, "column": issue.column})
+            })
+            .collect();
+        serde_json::json!({"kind": "rtt.infeasible", "file": self.file, "statements": statements})
+    }
 }
 
 /// No plan within the limits.

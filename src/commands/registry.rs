@@ -15,11 +15,7 @@ use rtt_schema::canonical::Sha256;
 use super::Failure;
 use crate::cli::{Format, RegistryArgs, RegistryCommand, ViewArgs};
 use crate::files::read_plan;
-
-/// Exit code of `registry verify` when an object is damaged (bit 0) …
-const VERIFY_CORRUPT: u8 = 1;
-/// … and when an indexed object is nowhere (bit 1); both set gives 3.
-const VERIFY_MISSING: u8 = 2;
+use crate::output::emit;
 
 pub fn run(args: &RegistryArgs) -> Result<ExitCode, Failure> {
     let root = args.dir.join("registry");
@@ -33,7 +29,7 @@ pub fn run(args: &RegistryArgs) -> Result<ExitCode, Failure> {
         _ => None,
     };
     match &args.command {
-        RegistryCommand::Add { files } => add(&registry, files),
+        RegistryCommand::Add { files } => add(&registry, files, args.format),
         RegistryCommand::Get { query: Some(query), batch: false } => {
             let hash = registry.resolve(query).map_err(Problem::from)?;
             let bytes = registry.get(&hash).map_err(Problem::from)?;
@@ -44,36 +40,56 @@ pub fn run(args: &RegistryArgs) -> Result<ExitCode, Failure> {
         RegistryCommand::Get { .. } => {
             Err(Problem::Usage("give one ID|HASH, or --batch to read them from stdin".into()).into())
         }
-        RegistryCommand::Ls { format } => ls(&registry, *format),
+        RegistryCommand::Ls => ls(&registry, args.format),
         RegistryCommand::Pack => {
             let report = registry.pack(|_| true).map_err(Problem::from)?;
-            println!(
-                "packed {} objects ({} bytes) into {}; removed {} loose copies{}",
-                report.objects,
-                report.bytes,
-                root.join("pack/agents.pack").display(),
-                report.loose_removed,
-                if report.repaired { "; rebuilt a lut that did not match its pack" } else { "" }
+            let pack = root.join("pack/agents.pack").display().to_string();
+            emit(
+                args.format,
+                || {
+                    format!(
+                        "packed {} objects ({} bytes) into {pack}; removed {} loose copies{}\n",
+                        report.objects,
+                        report.bytes,
+                        report.loose_removed,
+                        if report.repaired { "; rebuilt a lut that did not match its pack" } else { "" }
+                    )
+                },
+                || {
+                    serde_json::json!({"kind": "rtt.registry.pack", "objects": report.objects, "bytes": report.bytes,
+                        "pack": pack, "loose_removed": report.loose_removed, "lut_rebuilt": report.repaired})
+                },
             );
             Ok(ExitCode::SUCCESS)
         }
         RegistryCommand::Verify => {
             let report = registry.verify();
-            for line in &report.corrupt {
-                eprintln!("corrupt: {line}");
+            let ok = report.corrupt.is_empty() && report.missing.is_empty();
+            if args.format == Format::Text {
+                for line in &report.corrupt {
+                    eprintln!("corrupt: {line}");
+                }
+                for line in &report.missing {
+                    eprintln!("missing: {line}");
+                }
             }
-            for line in &report.missing {
-                eprintln!("missing: {line}");
-            }
-            let code = if report.corrupt.is_empty() { 0 } else { VERIFY_CORRUPT }
-                | if report.missing.is_empty() { 0 } else { VERIFY_MISSING };
-            println!(
-                "checked {} objects: {} corrupt, {} missing",
-                report.checked,
-                report.corrupt.len(),
-                report.missing.len()
+            emit(
+                args.format,
+                || {
+                    format!(
+                        "checked {} objects: {} corrupt, {} missing\n",
+                        report.checked,
+                        report.corrupt.len(),
+                        report.missing.len()
+                    )
+                },
+                || {
+                    serde_json::json!({"kind": "rtt.registry.verify", "ok": ok, "checked": report.checked,
+                        "corrupt": report.corrupt, "missing": report.missing})
+                },
             );
-            Ok(ExitCode::from(code))
+            // SPEC §9: 1 is "a failed check"; 2 and 3 mean other things.
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(super::EXIT_INVALID) })
         }
         RegistryCommand::Gc { keep } => {
             let mut live = BTreeSet::new();
@@ -83,15 +99,24 @@ pub fn run(args: &RegistryArgs) -> Result<ExitCode, Failure> {
                 live.extend(plan_objects(path)?);
             }
             let report = registry.gc(&live).map_err(Problem::from)?;
-            println!(
-                "kept {} objects, removed {} (retained plans: {})",
-                report.kept,
-                report.removed.len(),
-                plans.len()
+            let removed: Vec<String> = report.removed.iter().map(ToString::to_string).collect();
+            emit(
+                args.format,
+                || {
+                    let mut out = format!(
+                        "kept {} objects, removed {} (retained plans: {})\n",
+                        report.kept,
+                        removed.len(),
+                        plans.len()
+                    );
+                    removed.iter().for_each(|hash| out.push_str(&format!("  removed {hash}\n")));
+                    out
+                },
+                || {
+                    serde_json::json!({"kind": "rtt.registry.gc", "kept": report.kept, "removed": removed,
+                        "retained_plans": plans.len()})
+                },
             );
-            for hash in &report.removed {
-                println!("  removed {hash}");
-            }
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -129,7 +154,7 @@ pub fn view(args: &ViewArgs) -> Result<ExitCode, Failure> {
 
 /// Parses every file before storing anything, so a bad file leaves the
 /// index as it was; the index is then written once.
-fn add(registry: &Registry, files: &[PathBuf]) -> Result<ExitCode, Failure> {
+fn add(registry: &Registry, files: &[PathBuf], format: Format) -> Result<ExitCode, Failure> {
     let mut texts = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(path).map_err(|e| Problem::Registry(RegistryError::io("read", path)(e)))?;
@@ -159,16 +184,36 @@ fn add(registry: &Registry, files: &[PathBuf]) -> Result<ExitCode, Failure> {
         checked.push((id, name.clone(), Sha256::of(&bytes)));
     }
     let mut index = registry.index().map_err(Problem::from)?;
+    let mut added = Vec::new();
     for (name, text) in &texts {
         let (id, hash) = registry.add_manifest(name, text).map_err(Problem::from)?;
         let previous = index.agents.insert(id.clone(), hash);
-        match previous {
-            Some(old) if old != hash => println!("{id} {hash} (was {old})"),
-            Some(_) => println!("{id} {hash} (unchanged)"),
-            None => println!("{id} {hash}"),
-        }
+        added.push((id, hash, previous));
     }
     registry.write_index(&index).map_err(Problem::from)?;
+    emit(
+        format,
+        || {
+            added
+                .iter()
+                .map(|(id, hash, previous)| match previous {
+                    Some(old) if old != hash => format!("{id} {hash} (was {old})\n"),
+                    Some(_) => format!("{id} {hash} (unchanged)\n"),
+                    None => format!("{id} {hash}\n"),
+                })
+                .collect()
+        },
+        || {
+            let agents: Vec<serde_json::Value> = added
+                .iter()
+                .map(|(id, hash, previous)| {
+                    serde_json::json!({"id": id, "hash": hash.to_string(),
+                        "previous": previous.map(|p| p.to_string())})
+                })
+                .collect();
+            serde_json::json!({"kind": "rtt.registry.add", "agents": agents})
+        },
+    );
     Ok(ExitCode::SUCCESS)
 }
 

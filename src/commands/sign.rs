@@ -16,17 +16,23 @@ pub fn run(args: &SignArgs) -> Result<ExitCode, Failure> {
     let key_id = rtt_trust::sign_document(&mut document, &key)?;
     let output = args.output.as_ref().unwrap_or(&args.plan);
     write_plan(output, &document)?;
-    // With `-o -` stdout carries the plan; the note goes to stderr.
-    let note = format!(
-        "signed plan {} (serial {}) with key {key_id}; written to {}",
-        parsed.hash,
-        document.serial,
-        crate::files::shown_output(output)
-    );
+    let text = || {
+        format!(
+            "signed plan {} (serial {}) with key {key_id}; written to {}\n",
+            parsed.hash,
+            document.serial,
+            crate::files::shown_output(output)
+        )
+    };
+    let json = || {
+        serde_json::json!({"kind": "rtt.sign", "plan": parsed.hash.to_string(), "serial": document.serial,
+            "key_id": key_id.to_string(), "output": crate::files::shown_output(output)})
+    };
+    // With `-o -` stdout carries the plan; the report goes to stderr.
     if crate::files::is_stdio(output) {
-        eprintln!("{note}")
+        crate::output::emit_to_stderr(args.format, text, json);
     } else {
-        println!("{note}")
+        crate::output::emit(args.format, text, json);
     }
     Ok(ExitCode::SUCCESS)
 }
