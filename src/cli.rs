@@ -8,6 +8,18 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Debug, Parser)]
 #[command(name = "rtt", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    /// Run as if started in DIR (before anything else is read, like `git -C`).
+    #[arg(short = 'C', global = true, value_name = "DIR")]
+    pub chdir: Option<PathBuf>,
+    /// The rtt directory (registry, overlays, state, WAL); default: `.rtt` beside the config.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Less on stderr: no solve statistics, progress or notes (errors and warnings stay).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// More on stderr: which files and tools were used.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
     /// Show every error of an invalid config, not only the first 50.
     #[arg(long, global = true)]
     pub all_errors: bool,
@@ -161,8 +173,8 @@ pub struct ExplainArgs {
 /// `rtt registry`.
 #[derive(Debug, Args)]
 pub struct RegistryArgs {
-    /// The rtt directory holding `registry/` and `overlays/`.
-    #[arg(long, default_value = ".rtt", value_name = "DIR", global = true)]
+    /// The rtt directory (resolved from `--dir`, see `rtt --help`).
+    #[arg(skip)]
     pub dir: PathBuf,
     /// Output format (`get` always prints the object's bytes).
     #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
@@ -215,8 +227,8 @@ pub struct ViewArgs {
     /// Environment whose overlay applies (.rtt/overlays/env/<E>.json).
     #[arg(long, value_name = "E")]
     pub env: Option<String>,
-    /// The rtt directory holding `registry/` and `overlays/`.
-    #[arg(long, default_value = ".rtt", value_name = "DIR")]
+    /// The rtt directory (resolved from `--dir`).
+    #[arg(skip)]
     pub dir: PathBuf,
 }
 
@@ -284,15 +296,31 @@ pub struct DiffArgs {
 /// What a plan is checked against before it is trusted (verify, mount, materialize).
 #[derive(Debug, Args)]
 pub struct PlanChecks {
-    /// Trust store: keys/*.pub and policy.json.
-    #[arg(long, value_name = "DIR", default_value = ".rtt/registry/trust")]
+    /// Trust store: keys/*.pub and policy.json [default: DIR/registry/trust, DIR from --dir].
+    #[arg(long = "trust", value_name = "DIR")]
+    trust_override: Option<PathBuf>,
+    /// State directory: the applied plan and the highest applied serial (missing: nothing applied
+    /// yet) [default: DIR/state].
+    #[arg(long = "state", value_name = "DIR")]
+    state_override: Option<PathBuf>,
+    /// Resolved trust store.
+    #[arg(skip)]
     pub trust: PathBuf,
-    /// State directory: the applied plan and the highest applied serial (missing: nothing applied yet).
-    #[arg(long, value_name = "DIR", default_value = ".rtt/state")]
+    /// Resolved state directory.
+    #[arg(skip)]
     pub state: PathBuf,
     /// The rtt directory whose registry/ and overlays/ the plan's views must match.
-    #[arg(long, value_name = "DIR", default_value = ".rtt")]
+    #[arg(skip)]
     pub dir: PathBuf,
+}
+
+impl PlanChecks {
+    /// Fills the paths from the rtt directory, keeping `--trust` / `--state`.
+    pub fn resolve(&mut self, dir: &std::path::Path) {
+        self.dir = dir.to_owned();
+        self.trust = self.trust_override.clone().unwrap_or_else(|| dir.join("registry/trust"));
+        self.state = self.state_override.clone().unwrap_or_else(|| dir.join("state"));
+    }
 }
 
 /// `rtt mount`.

@@ -7,6 +7,7 @@ mod files;
 mod output;
 mod render;
 mod report;
+mod workspace;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,13 @@ fn main() -> ExitCode {
         }
     };
     report::install_handler(report::use_color(cli.color));
+    output::set_verbosity(cli.quiet, cli.verbose);
+    if let Some(dir) = &cli.chdir
+        && let Err(error) = std::env::set_current_dir(dir)
+    {
+        eprintln!("rtt: error: cannot change to {} (-C): {error}", dir.display());
+        return ExitCode::from(commands::EXIT_INVALID);
+    }
     let all_errors = cli.all_errors;
     match commands::run(cli) {
         Ok(code) => code,

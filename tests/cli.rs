@@ -189,6 +189,39 @@ fn keygen_registry_and_sign_report_as_json() {
 }
 
 #[test]
+fn one_rule_finds_the_rtt_directory_and_dash_c_moves_it() {
+    let dir = tempdir();
+    std::fs::create_dir_all(dir.join("proj")).unwrap();
+    std::fs::copy(repo().join("examples/quickstart/rtt.yaml"), dir.join("proj/rtt.yaml")).unwrap();
+    std::fs::write(dir.join("m.json"), r#"{"id": "search@1"}"#).unwrap();
+    // -C proj: the registry is proj/.rtt/registry.
+    let added = rtt_in(&dir, &["-C", "proj", "registry", "add", "../m.json"]);
+    assert!(added.status.success(), "{}", stderr(&added));
+    assert!(dir.join("proj/.rtt/registry/index.json").is_file());
+    // --dir wins, for every command that uses it; -v says which one was used.
+    let elsewhere = rtt_in(&dir, &["--dir", "other", "-v", "registry", "ls"]);
+    assert!(elsewhere.status.success(), "{}", stderr(&elsewhere));
+    assert!(stderr(&elsewhere).contains("registry other/registry"), "{}", stderr(&elsewhere));
+    assert_eq!(stdout(&elsewhere), "");
+    // plan and status find .rtt beside the config they are given.
+    let plan = rtt_in(&dir, &["-v", "plan", "proj/rtt.yaml", "-o", "p.json"]);
+    assert!(stderr(&plan).contains("rtt directory proj/.rtt"), "{}", stderr(&plan));
+    let status = rtt_in(&dir, &["-v", "status", "--config", "proj/rtt.yaml"]);
+    assert!(stderr(&status).contains("rtt directory proj/.rtt"), "{}", stderr(&status));
+    let status = rtt_in(&dir, &["-v", "--dir", "x", "status", "--config", "proj/rtt.yaml"]);
+    assert!(stderr(&status).contains("rtt directory x;"), "{}", stderr(&status));
+    // -q: no solve statistics.
+    let quiet = rtt_in(&dir, &["-q", "plan", "proj/rtt.yaml", "-o", "q.json"]);
+    assert!(quiet.status.success());
+    assert_eq!(stderr(&quiet), "");
+    assert!(stderr(&rtt_in(&dir, &["plan", "proj/rtt.yaml", "-o", "q.json"])).contains("objective"));
+    // A -C that does not exist is a clear error.
+    let missing = rtt_in(&dir, &["-C", "nowhere", "validate"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(stderr(&missing).contains("cannot change to nowhere (-C)"), "{}", stderr(&missing));
+}
+
+#[test]
 fn man_pages_are_written_for_every_command() {
     let dir = tempdir();
     let output = rtt(&["man", dir.to_str().unwrap()]);

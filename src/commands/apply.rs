@@ -16,9 +16,9 @@ use super::validate::config_path;
 use crate::cli::{ApplyArgs, Format, StatusArgs, WorkspaceArgs};
 use crate::output::emit;
 
-pub fn apply(args: &ApplyArgs) -> Result<ExitCode, Failure> {
+pub fn apply(args: &ApplyArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
     let bytes = crate::files::read_plan_bytes(&args.plan)?;
-    let (workspace, fleet) = load(args.config.as_deref())?;
+    let (workspace, fleet) = load(args.config.as_deref(), dir)?;
     let parsed = rtt_trust::parse_plan(&bytes)?;
     let in_force = |applied: Option<&rtt_trust::AppliedState>| applied.is_some_and(|a| a.plan == parsed.hash);
     // Verified before anything is touched (lock, WAL, recovery included)…
@@ -48,8 +48,8 @@ pub fn apply(args: &ApplyArgs) -> Result<ExitCode, Failure> {
     conclude(coordinator, result.map(Some), "apply", args.format)
 }
 
-pub fn recover(args: &WorkspaceArgs) -> Result<ExitCode, Failure> {
-    let (_, mut coordinator) = open(args.config.as_deref())?;
+pub fn recover(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
+    let (_, mut coordinator) = open(args.config.as_deref(), dir)?;
     let result = coordinator.recover();
     if matches!(result, Ok(None)) {
         emit(
@@ -61,8 +61,8 @@ pub fn recover(args: &WorkspaceArgs) -> Result<ExitCode, Failure> {
     conclude(coordinator, result, "recover", args.format)
 }
 
-pub fn rollback(args: &WorkspaceArgs) -> Result<ExitCode, Failure> {
-    let (workspace, mut coordinator) = open(args.config.as_deref())?;
+pub fn rollback(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
+    let (workspace, mut coordinator) = open(args.config.as_deref(), dir)?;
     finish_open_transaction(&mut coordinator)?;
     let previous = coordinator.previous_plan()?;
     let previous = verify::kept_plan_for_rollback(previous, &workspace)?;
@@ -70,8 +70,8 @@ pub fn rollback(args: &WorkspaceArgs) -> Result<ExitCode, Failure> {
     conclude(coordinator, result.map(Some), "rollback", args.format)
 }
 
-pub fn status(args: &StatusArgs) -> Result<ExitCode, Failure> {
-    let workspace = Workspace::beside(&config_path(args.config.as_deref())?);
+pub fn status(args: &StatusArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
+    let workspace = workspace(&config_path(args.config.as_deref())?, dir);
     let status = status::read(&workspace)?;
     match args.format {
         Format::Json => {
@@ -84,8 +84,8 @@ pub fn status(args: &StatusArgs) -> Result<ExitCode, Failure> {
     Ok(ExitCode::SUCCESS)
 }
 
-pub fn wal_verify(args: &WorkspaceArgs) -> Result<ExitCode, Failure> {
-    let workspace = Workspace::beside(&config_path(args.config.as_deref())?);
+pub fn wal_verify(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
+    let workspace = workspace(&config_path(args.config.as_deref())?, dir);
     let (report, _) = status::verify_wal(&workspace)?;
     emit(
         args.format,
@@ -111,10 +111,23 @@ pub fn wal_verify(args: &WorkspaceArgs) -> Result<ExitCode, Failure> {
 }
 
 /// The config's workspace and drivers.
-fn load(config: Option<&Path>) -> Result<(Workspace, Fleet), Failure> {
+/// The config's workspace: drivers run beside the config; `.rtt/` is where
+/// the one rule puts it.
+fn workspace(config: &Path, dir: Option<&Path>) -> Workspace {
+    let workspace = Workspace { dir: crate::workspace::rtt_dir(dir, Some(config)), ..Workspace::beside(config) };
+    crate::output::detail(format_args!(
+        "config {}; rtt directory {}; drivers run in {}",
+        config.display(),
+        workspace.dir.display(),
+        workspace.base.display()
+    ));
+    workspace
+}
+
+fn load(config: Option<&Path>, dir: Option<&Path>) -> Result<(Workspace, Fleet), Failure> {
     let path = config_path(config)?;
     let loaded = rtt_schema::load(&path)?;
-    let workspace = Workspace::beside(&path);
+    let workspace = workspace(&path, dir);
     let fleet = Fleet::from_model(&loaded.model, &workspace.base)?;
     Ok((workspace, fleet))
 }
@@ -123,14 +136,14 @@ fn load(config: Option<&Path>) -> Result<(Workspace, Fleet), Failure> {
 fn start(workspace: &Workspace, fleet: Fleet) -> Result<Coordinator, Failure> {
     let coordinator = Coordinator::open(workspace.clone(), fleet, Faults::from_env("coordinator"))?;
     for note in &coordinator.notes {
-        eprintln!("rtt: note: {note}");
+        crate::output::note(format_args!("note: {note}"));
     }
     Ok(coordinator)
 }
 
 /// The config, its workspace and a coordinator holding the lock.
-fn open(config: Option<&Path>) -> Result<(Workspace, Coordinator), Failure> {
-    let (workspace, fleet) = load(config)?;
+fn open(config: Option<&Path>, dir: Option<&Path>) -> Result<(Workspace, Coordinator), Failure> {
+    let (workspace, fleet) = load(config, dir)?;
     let coordinator = start(&workspace, fleet)?;
     Ok((workspace, coordinator))
 }
@@ -138,7 +151,7 @@ fn open(config: Option<&Path>) -> Result<(Workspace, Coordinator), Failure> {
 /// Recovery at the start of `apply` and `rollback` (SPEC §8).
 fn finish_open_transaction(coordinator: &mut Coordinator) -> Result<(), Failure> {
     if let Some(report) = coordinator.recover()? {
-        eprintln!("rtt: recovered transaction {}: {}", report.txn, describe(&report));
+        crate::output::note(format_args!("recovered transaction {}: {}", report.txn, describe(&report)));
     }
     Ok(())
 }

@@ -57,25 +57,43 @@ impl<E: miette::Diagnostic + Send + Sync + 'static> From<E> for Failure {
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
+    let dir = cli.dir.as_deref();
+    // One rule for `.rtt/` (docs/cli.md): --dir, else beside the config.
+    let rtt_dir = |config: Option<&std::path::Path>| crate::workspace::rtt_dir(dir, config);
     match cli.command {
         Command::Init(args) => init::run(&args),
         Command::Validate(args) => validate::run(&args, cli.all_errors),
-        Command::Plan(args) => plan::run(&args),
+        Command::Plan(args) => plan::run(&args, dir),
         Command::Explain(args) => explain::run(&args),
         Command::Diff(args) => diff::run(&args),
-        Command::Registry(args) => registry::run(&args),
-        Command::View(args) => registry::view(&args),
+        Command::Registry(mut args) => {
+            args.dir = rtt_dir(None);
+            registry::run(&args)
+        }
+        Command::View(mut args) => {
+            args.dir = rtt_dir(None);
+            registry::view(&args)
+        }
         Command::Keygen(args) => keygen::run(&args),
         Command::Sign(args) => sign::run(&args),
-        Command::Verify(args) => verify::run(&args),
-        Command::Mount(args) => mount::mount(&args),
-        Command::Materialize(args) => mount::materialize(&args),
-        Command::Apply(args) => apply::apply(&args),
-        Command::Recover(args) => apply::recover(&args),
-        Command::Rollback(args) => apply::rollback(&args),
-        Command::Status(args) => apply::status(&args),
+        Command::Verify(mut args) => {
+            args.checks.resolve(&rtt_dir(None));
+            verify::run(&args)
+        }
+        Command::Mount(mut args) => {
+            args.checks.resolve(&rtt_dir(None));
+            mount::mount(&args)
+        }
+        Command::Materialize(mut args) => {
+            args.checks.resolve(&rtt_dir(None));
+            mount::materialize(&args)
+        }
+        Command::Apply(args) => apply::apply(&args, dir),
+        Command::Recover(args) => apply::recover(&args, dir),
+        Command::Rollback(args) => apply::rollback(&args, dir),
+        Command::Status(args) => apply::status(&args, dir),
         Command::Wal(args) => match args.command {
-            crate::cli::WalCommand::Verify(args) => apply::wal_verify(&args),
+            crate::cli::WalCommand::Verify(args) => apply::wal_verify(&args, dir),
         },
         Command::Driver(args) => driver::run(args),
         Command::Schema => schema::run(),

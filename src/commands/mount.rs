@@ -40,7 +40,11 @@ pub fn mount(args: &MountArgs) -> Result<ExitCode, Failure> {
     }
     let registry = Registry::open(&args.checks.dir.join("registry"));
     let mount = Mount::new(&args.mountpoint, snapshot(plan, &views, registry)?)?;
-    eprintln!("rtt: serving plan {plan} from {} at {}", plan_path.display(), args.mountpoint.display());
+    crate::output::note(format_args!(
+        "serving plan {plan} from {} at {}",
+        plan_path.display(),
+        args.mountpoint.display()
+    ));
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| MountFailed { reason: e.to_string() })?;
@@ -77,7 +81,7 @@ pub fn mount(args: &MountArgs) -> Result<ExitCode, Failure> {
         }
     }
     mount.unmount()?;
-    eprintln!("rtt: unmounted {}", args.mountpoint.display());
+    crate::output::note(format_args!("unmounted {}", args.mountpoint.display()));
     Ok(ExitCode::SUCCESS)
 }
 

@@ -21,7 +21,7 @@ use crate::cli::{Format, PlanArgs};
 use crate::files::{read_plan, write_plan};
 use crate::render;
 
-pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
+pub fn run(args: &PlanArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
     let plan_on_stdout = args.output.as_deref().is_none_or(crate::files::is_stdio);
     if args.explain && args.format == Format::Json && plan_on_stdout {
         return Err(ExplainNeedsOutput.into());
@@ -32,13 +32,16 @@ pub fn run(args: &PlanArgs) -> Result<ExitCode, Failure> {
     let loaded = drained(rtt_schema::load(&path)?, &args.drain)?;
     let previous = args.previous.as_deref().map(read_plan).transpose()?;
     // Views first: a missing manifest should fail before minutes of solving.
-    let views = build_views(&path, &loaded)?;
+    let rtt_dir = crate::workspace::rtt_dir(dir, Some(&path));
+    crate::output::detail(format_args!("config {}; rtt directory {}", crate::files::shown(&path), rtt_dir.display()));
+    let views = build_views(&rtt_dir, &loaded)?;
     let limits = Limits { gap: args.gap, node_limit: args.node_limit, time_limit: args.time_limit, light: false };
     let search = args.search_rounds.map(|rounds| {
         let default = rtt_planner::search::Budget::for_model(&loaded.model);
         rtt_planner::search::Budget { rounds, ..default }
     });
-    let on_terminal = std::io::stderr().is_terminal();
+    // Progress only on a terminal, never with -q.
+    let on_terminal = std::io::stderr().is_terminal() && crate::output::notes_shown();
     let show = |p: rtt_planner::Progress| eprint!("\r{}\x1b[K", progress_line(&p));
     let request = Request {
         model: &loaded.model,
@@ -148,11 +151,10 @@ fn drained(mut loaded: LoadedConfig, drain: &[String]) -> Result<LoadedConfig, F
 /// (`.rtt/registry`), with the index hash they were built from. A config
 /// without providers has none; one with providers but no registry plans
 /// without views, and says so.
-fn build_views(config: &Path, loaded: &LoadedConfig) -> Result<Option<(Sha256, ViewsJson)>, Failure> {
+fn build_views(workspace: &Path, loaded: &LoadedConfig) -> Result<Option<(Sha256, ViewsJson)>, Failure> {
     if loaded.model.providers.is_empty() {
         return Ok(None);
     }
-    let workspace = config.parent().unwrap_or(Path::new(".")).join(".rtt");
     if !workspace.join("registry").is_dir() {
         eprintln!(
             "rtt: warning: the config has providers but there is no registry at {}; the plan carries no views",
@@ -235,8 +237,8 @@ fn report_stats(planned: &Planned) {
     } else {
         format!("MILP {} variables, {} rows", stats.n_variables, stats.n_rows)
     };
-    eprintln!(
-        "rtt: {milp}; build {:.2} s, search {:.2} s, solve {:.2} s{}; objective {:.3}, bound {:.3}, gap {:.2}%",
+    crate::output::note(format_args!(
+        "{milp}; build {:.2} s, search {:.2} s, solve {:.2} s{}; objective {:.3}, bound {:.3}, gap {:.2}%",
         stats.build_seconds,
         stats.search_seconds,
         stats.solve_seconds,
@@ -244,7 +246,7 @@ fn report_stats(planned: &Planned) {
         planned.document.objective.total,
         planned.document.solver.bound,
         planned.document.solver.gap * 100.0,
-    );
+    ));
 }
 
 fn infeasible_report(loaded: &LoadedConfig, conflict: &Conflict) -> Infeasible {

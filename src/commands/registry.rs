@@ -19,6 +19,7 @@ use crate::output::emit;
 
 pub fn run(args: &RegistryArgs) -> Result<ExitCode, Failure> {
     let root = args.dir.join("registry");
+    crate::output::detail(format_args!("registry {}", root.display()));
     let mut registry = Registry::open(&root);
     // Writers take turns (Registry::lock_writes); readers never wait.
     let _lock = match &args.command {
