@@ -1,4 +1,6 @@
-//! YAML 1.2 (core schema) to a spanned [`Node`] tree, on yaml-rust2's event parser.
+//! YAML 1.2 (core schema) to a spanned [`Node`] tree, on saphyr-parser's
+//! event parser, which reports where each event starts and ends: a value's
+//! span is its text, multi-line values whole.
 //!
 //! Plain scalars are typed by the core schema (so `no` stays a string, unlike
 //! YAML 1.1); quoted scalars are always strings. Anchors and aliases are
@@ -8,8 +10,7 @@
 
 use std::collections::HashMap;
 
-use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser, Tag};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use saphyr_parser::{Event, Parser, ScalarStyle, SpannedEventReceiver, Tag};
 
 use super::json::number_from_text;
 use super::{MAX_DEPTH, SyntaxError};
@@ -46,7 +47,7 @@ pub fn parse_yaml(text: &str) -> Result<Node, SyntaxError> {
     })
 }
 
-/// Maps yaml-rust2's character indices to byte offsets.
+/// Maps the parser's character indices to byte offsets.
 struct CharOffsets {
     /// Byte offset of each char, or empty when the text is ASCII (identity).
     bytes: Vec<usize>,
@@ -95,22 +96,23 @@ struct Builder<'a> {
     error: Option<SyntaxError>,
 }
 
-impl MarkedEventReceiver for Builder<'_> {
-    fn on_event(&mut self, event: Event, mark: Marker) {
+impl<'input> SpannedEventReceiver<'input> for Builder<'_> {
+    fn on_event(&mut self, event: Event<'input>, span: saphyr_parser::Span) {
         if self.error.is_some() {
             return;
         }
-        if let Err(error) = self.handle(event, mark) {
+        let span = Span::new(self.offsets.byte(span.start.index()), self.offsets.byte(span.end.index()));
+        if let Err(error) = self.handle(event, span) {
             self.error = Some(error);
         }
     }
 }
 
 impl Builder<'_> {
-    fn handle(&mut self, event: Event, mark: Marker) -> Result<(), SyntaxError> {
-        let at = self.offsets.byte(mark.index());
+    fn handle(&mut self, event: Event<'_>, event_span: Span) -> Result<(), SyntaxError> {
+        let at = event_span.start;
         match event {
-            Event::DocumentStart => {
+            Event::DocumentStart(_) => {
                 self.documents += 1;
                 if self.documents > 1 {
                     return Err(SyntaxError::new("a second YAML document", Span { start: at, len: 3 })
@@ -118,8 +120,8 @@ impl Builder<'_> {
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
-                let span = self.scalar_span(at, &text, style);
-                let value = scalar_value(text, style, tag.as_ref(), span)?;
+                let span = self.scalar_span(event_span);
+                let value = scalar_value(text.into_owned(), style, tag.as_deref(), span)?;
                 self.push(Node { value, span }, anchor)?;
             }
             Event::SequenceStart(anchor, _) => {
@@ -219,16 +221,11 @@ impl Builder<'_> {
         Ok(())
     }
 
-    /// The span of a scalar's source text (the parser only reports its start).
-    fn scalar_span(&self, start: usize, value: &str, style: TScalarStyle) -> Span {
-        let rest = &self.text[start.min(self.text.len())..];
-        let line = rest.split('\n').next().unwrap_or("");
-        let len = match style {
-            TScalarStyle::Plain if rest.starts_with(value) => value.len(),
-            TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted => closing_quote(line).unwrap_or(line.len()),
-            _ => line.trim_end().len(),
-        };
-        Span { start, len }
+    /// A scalar's text as the parser spans it, without the line break and
+    /// blank space a block scalar's span runs on to.
+    fn scalar_span(&self, span: Span) -> Span {
+        let end = self.trim_end(span.end()).max(span.start);
+        Span::new(span.start, end)
     }
 
     /// Collections end where the next token starts; pull the end back over
@@ -240,20 +237,6 @@ impl Builder<'_> {
     }
 }
 
-/// Byte length of a quoted scalar including both quotes, if it closes on this line.
-fn closing_quote(line: &str) -> Option<usize> {
-    let quote = line.chars().next()?;
-    let mut escaped = false;
-    for (i, c) in line.char_indices().skip(1) {
-        match c {
-            '\\' if quote == '"' && !escaped => escaped = true,
-            c if c == quote && !escaped => return Some(i + 1),
-            _ => escaped = false,
-        }
-    }
-    None
-}
-
 fn count_nodes(node: &Node) -> usize {
     1 + match &node.value {
         Value::Seq(items) => items.iter().map(count_nodes).sum(),
@@ -263,14 +246,16 @@ fn count_nodes(node: &Node) -> usize {
 }
 
 /// Types a scalar by the YAML 1.2 core schema.
-fn scalar_value(text: String, style: TScalarStyle, tag: Option<&Tag>, span: Span) -> Result<Value, SyntaxError> {
+fn scalar_value(text: String, style: ScalarStyle, tag: Option<&Tag>, span: Span) -> Result<Value, SyntaxError> {
+    // `!!str 12` and the non-specific `! 12` are both the string "12" (YAML
+    // 1.2 §6.9.1); saphyr reports `!` as handle "" and suffix "!".
     if let Some(tag) = tag
-        && (tag.handle == "!!" || tag.handle == "tag:yaml.org,2002:")
-        && tag.suffix == "str"
+        && (((tag.handle == "!!" || tag.handle == "tag:yaml.org,2002:") && tag.suffix == "str")
+            || (tag.handle.is_empty() && tag.suffix == "!"))
     {
         return Ok(Value::String(text));
     }
-    if style != TScalarStyle::Plain {
+    if style != ScalarStyle::Plain {
         return Ok(Value::String(text));
     }
     Ok(match text.as_str() {
@@ -365,6 +350,25 @@ mod tests {
         assert_eq!(&text[name.span.start..name.span.end()], "\"h01\"");
         let Value::Seq(items) = &value_at(&node, "list").value else { panic!() };
         assert_eq!(&text[items[1].span.start..items[1].span.end()], "bb");
+    }
+
+    #[test]
+    fn a_non_specific_tag_makes_a_string() {
+        let root = parse_yaml("a: ! 12\nb: !!str 13\nc: 14\n").unwrap();
+        let Value::Map(entries) = root.value else { panic!("a mapping") };
+        let values: Vec<&Value> = entries.iter().map(|(_, v)| &v.value).collect();
+        assert_eq!(values[0], &Value::String("12".into()));
+        assert_eq!(values[1], &Value::String("13".into()));
+        assert_eq!(values[2], &Value::Number(Number::Unsigned(14)));
+    }
+
+    #[test]
+    fn spans_cover_multi_line_values_whole() {
+        let text = "a: \"one\n  two\"\nb: |\n  x\n  y\nc: plain\n";
+        let root = parse_yaml(text).unwrap();
+        let Value::Map(entries) = root.value else { panic!("a mapping") };
+        let spanned: Vec<&str> = entries.iter().map(|(_, v)| &text[v.span.start..v.span.end()]).collect();
+        assert_eq!(spanned, ["\"one\n  two\"", "x\n  y", "plain"]);
     }
 
     #[test]
