@@ -48,3 +48,49 @@ pub fn detail(message: impl std::fmt::Display) {
         eprintln!("rtt: {message}");
     }
 }
+
+/// A progress line on a terminal for commands that take a while (explain,
+/// registry pack, apply): the stage and the seconds since it began, redrawn
+/// four times a second and cleared when dropped. Nothing when stderr is not a
+/// terminal or with `-q`, so piped output and logs stay clean.
+pub struct Ticker {
+    state: Option<(std::sync::Arc<TickerState>, std::thread::JoinHandle<()>)>,
+}
+
+struct TickerState {
+    stage: String,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl Ticker {
+    /// Starts ticking with `stage`, when stderr is a terminal.
+    pub fn start(stage: &str) -> Ticker {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() || !notes_shown() {
+            return Ticker { state: None };
+        }
+        let state = std::sync::Arc::new(TickerState {
+            stage: stage.to_owned(),
+            done: std::sync::atomic::AtomicBool::new(false),
+        });
+        let shared = std::sync::Arc::clone(&state);
+        let started = std::time::Instant::now();
+        let thread = std::thread::spawn(move || {
+            while !shared.done.load(std::sync::atomic::Ordering::Relaxed) {
+                eprint!("\rrtt: {}  {:.1} s\x1b[K", shared.stage, started.elapsed().as_secs_f64());
+                std::thread::sleep(std::time::Duration::from_millis(250));
+            }
+            eprint!("\r\x1b[K");
+        });
+        Ticker { state: Some((state, thread)) }
+    }
+}
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        if let Some((state, thread)) = self.state.take() {
+            state.done.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = thread.join();
+        }
+    }
+}

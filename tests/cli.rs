@@ -222,6 +222,22 @@ fn one_rule_finds_the_rtt_directory_and_dash_c_moves_it() {
 }
 
 #[test]
+fn long_commands_tick_on_a_terminal_and_stay_quiet_when_piped() {
+    let explain = "tests/data/diff/fleet-old.json --config examples/fleet/rtt.yaml";
+    // util-linux `script` gives rtt a terminal.
+    let on_terminal = std::process::Command::new("script")
+        .args(["-qec", &format!("{} explain {explain}", env!("CARGO_BIN_EXE_rtt")), "/dev/null"])
+        .current_dir(repo())
+        .output()
+        .expect("script (util-linux) runs");
+    let screen = String::from_utf8_lossy(&on_terminal.stdout);
+    assert!(screen.contains("\rrtt: explain: route tests"), "{screen}");
+    let piped = rtt(&["explain", "tests/data/diff/fleet-old.json", "--config", "examples/fleet/rtt.yaml"]);
+    assert!(piped.status.success());
+    assert!(!stderr(&piped).contains("explain: route tests") && !stdout(&piped).contains('\r'));
+}
+
+#[test]
 fn man_pages_are_written_for_every_command() {
     let dir = tempdir();
     let output = rtt(&["man", dir.to_str().unwrap()]);

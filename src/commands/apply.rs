@@ -44,7 +44,12 @@ pub fn apply(args: &ApplyArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> 
     }
     // …and again against the applied state recovery may have moved.
     let plan = verify::plan_for_apply(&bytes, &workspace, coordinator.applied()?.as_ref())?;
+    let ticker = crate::output::Ticker::start(&format!(
+        "apply: plan serial {} (two-phase commit, then verify)",
+        parsed.document.serial
+    ));
     let result = coordinator.apply(&plan);
+    drop(ticker);
     conclude(coordinator, result.map(Some), "apply", args.format)
 }
 

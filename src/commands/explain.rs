@@ -22,7 +22,12 @@ pub fn run(args: &ExplainArgs) -> Result<ExitCode, Failure> {
     let plan = read_plan(&args.plan)?;
     let previous = args.previous.as_deref().map(read_plan).transpose()?;
     let what_ifs = parse_what_ifs(&loaded, &args.what_if)?;
+    let ticker = crate::output::Ticker::start(&format!(
+        "explain: route tests, bindings, shadow prices{}",
+        if what_ifs.is_empty() { String::new() } else { format!(", {} what-ifs", what_ifs.len()) }
+    ));
     let explanation = explain(&loaded, &plan, previous.as_ref(), &what_ifs)?;
+    drop(ticker);
     let output = match args.format {
         Format::Text => render::explain::text(&explanation),
         Format::Json => {

@@ -43,7 +43,9 @@ pub fn run(args: &RegistryArgs) -> Result<ExitCode, Failure> {
         }
         RegistryCommand::Ls => ls(&registry, args.format),
         RegistryCommand::Pack => {
+            let ticker = crate::output::Ticker::start("registry pack: writing agents.pack and index.lut");
             let report = registry.pack(|_| true).map_err(Problem::from)?;
+            drop(ticker);
             let pack = root.join("pack/agents.pack").display().to_string();
             emit(
                 args.format,
