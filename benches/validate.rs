@@ -3,8 +3,7 @@
 //! 1. A generated 2,000-host / 6,000-agent / 15,000-route config (the size of
 //!    planbench's XL): `check_text` against parsing the same JSON text into a
 //!    `serde_json::Value` (no spans, no checks).
-//! 2. The same config broken twice per agent and once per route (~12,000
-//!    errors): the `rtt validate` binary end to end, as text (the first 50
+//! 2. The same config broken twice per agent (12,000 errors): the `rtt validate` binary end to end, as text (the first 50
 //!    and a count; every one with `--all-errors`) and as JSON, with its peak
 //!    memory (`/usr/bin/time`) against the file size. Baseline: `rtt
 //!    validate` of the valid config.
@@ -95,16 +94,13 @@ fn path(p: &std::path::Path) -> &str {
     p.to_str().expect("utf-8 temp path")
 }
 
-/// Every agent gets a wrong `qos` and a negative `cpu`, every route a
-/// negative `rps`.
+/// Every agent gets a wrong `qos` and a negative `cpu`: 12,000 errors, the
+/// size of the generated config the newcomer issue measured (11,971).
 fn broken_config(json: &str) -> String {
     let mut config: serde_json::Value = serde_json::from_str(json).expect("json");
     for agent in config["agents"].as_array_mut().expect("agents") {
         agent["qos"] = "fast".into();
         agent["cpu"] = (-1).into();
-    }
-    for route in config["routes"].as_array_mut().expect("routes") {
-        route["rps"] = (-5).into();
     }
     serde_json::to_string_pretty(&config).expect("json")
 }

@@ -10,6 +10,7 @@
 
 pub mod canonical;
 pub mod cue;
+mod de;
 mod issue;
 pub mod load;
 pub mod model;

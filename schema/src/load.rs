@@ -244,7 +244,7 @@ pub fn check_tree(source: SourceFile, root: Node) -> Result<LoadedConfig, Config
         }
         return Err(invalid(issues));
     }
-    let config: raw::Config = serde_json::from_value(root.to_json()).map_err(|e| {
+    let config: raw::Config = crate::de::from_node(&root).map_err(|e| {
         // The shape check mirrors serde; reaching this is a bug, still reported with a place.
         invalid(vec![Issue::new(&Path::root(), format!("config does not match its types: {e}"), "here".into())])
     })?;
