@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use rtt_apply::coordinator::Coordinator;
 use rtt_apply::fault::Faults;
 use rtt_apply::workspace::{DriverConfig, Fleet, Workspace};
-use rtt_planner::document::{PlacementRow, PlanDocument};
+use rtt_plan::{PlacementRow, PlanDocument};
 use rtt_schema::canonical::Sha256;
 use rtt_trust::SecretKey;
 

@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use miette::Diagnostic;
-use rtt_planner::document::PlanDocument;
+use rtt_plan::PlanDocument;
 use rtt_registry::fsio;
 
 use crate::commands::Failure;

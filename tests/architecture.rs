@@ -32,8 +32,31 @@ fn schema_and_solver_depend_on_no_other_rtt_crate() {
 }
 
 #[test]
-fn planner_sits_on_schema_and_solver_only() {
-    assert_eq!(rtt_dependencies("planner/Cargo.toml"), set(&["rtt-schema", "rtt-solver"]));
+fn the_plan_format_sits_on_schema_only() {
+    assert_eq!(rtt_dependencies("plan/Cargo.toml"), set(&["rtt-schema"]), "a plan is bytes and types, not planning");
+}
+
+#[test]
+fn only_the_binary_depends_on_the_planner() {
+    // Reading, signing, applying and serving plans must never build HiGHS.
+    let below = ["schema", "plan", "instances", "registry", "trust", "vfs", "apply"];
+    for name in below {
+        let manifest = format!("{name}/Cargo.toml");
+        let found = rtt_dependencies(&manifest);
+        assert!(!found.contains("rtt-planner") && !found.contains("rtt-solver"), "{manifest}: {found:?}");
+    }
+    // …and HiGHS comes in through the solver alone.
+    for name in below.into_iter().chain(["planner"]) {
+        let text =
+            std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name).join("Cargo.toml"))
+                .unwrap();
+        assert!(!text.contains("good_lp") && !text.contains("highs"), "{name}/Cargo.toml names the MILP engine");
+    }
+}
+
+#[test]
+fn planner_sits_on_schema_plan_and_solver_only() {
+    assert_eq!(rtt_dependencies("planner/Cargo.toml"), set(&["rtt-plan", "rtt-schema", "rtt-solver"]));
     assert_eq!(rtt_dependencies("instances/Cargo.toml"), set(&["rtt-schema"]));
 }
 
@@ -47,11 +70,10 @@ fn registry_sits_on_schema_only() {
 }
 
 #[test]
-fn trust_sits_on_schema_planner_and_registry_only() {
-    // Verification needs the plan format (planner::document), the canonical
-    // JSON (schema::canonical) and the one atomic writer (registry::fsio); it
-    // must never reach into the solver directly.
-    assert_eq!(rtt_dependencies("trust/Cargo.toml"), set(&["rtt-planner", "rtt-registry", "rtt-schema"]));
+fn trust_sits_on_schema_plan_and_registry_only() {
+    // Verification needs the plan format (rtt-plan), the canonical JSON
+    // (schema::canonical) and the one atomic writer (registry::fsio).
+    assert_eq!(rtt_dependencies("trust/Cargo.toml"), set(&["rtt-plan", "rtt-registry", "rtt-schema"]));
 }
 
 #[test]
@@ -63,6 +85,7 @@ fn vfs_sits_on_schema_and_registry_only() {
 fn nothing_below_the_binary_depends_on_trust() {
     for manifest in [
         "schema/Cargo.toml",
+        "plan/Cargo.toml",
         "solver/Cargo.toml",
         "planner/Cargo.toml",
         "instances/Cargo.toml",
@@ -77,11 +100,12 @@ fn nothing_below_the_binary_depends_on_trust() {
 fn apply_sits_on_schema_planner_registry_and_trust_and_only_the_binary_uses_it() {
     assert_eq!(
         rtt_dependencies("apply/Cargo.toml"),
-        set(&["rtt-planner", "rtt-registry", "rtt-schema", "rtt-trust"]),
+        set(&["rtt-plan", "rtt-registry", "rtt-schema", "rtt-trust"]),
         "apply verifies through trust and writes through the registry's atomic writer; it never plans"
     );
     for manifest in [
         "schema/Cargo.toml",
+        "plan/Cargo.toml",
         "solver/Cargo.toml",
         "planner/Cargo.toml",
         "instances/Cargo.toml",

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rtt_planner::document::PlacementRow;
+use rtt_plan::PlacementRow;
 
 use crate::protocol::{HostPlacements, Placement};
 

@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use rtt_planner::document::PlanDocument;
+use rtt_plan::PlanDocument;
 use rtt_schema::canonical::Sha256;
 
 use crate::applied::{AppliedState, read_applied, write_applied};

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rtt_planner::document::PlanDocument;
+use rtt_plan::PlanDocument;
 use rtt_schema::canonical::Sha256;
 use rtt_schema::model::{DriverKind, Model};
 

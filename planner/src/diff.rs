@@ -14,10 +14,10 @@ use rtt_schema::canonical::{Sha256, to_canonical_vec};
 use rtt_schema::model::{Locality, Model};
 use serde::Serialize;
 
-use crate::document::{PlacementRow, PlanDocument, SolverStatus, round_figure};
 use crate::placement::{Placement, RowMismatch};
 use crate::score::{route_level, score};
 use crate::topology::Topology;
+use rtt_plan::{PlacementRow, PlanDocument, SolverStatus, round_figure};
 
 /// `kind` of a diff document.
 pub const DIFF_KIND: &str = "rtt.diff";

@@ -26,11 +26,11 @@ pub use self::routes::{Blocker, Improvement, RouteExplanation};
 pub use self::tradeoff::{Tradeoff, TradeoffPoint};
 pub use self::what_if::{WhatIf, WhatIfError, WhatIfOutcome, WhatIfResult};
 use crate::diff::{Move, ScaleChange};
-use crate::document::{PlacementRow, PlanDocument, round_figure};
 use crate::placement::{Placement, RowMismatch};
 use crate::previous::Previous;
 use crate::score::{Score, score};
 use crate::topology::Topology;
+use rtt_plan::{PlacementRow, PlanDocument, round_figure};
 
 /// `kind` of an explanation document.
 pub const EXPLAIN_KIND: &str = "rtt.explain";

@@ -7,7 +7,6 @@
 
 pub mod bound;
 pub mod diff;
-pub mod document;
 pub mod explain;
 pub mod formulation;
 pub mod greedy;
@@ -27,16 +26,16 @@ use rtt_schema::canonical::Sha256;
 use rtt_schema::model::Model;
 use rtt_solver::{Limits, SolveError, Status};
 
-use crate::document::{
-    Inputs, Locality, ObjectiveReport, PLAN_KIND, PlacementRow, PlanDocument, RouteRow, SolverReport, SolverStatus,
-    round_figure,
-};
 use crate::formulation::{Formulation, Options};
 use crate::infeasible::Conflict;
 use crate::placement::Placement;
 use crate::previous::Previous;
 use crate::score::{Score, score};
 use crate::topology::Topology;
+use rtt_plan::{
+    Inputs, Locality, ObjectiveReport, PLAN_KIND, PlacementRow, PlanDocument, RouteRow, SolverReport, SolverStatus,
+    round_figure,
+};
 
 /// What to plan.
 #[derive(Clone)]

@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use rtt_planner::document::PlanDocument;
+use rtt_plan::PlanDocument;
 use rtt_planner::explain::what_if::{self, WhatIf};
 use rtt_planner::explain::{Effort, Explanation, Improvement, Input, WhatIfOutcome, explain};
 use rtt_planner::{Request, plan};

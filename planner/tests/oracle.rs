@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
-use rtt_planner::document::{PlacementRow, PlanDocument};
+use rtt_plan::{PlacementRow, PlanDocument};
 use rtt_planner::placement::Placement;
 use rtt_planner::previous::Previous;
 use rtt_planner::score::score;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use miette::Diagnostic;
-use rtt_planner::document::PlanDocument;
+use rtt_plan::PlanDocument;
 use rtt_planner::explain::{Effort, Explanation, Input, WhatIf, what_if};
 use rtt_schema::LoadedConfig;
 

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use miette::Diagnostic;
-use rtt_planner::document::PlanDocument;
+use rtt_plan::PlanDocument;
 use rtt_planner::infeasible::Conflict;
 use rtt_planner::{PlanError, Planned, Request, statements};
 use rtt_registry::views::{OverlayDir, View, Views};

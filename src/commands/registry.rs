@@ -318,7 +318,7 @@ pub enum Problem {
 /// The mix-and-match check of `rtt verify`: a plan's `inputs.registry` and
 /// `views` against the registry and overlays under `rtt_dir` now. Returns
 /// every reason to reject; empty means they match.
-pub fn plan_view_mismatches(plan: &rtt_planner::document::PlanDocument, rtt_dir: &Path) -> Vec<String> {
+pub fn plan_view_mismatches(plan: &rtt_plan::PlanDocument, rtt_dir: &Path) -> Vec<String> {
     let views = match super::plan::plan_views(plan) {
         Ok(views) => views,
         Err(reason) => return vec![reason],

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use rtt_planner::document::{PlacementRow, PlanDocument};
+use rtt_plan::{PlacementRow, PlanDocument};
 use rtt_schema::canonical::Sha256;
 
 use crate::support;

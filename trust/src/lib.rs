@@ -12,7 +12,6 @@
 mod json;
 pub mod keyfile;
 pub mod keys;
-mod layout;
 pub mod signing;
 pub mod state;
 pub mod store;

@@ -1,6 +1,6 @@
 //! Adding a signature to a plan document.
 
-use rtt_planner::document::{PlanDocument, Signature};
+use rtt_plan::{PlanDocument, Signature};
 use rtt_schema::canonical::CanonicalError;
 
 use crate::keys::{ED25519, KeyId, SecretKey};

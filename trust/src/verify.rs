@@ -14,15 +14,15 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
-use rtt_planner::document::PlanDocument;
+use rtt_plan::PlanDocument;
 use rtt_schema::canonical::Sha256;
 use serde::Serialize;
 
 use crate::keys::{ED25519, KeyId, parse_signature};
-use crate::layout::{LayoutError, signed_bytes_in_file};
 use crate::signing::check_exact_integers;
 use crate::state::AppliedState;
 use crate::store::TrustStore;
+use rtt_plan::layout::{LayoutError, signed_bytes_in_file};
 
 /// A plan that passed every check.
 #[derive(Debug, Clone)]

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use rtt_planner::document::{PlacementRow, PlanDocument};
+use rtt_plan::{PlacementRow, PlanDocument};
 use rtt_schema::canonical::Sha256;
 
 use super::*;

@@ -7,9 +7,9 @@ use rtt_schema::model::AgentId;
 use serde::Serialize;
 
 use super::Context;
-use crate::document::round_figure;
 use crate::score::spread_skew;
 use crate::topology::level_index;
+use rtt_plan::round_figure;
 
 /// The binding constraints of a plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -18,9 +18,9 @@ use serde::Serialize;
 
 use super::resolve::{Resolved, resolve};
 use super::{Context, binding};
-use crate::document::round_figure;
 use crate::formulation::{Formulation, Options};
 use crate::statements;
+use rtt_plan::round_figure;
 
 /// Shadow prices of a plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]

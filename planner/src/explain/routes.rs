@@ -20,11 +20,11 @@ use serde::Serialize;
 use super::resolve::reason;
 use super::{Context, Outcome};
 use crate::diff::level_name;
-use crate::document::round_figure;
 use crate::formulation::{Formulation, Options, Statement};
 use crate::infeasible::minimal_conflict;
 use crate::score::score;
 use crate::statements;
+use rtt_plan::round_figure;
 
 /// A route's figures and what stops it from being closer.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use super::Context;
 use super::resolve::{Resolved, resolve};
-use crate::document::round_figure;
+use rtt_plan::round_figure;
 
 /// Moves against latency for several churn weights.
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -383,8 +383,8 @@ pub(super) fn run(context: &Context<'_>, text: &str, what_if: &WhatIf) -> WhatIf
     let changed = apply(model, what_if);
     let focus = focus(model, context, what_if);
     let baseline_total = match resolve(context, model, &focus) {
-        Resolved::Found(_, figures) => crate::document::round_figure(figures.total),
-        Resolved::Infeasible(_) | Resolved::NoPlan(_) => crate::document::round_figure(context.score.total),
+        Resolved::Found(_, figures) => rtt_plan::round_figure(figures.total),
+        Resolved::Infeasible(_) | Resolved::NoPlan(_) => rtt_plan::round_figure(context.score.total),
     };
     let outcome = match resolve(context, &changed, &focus) {
         Resolved::Found(placement, figures) => WhatIfOutcome::Solved(context.outcome(&changed, &placement, &figures)),

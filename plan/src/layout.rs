@@ -15,7 +15,7 @@
 //! signed anywhere else fails signature verification; one that rtt did not
 //! lay out this way (reformatted, keys moved) is refused here.
 
-use rtt_planner::document::Signature;
+use crate::document::Signature;
 use rtt_schema::canonical::to_canonical_vec;
 
 /// What is wrong with the layout of a plan file.

@@ -1,0 +1,17 @@
+//! The plan document (SPEC §5) as types and as bytes: what `plan` writes,
+//! `sign` signs, `verify` admits, `apply` carries and `mount` serves.
+//!
+//! A crate of its own so that everything downstream of planning (trust,
+//! apply, vfs, registry) reads plans without depending on the planner, and so
+//! without building HiGHS. Pure: no IO.
+//!
+//! - [`document`]: [`PlanDocument`] and its rows, canonical file bytes, hash.
+//! - [`layout`]: where the signed bytes sit in a plan file.
+
+pub mod document;
+pub mod layout;
+
+pub use document::{
+    Inputs, Locality, ObjectiveReport, PLAN_KIND, PlacementRow, PlanDocument, RouteRow, Signature, SolverReport,
+    SolverStatus, round_figure,
+};
