@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use rtt_apply::coordinator::Coordinator;
 use rtt_apply::fault::Faults;
 use rtt_apply::workspace::{DriverConfig, Fleet, Workspace};
+use rtt_canonical::Sha256;
 use rtt_plan::{PlacementRow, PlanDocument};
-use rtt_schema::canonical::Sha256;
 use rtt_trust::SecretKey;
 
 const RUNS: usize = 11;

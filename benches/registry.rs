@@ -15,8 +15,8 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use rtt_canonical::Sha256;
 use rtt_registry::{Index, Registry};
-use rtt_schema::canonical::Sha256;
 
 const RUNS: usize = 5;
 

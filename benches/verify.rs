@@ -18,10 +18,10 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use rtt_canonical::Sha256;
 use rtt_plan::{
     Inputs, Locality, ObjectiveReport, PLAN_KIND, PlacementRow, PlanDocument, RouteRow, SolverReport, SolverStatus,
 };
-use rtt_schema::canonical::Sha256;
 use rtt_trust::{Policy, SecretKey, TrustStore, sign_document, verify_plan};
 
 const RUNS: usize = 31;

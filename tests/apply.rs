@@ -76,7 +76,7 @@ fn an_unsigned_plan_is_refused_before_anything_is_touched() {
     let mut plan: serde_json::Value =
         serde_json::from_slice(&std::fs::read(root.join("p1.json")).expect("plan")).expect("json");
     plan["signatures"] = serde_json::json!([]);
-    let unsigned = rtt_schema::canonical::to_canonical_vec(&plan).expect("canonical");
+    let unsigned = rtt_canonical::to_canonical_vec(&plan).expect("canonical");
     std::fs::write(root.join("unsigned.json"), [unsigned, b"\n".to_vec()].concat()).expect("write");
     let output = run(root, &["apply", "unsigned.json"], &[]);
     assert_eq!(code_of(&output), Some(1), "{}", support::stderr(&output));
@@ -235,7 +235,7 @@ fn a_rehashed_forgery_is_caught_by_the_anchor() {
     let mut last: serde_json::Value = serde_json::from_str(&lines[8]).expect("json");
     last["detail"] = serde_json::json!("forged");
     last.as_object_mut().expect("object").remove("hash");
-    let hash = rtt_schema::canonical::canonical_hash(&last).expect("hash");
+    let hash = rtt_canonical::canonical_hash(&last).expect("hash");
     last["hash"] = serde_json::json!(hash.to_string());
     let mut forged = lines.clone();
     forged[8] = serde_json::to_string(&last).expect("encode");

@@ -18,7 +18,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use apply_workspace::{Drivers, HOSTS, copy_tree, ok, plan_rows, run, template};
-use rtt_schema::canonical::Sha256;
+use rtt_canonical::Sha256;
 
 /// Placements of every host as the dir drivers hold them.
 fn held(dir: &Path) -> BTreeMap<String, Vec<(String, u32)>> {

@@ -26,14 +26,15 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 }
 
 #[test]
-fn schema_and_solver_depend_on_no_other_rtt_crate() {
-    assert_eq!(rtt_dependencies("schema/Cargo.toml"), set(&[]), "schema is the bottom of the pipeline");
+fn canonical_and_solver_are_foundations_and_schema_sits_on_canonical() {
+    assert_eq!(rtt_dependencies("canonical/Cargo.toml"), set(&[]), "canonical JSON and hashes are the bottom");
+    assert_eq!(rtt_dependencies("schema/Cargo.toml"), set(&["rtt-canonical"]), "the config is the pipeline's start");
     assert_eq!(rtt_dependencies("solver/Cargo.toml"), set(&[]), "the solver knows nothing of agents or hosts");
 }
 
 #[test]
-fn the_plan_format_sits_on_schema_only() {
-    assert_eq!(rtt_dependencies("plan/Cargo.toml"), set(&["rtt-schema"]), "a plan is bytes and types, not planning");
+fn the_plan_format_sits_on_canonical_only() {
+    assert_eq!(rtt_dependencies("plan/Cargo.toml"), set(&["rtt-canonical"]), "a plan is bytes and types, not planning");
 }
 
 #[test]
@@ -56,29 +57,46 @@ fn only_the_binary_depends_on_the_planner() {
 
 #[test]
 fn planner_sits_on_schema_plan_and_solver_only() {
-    assert_eq!(rtt_dependencies("planner/Cargo.toml"), set(&["rtt-plan", "rtt-schema", "rtt-solver"]));
+    assert_eq!(rtt_dependencies("planner/Cargo.toml"), set(&["rtt-canonical", "rtt-plan", "rtt-schema", "rtt-solver"]));
     assert_eq!(rtt_dependencies("instances/Cargo.toml"), set(&["rtt-schema"]));
 }
 
 #[test]
-fn registry_sits_on_schema_only() {
+fn registry_sits_on_canonical_and_schema_only() {
     assert_eq!(
         rtt_dependencies("registry/Cargo.toml"),
-        set(&["rtt-schema"]),
+        set(&["rtt-canonical", "rtt-schema"]),
         "the registry stores bytes; it knows nothing of planning"
     );
 }
 
 #[test]
-fn trust_sits_on_schema_plan_and_registry_only() {
+fn trust_sits_on_canonical_plan_and_registry_only() {
     // Verification needs the plan format (rtt-plan), the canonical JSON
-    // (schema::canonical) and the one atomic writer (registry::fsio).
-    assert_eq!(rtt_dependencies("trust/Cargo.toml"), set(&["rtt-plan", "rtt-registry", "rtt-schema"]));
+    // (rtt-canonical) and the one atomic writer (registry::fsio); not the config.
+    assert_eq!(rtt_dependencies("trust/Cargo.toml"), set(&["rtt-canonical", "rtt-plan", "rtt-registry"]));
 }
 
 #[test]
-fn vfs_sits_on_schema_and_registry_only() {
-    assert_eq!(rtt_dependencies("vfs/Cargo.toml"), set(&["rtt-registry", "rtt-schema"]));
+fn vfs_sits_on_canonical_and_registry_only() {
+    assert_eq!(rtt_dependencies("vfs/Cargo.toml"), set(&["rtt-canonical", "rtt-registry"]));
+}
+
+#[test]
+fn only_canonical_hashes() {
+    // Anything hashed or signed goes through rtt-canonical: no other crate
+    // names a hash or JCS implementation of its own.
+    for name in ["schema", "plan", "solver", "planner", "instances", "registry", "trust", "vfs", "apply", "."] {
+        let text =
+            std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(name).join("Cargo.toml"))
+                .unwrap();
+        let dependencies = text.split("[dev-dependencies]").next().unwrap_or_default();
+        let dependencies = dependencies.split("[workspace.dependencies]").last().unwrap_or_default();
+        let own = if name == "." { dependencies.split("[package]").nth(1).unwrap_or_default() } else { dependencies };
+        for engine in ["sha2", "serde_json_canonicalizer"] {
+            assert!(!own.lines().any(|l| l.starts_with(engine)), "{name}/Cargo.toml depends on {engine}");
+        }
+    }
 }
 
 #[test]
@@ -100,7 +118,7 @@ fn nothing_below_the_binary_depends_on_trust() {
 fn apply_sits_on_schema_planner_registry_and_trust_and_only_the_binary_uses_it() {
     assert_eq!(
         rtt_dependencies("apply/Cargo.toml"),
-        set(&["rtt-plan", "rtt-registry", "rtt-schema", "rtt-trust"]),
+        set(&["rtt-canonical", "rtt-plan", "rtt-registry", "rtt-schema", "rtt-trust"]),
         "apply verifies through trust and writes through the registry's atomic writer; it never plans"
     );
     for manifest in [

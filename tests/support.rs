@@ -164,5 +164,5 @@ pub fn signed_plan_with_views(root: &Path) {
 
 /// Hex sha256 of bytes.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    rtt_schema::canonical::Sha256::of(bytes).hex()
+    rtt_canonical::Sha256::of(bytes).hex()
 }

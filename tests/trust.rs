@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-use rtt_schema::canonical::Sha256;
+use rtt_canonical::Sha256;
 use rtt_trust::{AppliedState, SecretKey};
 use support::{repo, rtt_in, stderr, stdout};
 
@@ -85,7 +85,7 @@ impl Scene {
     fn edit_plan(&self, edit: impl FnOnce(&mut serde_json::Value)) {
         let mut plan = self.plan_json();
         edit(&mut plan);
-        let mut bytes = rtt_schema::canonical::to_canonical_vec(&plan).unwrap();
+        let mut bytes = rtt_canonical::to_canonical_vec(&plan).unwrap();
         bytes.push(b'\n');
         self.write("plan.json", &bytes);
     }

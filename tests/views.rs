@@ -157,7 +157,7 @@ fn materialize_every_mode_matches_rtt_view() {
         for (path, bytes) in &expected {
             let on_disk = fs::read_to_string(root.join(&target).join(path)).expect("read");
             if mode == "proxy" {
-                let hash = rtt_schema::canonical::Sha256::of(bytes.as_bytes());
+                let hash = rtt_canonical::Sha256::of(bytes.as_bytes());
                 assert_eq!(on_disk, format!("{{\"$ref\":\"{hash}\"}}"));
             } else {
                 assert_eq!(&on_disk, bytes, "{mode} {path}");

@@ -21,8 +21,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use rtt_canonical::Sha256;
 use rtt_plan::PlanDocument;
-use rtt_schema::canonical::Sha256;
 
 use crate::applied::{AppliedState, read_applied, write_applied};
 use crate::breaker::Breakers;

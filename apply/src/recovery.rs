@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use rtt_schema::canonical::Sha256;
+use rtt_canonical::Sha256;
 
 use crate::wal::{Decision, EndOutcome, Entry, Record};
 

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use rtt_schema::canonical::Sha256;
+use rtt_canonical::Sha256;
 use serde::Serialize;
 
 use crate::applied::{AppliedState, read_applied};

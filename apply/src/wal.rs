@@ -12,7 +12,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
-use rtt_schema::canonical::{Sha256, canonical_hash};
+use rtt_canonical::{Sha256, canonical_hash};
 use serde::{Deserialize, Serialize};
 
 use crate::durable;

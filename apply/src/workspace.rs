@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rtt_canonical::Sha256;
 use rtt_plan::PlanDocument;
-use rtt_schema::canonical::Sha256;
 use rtt_schema::model::{DriverKind, Model};
 
 use crate::breaker::Breakers;

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rtt_schema::canonical::{CanonicalError, Sha256, to_canonical_vec};
+use rtt_canonical::{CanonicalError, Sha256, to_canonical_vec};
 use serde::{Deserialize, Serialize};
 
 /// `kind` of a plan document.

@@ -16,7 +16,7 @@
 //! lay out this way (reformatted, keys moved) is refused here.
 
 use crate::document::Signature;
-use rtt_schema::canonical::to_canonical_vec;
+use rtt_canonical::to_canonical_vec;
 
 /// What is wrong with the layout of a plan file.
 #[derive(Debug, Clone, PartialEq, Eq)]

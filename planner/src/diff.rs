@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rtt_schema::canonical::{Sha256, to_canonical_vec};
+use rtt_canonical::{Sha256, to_canonical_vec};
 use rtt_schema::model::{Locality, Model};
 use serde::Serialize;
 

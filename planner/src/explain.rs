@@ -16,7 +16,7 @@ mod routes;
 mod tradeoff;
 pub mod what_if;
 
-use rtt_schema::canonical::Sha256;
+use rtt_canonical::Sha256;
 use rtt_schema::model::Model;
 use serde::Serialize;
 

@@ -22,7 +22,7 @@ pub mod topology;
 
 use std::time::Instant;
 
-use rtt_schema::canonical::Sha256;
+use rtt_canonical::Sha256;
 use rtt_schema::model::Model;
 use rtt_solver::{Limits, SolveError, Status};
 

@@ -5,12 +5,12 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
+use rtt_canonical::Sha256;
 use rtt_plan::{
     Inputs, Locality, ObjectiveReport, PLAN_KIND, PlacementRow, PlanDocument, RouteRow, Signature, SolverReport,
     SolverStatus,
 };
 use rtt_planner::diff::diff;
-use rtt_schema::canonical::Sha256;
 
 const AGENTS: [&str; 4] = ["a@1", "b@1", "c@2", "d@1"];
 const HOSTS: [&str; 3] = ["h01", "h02", "h03"];

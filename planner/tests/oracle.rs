@@ -5,13 +5,13 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
+use rtt_canonical::Sha256;
 use rtt_plan::{PlacementRow, PlanDocument};
 use rtt_planner::placement::Placement;
 use rtt_planner::previous::Previous;
 use rtt_planner::score::score;
 use rtt_planner::topology::{NodeId, Topology};
 use rtt_planner::{PlanError, Request};
-use rtt_schema::canonical::Sha256;
 use rtt_schema::model::{AgentId, Model};
 use rtt_schema::raw::{
     self, AntiAffinity, Avoid, Colocate, Config, Host, LatencyUs, Level, NumaNode, Qos, Route, Spread, SpreadLevel,

@@ -5,7 +5,7 @@ use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
-use rtt_schema::canonical::Sha256;
+use rtt_canonical::Sha256;
 
 use crate::error::{RegistryError, Result};
 use crate::fsio;

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use rtt_schema::canonical::Sha256;
+use rtt_canonical::Sha256;
 
 /// A registry failure. Corruption is always an error, never data.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use rtt_schema::canonical::{Sha256, to_canonical_vec};
+use rtt_canonical::{Sha256, to_canonical_vec};
 
 use crate::object::check_agent_id;
 

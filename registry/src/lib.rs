@@ -23,7 +23,7 @@ use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
-use rtt_schema::canonical::Sha256;
+use rtt_canonical::Sha256;
 
 pub use error::{RegistryError, Result};
 pub use index::Index;
@@ -223,9 +223,7 @@ impl Registry {
     /// An object by `sha256:<hex>` or by agent id (through the index).
     pub fn resolve(&self, query: &str) -> Result<Sha256> {
         if query.starts_with("sha256:") {
-            return query
-                .parse()
-                .map_err(|e: rtt_schema::canonical::MalformedHash| RegistryError::Unavailable(e.to_string()));
+            return query.parse().map_err(|e: rtt_canonical::MalformedHash| RegistryError::Unavailable(e.to_string()));
         }
         object::check_agent_id(query).map_err(RegistryError::Unavailable)?;
         self.index()?.agents.get(query).copied().ok_or_else(|| RegistryError::UnknownId(query.to_owned()))

@@ -1,7 +1,7 @@
 //! What an object is: canonical JSON (RFC 8785) bytes of bounded size,
 //! named by their sha256.
 
-use rtt_schema::canonical::{Sha256, to_canonical_vec};
+use rtt_canonical::{Sha256, to_canonical_vec};
 use rtt_schema::parse::parse_json;
 use rtt_schema::source::SourceFile;
 use serde_json::Value;

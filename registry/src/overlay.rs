@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use rtt_schema::canonical::Sha256;
+use rtt_canonical::Sha256;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 

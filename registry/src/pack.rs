@@ -14,8 +14,7 @@
 
 use std::io::Write;
 
-use rtt_schema::canonical::Sha256;
-use sha2::Digest;
+use rtt_canonical::Sha256;
 
 use crate::object::MAX_OBJECT_BYTES;
 
@@ -59,7 +58,7 @@ fn bad(message: impl Into<String>) -> FormatError {
 /// Streams a pack: the header, then each object and a newline, then the checksum.
 pub struct PackWriter<W: Write> {
     out: W,
-    hasher: sha2::Sha256,
+    hasher: rtt_canonical::Hasher,
     len: u64,
     entries: Vec<Entry>,
 }
@@ -67,7 +66,7 @@ pub struct PackWriter<W: Write> {
 impl<W: Write> PackWriter<W> {
     /// Starts a pack on `out`.
     pub fn new(out: W) -> std::io::Result<Self> {
-        let mut writer = Self { out, hasher: sha2::Sha256::new(), len: 0, entries: Vec::new() };
+        let mut writer = Self { out, hasher: rtt_canonical::Hasher::default(), len: 0, entries: Vec::new() };
         let mut header = [0u8; PACK_HEADER];
         header[..8].copy_from_slice(&PACK_MAGIC);
         header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -89,7 +88,7 @@ impl<W: Write> PackWriter<W> {
 
     /// Writes the checksum; returns the lut that indexes this pack.
     pub fn finish(mut self) -> std::io::Result<(W, Vec<u8>)> {
-        let checksum: [u8; 32] = self.hasher.clone().finalize().into();
+        let checksum: [u8; 32] = self.hasher.digest().0;
         self.out.write_all(&checksum)?;
         let pack_len = self.len + CHECKSUM as u64;
         Ok((self.out, encode_lut(&self.entries, pack_len, checksum)))

@@ -8,7 +8,6 @@
 //! IO is confined to [`load::load`] (reading the file) and [`cue`] (running
 //! `cue export`); everything else is pure and takes text or values.
 
-pub mod canonical;
 pub mod cue;
 mod de;
 mod issue;

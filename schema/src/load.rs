@@ -5,7 +5,6 @@
 use miette::Diagnostic;
 use std::path::Path as FsPath;
 
-use crate::canonical::{Sha256, canonical_hash};
 use crate::cue::{self, CueError};
 use crate::issue::{Issue, LocatedIssue};
 use crate::model::Model;
@@ -13,6 +12,7 @@ use crate::parse::{SyntaxError, parse_json, parse_yaml};
 use crate::raw;
 use crate::source::{Node, Path, SourceFile};
 use crate::{structure, validate};
+use rtt_canonical::{Sha256, canonical_hash};
 
 /// Config file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::canonical::Sha256;
 use crate::raw::{Level, Qos};
+use rtt_canonical::Sha256;
 
 /// Index of a zone in [`Model::zones`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use miette::Diagnostic;
+use rtt_canonical::Sha256;
 use rtt_registry::Registry;
 use rtt_registry::views::Views;
-use rtt_schema::canonical::Sha256;
 use rtt_trust::{AppliedState, TrustStore};
 use rtt_vfs::materialize::{Method, Mode};
 use rtt_vfs::{Mount, snapshot};

@@ -6,12 +6,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use miette::Diagnostic;
+use rtt_canonical::Sha256;
 use rtt_plan::PlanDocument;
 use rtt_planner::infeasible::Conflict;
 use rtt_planner::{PlanError, Planned, Request, statements};
 use rtt_registry::views::{OverlayDir, View, Views};
 use rtt_registry::{Registry, RegistryError};
-use rtt_schema::canonical::Sha256;
 use rtt_schema::{Issue, LoadedConfig, LocatedIssue};
 use rtt_solver::Limits;
 

@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use miette::Diagnostic;
+use rtt_canonical::Sha256;
 use rtt_registry::overlay::{Layer, applicable};
 use rtt_registry::views::OverlayDir;
 use rtt_registry::{Registry, RegistryError};
-use rtt_schema::canonical::Sha256;
 
 use super::Failure;
 use crate::cli::{Format, RegistryArgs, RegistryCommand, ViewArgs};

@@ -5,7 +5,7 @@ use rtt_planner::diff::{Move, PlanDiff, RouteChange, ScaleChange, SloStatus};
 
 use super::number::{figure, short_hash, signed};
 
-fn hash(h: &Option<rtt_schema::canonical::Sha256>) -> String {
+fn hash(h: &Option<rtt_canonical::Sha256>) -> String {
     h.map_or_else(|| "-".to_owned(), |h| short_hash(&h.to_string()))
 }
 

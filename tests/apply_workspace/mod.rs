@@ -7,8 +7,8 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
+use rtt_canonical::Sha256;
 use rtt_plan::{PlacementRow, PlanDocument};
-use rtt_schema::canonical::Sha256;
 
 use crate::support;
 

@@ -10,7 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
-use rtt_schema::canonical::Sha256;
+use rtt_canonical::Sha256;
 use zeroize::Zeroizing;
 
 /// First line of a secret key file: this prefix, then the 32-byte seed in hex.

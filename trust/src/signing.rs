@@ -1,7 +1,7 @@
 //! Adding a signature to a plan document.
 
+use rtt_canonical::CanonicalError;
 use rtt_plan::{PlanDocument, Signature};
-use rtt_schema::canonical::CanonicalError;
 
 use crate::keys::{ED25519, KeyId, SecretKey};
 

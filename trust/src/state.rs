@@ -14,7 +14,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rtt_schema::canonical::{CanonicalError, Sha256, to_canonical_vec};
+use rtt_canonical::{CanonicalError, Sha256, to_canonical_vec};
 use serde::{Deserialize, Serialize};
 
 use rtt_registry::fsio::{READ_WRITE, write_atomic};

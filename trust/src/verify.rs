@@ -14,8 +14,8 @@
 use std::collections::BTreeSet;
 use std::fmt;
 
+use rtt_canonical::Sha256;
 use rtt_plan::PlanDocument;
-use rtt_schema::canonical::Sha256;
 use serde::Serialize;
 
 use crate::keys::{ED25519, KeyId, parse_signature};

@@ -5,10 +5,10 @@
 use std::collections::BTreeMap;
 
 use proptest::prelude::*;
+use rtt_canonical::Sha256;
 use rtt_plan::{
     Inputs, Locality, ObjectiveReport, PLAN_KIND, PlacementRow, PlanDocument, RouteRow, SolverReport, SolverStatus,
 };
-use rtt_schema::canonical::Sha256;
 use rtt_trust::{Policy, SecretKey, TrustStore, sign_document, verify_plan};
 
 fn figure() -> impl Strategy<Value = f64> {

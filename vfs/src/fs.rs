@@ -21,8 +21,8 @@ use fuser::{
     OpenAccMode, OpenFlags, RenameFlags, ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry,
     ReplyOpen, ReplyWrite, Request, TimeOrNow, WriteFlags,
 };
+use rtt_canonical::Sha256;
 use rtt_registry::Registry;
-use rtt_schema::canonical::Sha256;
 
 use crate::tree::{Node, Tree};
 

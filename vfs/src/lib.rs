@@ -14,9 +14,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use fuser::{BackgroundSession, Config, INodeNo, MountOption, Notifier, SessionACL};
+use rtt_canonical::Sha256;
 use rtt_registry::Registry;
 use rtt_registry::views::Views;
-use rtt_schema::canonical::Sha256;
 
 pub use fs::Snapshot;
 use tree::{Changes, Tree, TreeError};

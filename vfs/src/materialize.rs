@@ -8,9 +8,9 @@ use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, symlink};
 use std::path::{Path, PathBuf};
 
+use rtt_canonical::Sha256;
 use rtt_registry::Registry;
 use rtt_registry::views::Views;
-use rtt_schema::canonical::Sha256;
 
 use crate::VfsError;
 use crate::tree::Tree;

@@ -10,8 +10,8 @@
 
 use std::collections::BTreeMap;
 
+use rtt_canonical::Sha256;
 use rtt_registry::views::{Views, check_view_path};
-use rtt_schema::canonical::Sha256;
 
 /// The root directory's inode (FUSE fixes it at 1).
 pub const ROOT: u64 = 1;

@@ -9,9 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use rtt_canonical::Sha256;
 use rtt_registry::Registry;
 use rtt_registry::views::{View, Views};
-use rtt_schema::canonical::Sha256;
 use rtt_vfs::{Mount, snapshot};
 
 const EROFS: i32 = 30;

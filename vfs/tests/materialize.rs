@@ -6,9 +6,9 @@ use std::fs;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
+use rtt_canonical::Sha256;
 use rtt_registry::Registry;
 use rtt_registry::views::{View, Views};
-use rtt_schema::canonical::Sha256;
 use rtt_vfs::materialize::{MARKER, Method, Mode, materialize};
 
 fn views(registry: &Registry, texts: &[(&str, &str)]) -> Views {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rtt_canonical::Sha256;
 use rtt_plan::{PlacementRow, PlanDocument};
-use rtt_schema::canonical::Sha256;
 
 use super::*;
 use crate::dir_driver::{DirStore, PlacementsFile};

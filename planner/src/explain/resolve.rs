@@ -80,7 +80,7 @@ fn afresh(context: &Context<'_>, model: &Model) -> Resolved {
     let request = Request {
         model,
         // Only the placement is used; the document's hashes are not shown.
-        config_hash: rtt_schema::canonical::Sha256::of(b""),
+        config_hash: rtt_canonical::Sha256::of(b""),
         previous: context.previous_document,
         limits: Limits { gap: 1e-4, node_limit: Some(context.effort.whole_nodes), time_limit: None, light: false },
         exhaustive: false,

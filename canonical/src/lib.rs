@@ -55,6 +55,22 @@ impl Sha256 {
     }
 }
 
+/// A SHA-256 over bytes that arrive in pieces (the registry's pack checksum).
+#[derive(Debug, Clone, Default)]
+pub struct Hasher(Sha256Hasher);
+
+impl Hasher {
+    /// Adds `bytes`.
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.update(bytes);
+    }
+
+    /// The digest of everything added so far.
+    pub fn digest(&self) -> Sha256 {
+        Sha256(self.0.clone().finalize().into())
+    }
+}
+
 impl fmt::Display for Sha256 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "sha256:{}", self.hex())
@@ -103,6 +119,15 @@ impl<'de> serde::Deserialize<'de> for Sha256 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn hashing_in_pieces_equals_hashing_the_whole() {
+        let mut hasher = Hasher::default();
+        for piece in [&b"rtt "[..], b"pack", b"", b" checksum"] {
+            hasher.update(piece);
+        }
+        assert_eq!(hasher.digest(), Sha256::of(b"rtt pack checksum"));
+    }
 
     /// RFC 8785 appendix B: IEEE 754 bit patterns and their canonical text.
     const NUMBER_VECTORS: &[(u64, &str)] = &[
