@@ -1,5 +1,5 @@
-//! The one place the binary reads and writes plan files, and where `-` means
-//! standard input or output (`rtt plan - -o - | rtt sign - --key k -o -`).
+//! The one place the binary finds configs and reads and writes plan files,
+//! and where `-` means standard input or output (`rtt plan - -o - | rtt sign - --key k -o -`).
 //! Files are written atomically (temp file, fsync, rename, fsync of the
 //! directory); standard output is written as it is.
 
@@ -10,7 +10,7 @@ use miette::Diagnostic;
 use rtt_plan::PlanDocument;
 use rtt_registry::fsio;
 
-use crate::commands::Failure;
+use crate::exit::Failure;
 
 /// Whether `path` is `-`.
 pub fn is_stdio(path: &Path) -> bool {
@@ -85,4 +85,31 @@ pub fn shown(path: &Path) -> String {
 /// A path written to, as messages show it: `-` is standard output.
 pub fn shown_output(path: &Path) -> String {
     if is_stdio(path) { "(standard output)".to_owned() } else { path.display().to_string() }
+}
+
+/// The config named on the command line, or the one in this directory.
+pub fn config_path(given: Option<&Path>) -> Result<PathBuf, Failure> {
+    if let Some(path) = given {
+        return Ok(path.to_owned());
+    }
+    let found: Vec<PathBuf> =
+        ["rtt.cue", "rtt.yaml", "rtt.yml", "rtt.json"].iter().map(PathBuf::from).filter(|p| p.is_file()).collect();
+    match found.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(NoConfig::Missing.into()),
+        several => Err(NoConfig::Ambiguous(several.iter().map(|p| p.display().to_string()).collect()).into()),
+    }
+}
+
+/// No config was named and the directory does not settle which one to use.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+pub enum NoConfig {
+    /// None found.
+    #[error("failed to find a config in this directory")]
+    #[diagnostic(help("name one (rtt validate path/to/rtt.yaml) or run `rtt init` to write rtt.yaml"))]
+    Missing,
+    /// Several found.
+    #[error("failed to choose a config: found {}", .0.join(", "))]
+    #[diagnostic(help("name the one to use on the command line"))]
+    Ambiguous(Vec<String>),
 }

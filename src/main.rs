@@ -3,10 +3,12 @@
 
 mod cli;
 mod commands;
+mod exit;
 mod files;
 mod output;
 mod render;
 mod report;
+mod views;
 mod workspace;
 
 use std::process::ExitCode;
@@ -20,7 +22,7 @@ fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => {
-            let code = if error.use_stderr() { commands::EXIT_INVALID } else { 0 };
+            let code = if error.use_stderr() { exit::EXIT_INVALID } else { 0 };
             let _ = error.print();
             return ExitCode::from(code);
         }
@@ -31,14 +33,14 @@ fn main() -> ExitCode {
         && let Err(error) = std::env::set_current_dir(dir)
     {
         eprintln!("rtt: error: cannot change to {} (-C): {error}", dir.display());
-        return ExitCode::from(commands::EXIT_INVALID);
+        return ExitCode::from(exit::EXIT_INVALID);
     }
     let all_errors = cli.all_errors;
     match commands::run(cli) {
         Ok(code) => code,
         Err(mut failure) => {
             if !all_errors {
-                failure = failure.map_config_error(|error| error.keep_first(commands::ERRORS_SHOWN));
+                failure = failure.map_config_error(|error| error.keep_first(exit::ERRORS_SHOWN));
             }
             report::print(&failure.report);
             ExitCode::from(failure.exit_code)

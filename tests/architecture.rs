@@ -134,3 +134,51 @@ fn apply_sits_on_schema_planner_registry_and_trust_and_only_the_binary_uses_it()
         assert!(!rtt_dependencies(manifest).contains("rtt-apply"), "{manifest} depends on rtt-apply");
     }
 }
+
+/// Every `.rs` file under `dir`, recursively.
+fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().map(Result::unwrap) {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[test]
+fn every_source_file_opens_with_its_module_docs() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let crates = ["src", "canonical/src", "schema/src", "plan/src", "solver/src", "planner/src", "instances/src"]
+        .into_iter()
+        .chain(["registry/src", "trust/src", "vfs/src", "apply/src"]);
+    for dir in crates {
+        for file in rust_files(&root.join(dir)) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            assert!(text.starts_with("//!"), "{} does not open with //! docs saying what it holds", file.display());
+        }
+    }
+}
+
+#[test]
+fn no_command_module_imports_another() {
+    // Commands are leaves: what two of them share lives beside them in the
+    // binary (exit, files, output, views, workspace) or in a library crate.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/commands");
+    let commands: Vec<String> = rust_files(&root)
+        .iter()
+        .filter_map(|f| f.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .filter(|name| name != "mod")
+        .collect();
+    for file in rust_files(&root).into_iter().filter(|f| !f.ends_with("mod.rs")) {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for command in &commands {
+            for spelling in [format!("super::{command}::"), format!("crate::commands::{command}")] {
+                assert!(!text.contains(&spelling), "{} uses `{spelling}`", file.display());
+            }
+        }
+    }
+}

@@ -157,19 +157,35 @@ pub struct Outcome {
 }
 
 /// Why a plan cannot be explained against a config.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error, miette::Diagnostic)]
 pub enum ExplainError {
     /// The plan names agents or nodes the config lacks.
-    #[error("the plan does not fit the config: {0}")]
+    #[error("failed to explain the plan: the plan does not fit the config: {0}")]
+    #[diagnostic(code(rtt::explain::mismatch), help("pass the config the plan was made from (--config)"))]
     Mismatch(RowMismatch),
     /// The plan's placement breaks the config's constraints.
-    #[error("the plan breaks {count} constraint(s) of the config, e.g. {first}")]
+    #[error("failed to explain the plan: the plan breaks {count} constraint(s) of the config, e.g. {first}")]
+    #[diagnostic(code(rtt::explain::breaks), help("pass the config the plan was made from (--config)"))]
     Breaks {
         /// How many.
         count: usize,
         /// The first, described.
         first: String,
     },
+}
+
+impl<'a> Input<'a> {
+    /// The question as `rtt explain` and `rtt plan --explain` ask it: the
+    /// plan under the loaded config, with the default effort.
+    pub fn new(
+        model: &'a Model,
+        config_hash: Sha256,
+        plan: &'a PlanDocument,
+        previous: Option<&'a PlanDocument>,
+        what_ifs: &'a [(String, WhatIf)],
+    ) -> Self {
+        Input { model, config_hash, plan, previous, what_ifs, effort: Effort::default() }
+    }
 }
 
 /// Everything the parts of an explanation share.

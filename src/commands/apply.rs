@@ -11,9 +11,9 @@ use rtt_apply::status::{self, Status};
 use rtt_apply::verify;
 use rtt_apply::workspace::{Fleet, Workspace};
 
-use super::Failure;
-use super::validate::config_path;
 use crate::cli::{ApplyArgs, Format, StatusArgs, WorkspaceArgs};
+use crate::exit::Failure;
+use crate::files::config_path;
 use crate::output::emit;
 
 pub fn apply(args: &ApplyArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {

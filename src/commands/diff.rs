@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use miette::Diagnostic;
 
-use super::plan::Internal;
-use super::{EXIT_DIFFERENT, EXIT_INVALID, Failure};
 use crate::cli::{DiffArgs, DiffFormat};
+use crate::exit::Internal;
+use crate::exit::{EXIT_DIFFERENT, EXIT_INVALID, Failure};
 use crate::files::read_plan;
 use crate::render;
 

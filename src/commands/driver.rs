@@ -8,8 +8,8 @@ use miette::Diagnostic;
 use rtt_apply::dir_driver::DirStore;
 use rtt_apply::fault::Faults;
 
-use super::Failure;
 use crate::cli::{DriverArgs, DriverCommand};
+use crate::exit::Failure;
 
 pub fn run(args: DriverArgs) -> Result<ExitCode, Failure> {
     match args.command {

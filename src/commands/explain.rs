@@ -7,13 +7,12 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use miette::Diagnostic;
-use rtt_plan::PlanDocument;
-use rtt_planner::explain::{Effort, Explanation, Input, WhatIf, what_if};
+use rtt_planner::explain::{Explanation, Input, WhatIf, what_if};
 use rtt_schema::LoadedConfig;
 
-use super::Failure;
-use super::plan::Internal;
 use crate::cli::{ExplainArgs, Format};
+use crate::exit::Failure;
+use crate::exit::Internal;
 use crate::files::read_plan;
 use crate::render;
 
@@ -26,7 +25,8 @@ pub fn run(args: &ExplainArgs) -> Result<ExitCode, Failure> {
         "explain: route tests, bindings, shadow prices{}",
         if what_ifs.is_empty() { String::new() } else { format!(", {} what-ifs", what_ifs.len()) }
     ));
-    let explanation = explain(&loaded, &plan, previous.as_ref(), &what_ifs)?;
+    let input = Input::new(&loaded.model, loaded.config_hash(), &plan, previous.as_ref(), &what_ifs);
+    let explanation = rtt_planner::explain::explain(&input)?;
     drop(ticker);
     let output = match args.format {
         Format::Text => render::explain::text(&explanation),
@@ -56,24 +56,6 @@ pub fn parse_what_ifs(loaded: &LoadedConfig, texts: &[String]) -> Result<Vec<(St
         .collect()
 }
 
-/// The explanation of `plan` under the loaded config.
-pub fn explain(
-    loaded: &LoadedConfig,
-    plan: &PlanDocument,
-    previous: Option<&PlanDocument>,
-    what_ifs: &[(String, WhatIf)],
-) -> Result<Explanation, Failure> {
-    let input = Input {
-        model: &loaded.model,
-        config_hash: loaded.config_hash(),
-        plan,
-        previous,
-        what_ifs,
-        effort: Effort::default(),
-    };
-    rtt_planner::explain::explain(&input).map_err(|e| PlanDoesNotFit { reason: e.to_string() }.into())
-}
-
 fn write_chart(path: &Path, explanation: &Explanation) -> Result<(), Failure> {
     std::fs::write(path, render::explain::chart(explanation))
         .map_err(|e| ChartNotWritten { path: path.display().to_string(), reason: e.to_string() }.into())
@@ -87,14 +69,6 @@ pub struct BadWhatIf {
     message: String,
     #[help]
     help: String,
-}
-
-/// The plan and the config disagree.
-#[derive(Debug, thiserror::Error, Diagnostic)]
-#[error("failed to explain the plan: {reason}")]
-#[diagnostic(help("pass the config the plan was made from (--config)"))]
-pub struct PlanDoesNotFit {
-    reason: String,
 }
 
 /// The chart file cannot be written.

@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use miette::Diagnostic;
 
-use super::Failure;
 use crate::cli::InitArgs;
+use crate::exit::Failure;
 
 /// The starter config; a test checks that it validates.
 pub const STARTER: &str = include_str!("starter.yaml");

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use super::Failure;
 use crate::cli::KeygenArgs;
+use crate::exit::Failure;
 
 pub fn run(args: &KeygenArgs) -> Result<ExitCode, Failure> {
     let files = rtt_trust::keyfile::generate_key_files(&args.out)?;

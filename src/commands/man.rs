@@ -6,8 +6,8 @@ use std::process::ExitCode;
 
 use clap::CommandFactory;
 
-use super::Failure;
 use crate::cli::{Cli, ManArgs};
+use crate::exit::Failure;
 
 /// Could not write a man page.
 #[derive(Debug, thiserror::Error, miette::Diagnostic)]

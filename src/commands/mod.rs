@@ -18,42 +18,7 @@ mod verify;
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
-
-/// A command that failed: what to show and which exit code to return.
-pub struct Failure {
-    /// The error for the person.
-    pub report: miette::Report,
-    /// SPEC §9 exit code.
-    pub exit_code: u8,
-}
-
-/// Exit code for invalid input or a failed check.
-pub const EXIT_INVALID: u8 = 1;
-/// Exit code of `diff --exit-code` when the plans differ.
-pub const EXIT_DIFFERENT: u8 = 2;
-/// Exit code for an infeasible config.
-pub const EXIT_INFEASIBLE: u8 = 3;
-/// Exit code when no plan was found within the limits.
-pub const EXIT_NO_PLAN: u8 = 4;
-
-/// How many errors of an invalid config are shown without `--all-errors`.
-pub const ERRORS_SHOWN: usize = 50;
-
-impl Failure {
-    /// The same failure, with its config error (if it is one) changed by `f`.
-    pub fn map_config_error(self, f: impl FnOnce(rtt_schema::ConfigError) -> rtt_schema::ConfigError) -> Self {
-        match self.report.downcast::<rtt_schema::ConfigError>() {
-            Ok(error) => Failure { report: miette::Report::new(f(error)), exit_code: self.exit_code },
-            Err(report) => Failure { report, exit_code: self.exit_code },
-        }
-    }
-}
-
-impl<E: miette::Diagnostic + Send + Sync + 'static> From<E> for Failure {
-    fn from(error: E) -> Self {
-        Failure { report: miette::Report::new(error), exit_code: EXIT_INVALID }
-    }
-}
+use crate::exit::Failure;
 
 /// Runs one command.
 pub fn run(cli: Cli) -> Result<ExitCode, Failure> {

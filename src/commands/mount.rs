@@ -21,8 +21,8 @@ use rtt_trust::{AppliedState, TrustStore};
 use rtt_vfs::materialize::{Method, Mode};
 use rtt_vfs::{Mount, snapshot};
 
-use super::Failure;
 use crate::cli::{MaterializeArgs, MaterializeMode, MountArgs, PlanChecks};
+use crate::exit::Failure;
 
 /// How often a following mount looks for a newly applied plan.
 const FOLLOW_EVERY: Duration = Duration::from_millis(500);
@@ -133,13 +133,13 @@ fn verified_views(plan: Option<&Path>, checks: &PlanChecks) -> Result<(PathBuf, 
         verified.document().serial,
         rtt_trust::read_applied(&checks.state)?.as_ref(),
     )?;
-    let problems = super::registry::plan_view_mismatches(verified.document(), &checks.dir);
+    let problems = crate::views::plan_view_mismatches(verified.document(), &checks.dir);
     if !problems.is_empty() {
         return Err(
             MountFailed { reason: format!("the plan does not match the registry: {}", problems.join("; ")) }.into()
         );
     }
-    let views = super::plan::plan_views(verified.document()).map_err(|reason| MountFailed { reason })?;
+    let views = crate::views::plan_views(verified.document()).map_err(|reason| MountFailed { reason })?;
     Ok((path, verified.hash(), views))
 }
 

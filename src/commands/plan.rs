@@ -7,17 +7,17 @@ use std::process::ExitCode;
 
 use miette::Diagnostic;
 use rtt_canonical::Sha256;
-use rtt_plan::PlanDocument;
+use rtt_planner::explain::Input;
 use rtt_planner::infeasible::Conflict;
 use rtt_planner::{PlanError, Planned, Request, statements};
-use rtt_registry::views::{OverlayDir, View, Views};
+use rtt_registry::views::OverlayDir;
 use rtt_registry::{Registry, RegistryError};
 use rtt_schema::{Issue, LoadedConfig, LocatedIssue};
 use rtt_solver::Limits;
 
-use super::validate::config_path;
-use super::{EXIT_INFEASIBLE, EXIT_NO_PLAN, Failure};
 use crate::cli::{Format, PlanArgs};
+use crate::exit::{EXIT_INFEASIBLE, EXIT_NO_PLAN, Failure, Internal};
+use crate::files::config_path;
 use crate::files::{read_plan, write_plan};
 use crate::render;
 
@@ -98,7 +98,8 @@ pub fn run(args: &PlanArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
         Format::Text => print!("{}", summary(&loaded, &planned, args.output.as_deref())),
     }
     if args.explain {
-        let explanation = super::explain::explain(&loaded, &planned.document, previous.as_ref(), &[])?;
+        let input = Input::new(&loaded.model, loaded.config_hash(), &planned.document, previous.as_ref(), &[]);
+        let explanation = rtt_planner::explain::explain(&input)?;
         match args.format {
             Format::Text if args.output.as_deref().is_some_and(crate::files::is_stdio) => {
                 eprint!("\n{}", render::explain::text(&explanation));
@@ -178,21 +179,6 @@ fn build_views(workspace: &Path, loaded: &LoadedConfig) -> Result<Option<(Sha256
 
 /// `views` as the plan document holds them: signed JSON, per provider.
 type ViewsJson = BTreeMap<String, Vec<serde_json::Value>>;
-
-/// A plan's `views`, typed (the plan document keeps them as signed JSON).
-pub fn plan_views(plan: &PlanDocument) -> Result<Views, String> {
-    plan.views
-        .iter()
-        .map(|(provider, entries)| {
-            let typed = entries
-                .iter()
-                .map(|entry| serde_json::from_value::<View>(entry.clone()))
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| format!("views.{provider}: {e}"))?;
-            Ok((provider.clone(), typed))
-        })
-        .collect()
-}
 
 fn summary(loaded: &LoadedConfig, planned: &Planned, output: Option<&Path>) -> String {
     let document = &planned.document;
@@ -302,14 +288,6 @@ impl Infeasible {
 #[diagnostic(code(rtt::plan::limits), help("raise --node-limit or --time-limit, or widen --gap"))]
 pub struct NoPlan {
     reason: String,
-}
-
-/// A bug.
-#[derive(Debug, thiserror::Error, Diagnostic)]
-#[error("internal error: {reason}")]
-#[diagnostic(code(rtt::internal), help("this is a bug in rtt; please report it with the config"))]
-pub struct Internal {
-    pub reason: String,
 }
 
 /// `--explain --format json` would put two documents on stdout.

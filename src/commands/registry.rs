@@ -12,8 +12,8 @@ use rtt_registry::overlay::{Layer, applicable};
 use rtt_registry::views::OverlayDir;
 use rtt_registry::{Registry, RegistryError};
 
-use super::Failure;
 use crate::cli::{Format, RegistryArgs, RegistryCommand, ViewArgs};
+use crate::exit::Failure;
 use crate::files::read_plan;
 use crate::output::emit;
 
@@ -92,7 +92,7 @@ pub fn run(args: &RegistryArgs) -> Result<ExitCode, Failure> {
                 },
             );
             // SPEC §9: 1 is "a failed check"; 2 and 3 mean other things.
-            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(super::EXIT_INVALID) })
+            Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(crate::exit::EXIT_INVALID) })
         }
         RegistryCommand::Gc { keep } => {
             let mut live = BTreeSet::new();
@@ -287,7 +287,7 @@ fn retained_plans(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
 fn plan_objects(path: &Path) -> Result<Vec<Sha256>, Failure> {
     let plan = read_plan(path)?;
     let views =
-        super::plan::plan_views(&plan).map_err(|reason| Problem::Usage(format!("{}: {reason}", path.display())))?;
+        crate::views::plan_views(&plan).map_err(|reason| Problem::Usage(format!("{}: {reason}", path.display())))?;
     Ok(views
         .values()
         .flatten()
@@ -313,23 +313,4 @@ pub enum Problem {
     #[error("{0}")]
     #[diagnostic(code(rtt::usage))]
     Usage(String),
-}
-
-/// The mix-and-match check of `rtt verify`: a plan's `inputs.registry` and
-/// `views` against the registry and overlays under `rtt_dir` now. Returns
-/// every reason to reject; empty means they match.
-pub fn plan_view_mismatches(plan: &rtt_plan::PlanDocument, rtt_dir: &Path) -> Vec<String> {
-    let views = match super::plan::plan_views(plan) {
-        Ok(views) => views,
-        Err(reason) => return vec![reason],
-    };
-    if views.is_empty() && plan.inputs.registry.is_none() {
-        return Vec::new();
-    }
-    let registry = Registry::open(&rtt_dir.join("registry"));
-    let overlays = OverlayDir::new(rtt_dir.join("overlays"));
-    rtt_registry::views::check(&registry, &overlays, plan.inputs.registry, &views)
-        .into_iter()
-        .map(|mismatch| mismatch.0)
-        .collect()
 }

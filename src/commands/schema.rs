@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use super::Failure;
+use crate::exit::Failure;
 
 pub fn run() -> Result<ExitCode, Failure> {
     println!("{}", schema_text());

@@ -2,8 +2,8 @@
 
 use std::process::ExitCode;
 
-use super::Failure;
 use crate::cli::SignArgs;
+use crate::exit::Failure;
 use crate::files::{read_plan_bytes, write_plan};
 
 pub fn run(args: &SignArgs) -> Result<ExitCode, Failure> {

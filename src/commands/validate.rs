@@ -1,13 +1,14 @@
 //! `rtt validate`: check a config, report every error, exit 0 or 1.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 
 use miette::Diagnostic;
 use rtt_schema::{ConfigError, LoadedConfig};
 
-use super::{EXIT_INVALID, Failure};
 use crate::cli::{Format, ValidateArgs};
+use crate::exit::{EXIT_INVALID, Failure};
+use crate::files::config_path;
 
 pub fn run(args: &ValidateArgs, all_errors: bool) -> Result<ExitCode, Failure> {
     let path = config_path(args.config.as_deref())?;
@@ -32,7 +33,7 @@ pub fn run(args: &ValidateArgs, all_errors: bool) -> Result<ExitCode, Failure> {
             Ok(ExitCode::SUCCESS)
         }
         (Format::Json, Err(error)) => {
-            let error = if all_errors { error } else { error.keep_first(super::ERRORS_SHOWN) };
+            let error = if all_errors { error } else { error.keep_first(crate::exit::ERRORS_SHOWN) };
             println!("{:#}", errors_json(&path, &error));
             Ok(ExitCode::from(EXIT_INVALID))
         }
@@ -81,31 +82,4 @@ fn errors_json(path: &Path, error: &ConfigError) -> serde_json::Value {
     };
     let total = error.total().max(errors.len());
     serde_json::json!({ "ok": false, "file": path.display().to_string(), "total": total, "errors": errors })
-}
-
-/// The config named on the command line, or the one in this directory.
-pub fn config_path(given: Option<&Path>) -> Result<PathBuf, Failure> {
-    if let Some(path) = given {
-        return Ok(path.to_owned());
-    }
-    let found: Vec<PathBuf> =
-        ["rtt.cue", "rtt.yaml", "rtt.yml", "rtt.json"].iter().map(PathBuf::from).filter(|p| p.is_file()).collect();
-    match found.as_slice() {
-        [one] => Ok(one.clone()),
-        [] => Err(NoConfig::Missing.into()),
-        several => Err(NoConfig::Ambiguous(several.iter().map(|p| p.display().to_string()).collect()).into()),
-    }
-}
-
-/// No config was named and the directory does not settle which one to use.
-#[derive(Debug, thiserror::Error, Diagnostic)]
-pub enum NoConfig {
-    /// None found.
-    #[error("failed to find a config in this directory")]
-    #[diagnostic(help("name one (rtt validate path/to/rtt.yaml) or run `rtt init` to write rtt.yaml"))]
-    Missing,
-    /// Several found.
-    #[error("failed to choose a config: found {}", .0.join(", "))]
-    #[diagnostic(help("name the one to use on the command line"))]
-    Ambiguous(Vec<String>),
 }

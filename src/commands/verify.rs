@@ -10,8 +10,8 @@ use std::process::ExitCode;
 use miette::Diagnostic;
 use rtt_trust::{AppliedState, IgnoredSignature, Rejection, TrustStore, VerifiedPlan};
 
-use super::{EXIT_INVALID, Failure};
 use crate::cli::{Format, VerifyArgs};
+use crate::exit::{EXIT_INVALID, Failure};
 
 /// What the checks see: the inputs, loaded once.
 pub struct Inputs<'a> {
@@ -40,7 +40,7 @@ const AFTER_TRUST: &[Check] = &[Check { name: "registry", run: registry_matches 
 /// registry and overlays on disk now (docs/registry.md, "Views in plans").
 fn registry_matches(inputs: &Inputs, verified: &VerifiedPlan) -> Result<String, Rejected> {
     let plan = verified.document();
-    let problems = super::registry::plan_view_mismatches(plan, &inputs.args.checks.dir);
+    let problems = crate::views::plan_view_mismatches(plan, &inputs.args.checks.dir);
     if !problems.is_empty() {
         return Err(Rejected::new("registry", ViewsMismatch { problems }));
     }
