@@ -4,19 +4,21 @@
 
 use crate::cli::Format;
 
-/// Prints `text` (as it is) or `json` (pretty, one document, a `kind` first).
+/// Prints `text` (as it is) or `json` (pretty, one document, a `kind` first)
+/// on stdout.
 pub fn emit(format: Format, text: impl FnOnce() -> String, json: impl FnOnce() -> serde_json::Value) {
-    match format {
-        Format::Text => print!("{}", text()),
-        Format::Json => println!("{:#}", json()),
-    }
+    print!("{}", render(format, text, json));
 }
 
 /// Like [`emit`] but on stderr: for commands whose stdout carries a plan (`-o -`).
 pub fn emit_to_stderr(format: Format, text: impl FnOnce() -> String, json: impl FnOnce() -> serde_json::Value) {
+    eprint!("{}", render(format, text, json));
+}
+
+fn render(format: Format, text: impl FnOnce() -> String, json: impl FnOnce() -> serde_json::Value) -> String {
     match format {
-        Format::Text => eprint!("{}", text()),
-        Format::Json => eprintln!("{:#}", json()),
+        Format::Text => text(),
+        Format::Json => format!("{:#}\n", json()),
     }
 }
 

@@ -196,13 +196,14 @@ pub fn load(path: &FsPath) -> Result<LoadedConfig, ConfigError> {
     match format {
         Format::Yaml | Format::Json => check_text(SourceFile::new(name.clone(), read()?), format),
         Format::Cue => {
-            let exported = SourceFile::new(format!("{name} (exported by cue)"), cue::export_json(path)?);
+            let json = cue::export_json(path)?;
             let Some(spans) = cue::spans(path)? else {
                 // Without rtt-cue-spans the export is all there is to point
                 // into; its name says so.
                 let name = format!("{name} (exported by cue; run scripts/setup for positions in the .cue file)");
-                return check_text(SourceFile::new(name, exported.text().to_owned()), format);
+                return check_text(SourceFile::new(name, json), format);
             };
+            let exported = SourceFile::new(format!("{name} (exported by cue)"), json);
             let mut root = parse_json(exported.text()).map_err(|error| syntax_error(&exported, error, format))?;
             let places = spans.into_iter().map(|span| (span.path, (span.value, span.key))).collect();
             let source = SourceFile::new(name.clone(), read()?);

@@ -38,9 +38,9 @@ pub fn apply(args: &ApplyArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> 
         emit(
             args.format,
             || format!("nothing to do: plan {hash} (serial {serial}) is already in force\n"),
-            || serde_json::json!({"kind": "rtt.apply", "action": "apply", "result": "nothing to do", "plan": hash, "serial": serial}),
+            || serde_json::json!({"kind": "rtt.apply", "action": Action::Apply.name(), "result": "nothing to do", "plan": hash, "serial": serial}),
         );
-        return conclude(coordinator, Ok(None), "apply", args.format);
+        return conclude(coordinator, Ok(None), Action::Apply, args.format);
     }
     // …and again against the applied state recovery may have moved.
     let plan = verify::plan_for_apply(&bytes, &workspace, coordinator.applied()?.as_ref())?;
@@ -50,7 +50,7 @@ pub fn apply(args: &ApplyArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> 
     ));
     let result = coordinator.apply(&plan);
     drop(ticker);
-    conclude(coordinator, result.map(Some), "apply", args.format)
+    conclude(coordinator, result.map(Some), Action::Apply, args.format)
 }
 
 pub fn recover(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
@@ -60,10 +60,10 @@ pub fn recover(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, Fai
         emit(
             args.format,
             || "nothing to recover: every transaction in the WAL is finished\n".to_owned(),
-            || serde_json::json!({"kind": "rtt.apply", "action": "recover", "result": "nothing to do"}),
+            || serde_json::json!({"kind": "rtt.apply", "action": Action::Recover.name(), "result": "nothing to do"}),
         );
     }
-    conclude(coordinator, result, "recover", args.format)
+    conclude(coordinator, result, Action::Recover, args.format)
 }
 
 pub fn rollback(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
@@ -72,7 +72,7 @@ pub fn rollback(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, Fa
     let previous = coordinator.previous_plan()?;
     let previous = verify::kept_plan_for_rollback(previous, &workspace)?;
     let result = coordinator.rollback(&previous);
-    conclude(coordinator, result.map(Some), "rollback", args.format)
+    conclude(coordinator, result.map(Some), Action::Rollback, args.format)
 }
 
 pub fn status(args: &StatusArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
@@ -165,7 +165,7 @@ fn finish_open_transaction(coordinator: &mut Coordinator) -> Result<(), Failure>
 fn conclude(
     coordinator: Coordinator,
     result: Result<Option<Report>, rtt_apply::coordinator::ApplyError>,
-    action: &str,
+    action: Action,
     format: Format,
 ) -> Result<ExitCode, Failure> {
     for problem in coordinator.finish() {
@@ -173,25 +173,48 @@ fn conclude(
     }
     let report = result?;
     if let Some(report) = report {
-        let verb = match action {
-            "apply" => "applied",
-            "recover" => "recovered",
-            _ => "rolled back to",
-        };
         emit(
             format,
-            || format!("{verb}: transaction {} {}\n", report.txn, describe(&report)),
+            || format!("{}: transaction {} {}\n", action.done(), report.txn, describe(&report)),
             || {
                 let result = match report.outcome {
                     Outcome::Committed => "committed",
                     Outcome::Aborted => "aborted",
                 };
-                serde_json::json!({"kind": "rtt.apply", "action": action, "result": result, "txn": report.txn,
+                serde_json::json!({"kind": "rtt.apply", "action": action.name(), "result": result, "txn": report.txn,
                     "epoch": report.epoch, "hosts_changed": report.hosts_changed, "drivers": report.drivers})
             },
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The command that moved the fleet, as its report names it.
+#[derive(Debug, Clone, Copy)]
+enum Action {
+    Apply,
+    Recover,
+    Rollback,
+}
+
+impl Action {
+    /// `action` in `--format json`.
+    fn name(self) -> &'static str {
+        match self {
+            Action::Apply => "apply",
+            Action::Recover => "recover",
+            Action::Rollback => "rollback",
+        }
+    }
+
+    /// The text report's first word.
+    fn done(self) -> &'static str {
+        match self {
+            Action::Apply => "applied",
+            Action::Recover => "recovered",
+            Action::Rollback => "rolled back to",
+        }
+    }
 }
 
 fn describe(report: &Report) -> String {
