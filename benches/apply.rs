@@ -48,8 +48,8 @@ fn fleet(base: &Path, hosts: usize) -> Fleet {
 }
 
 fn apply(workspace: &Workspace, fleet: &Fleet, bytes: &[u8]) {
-    let applied = rtt_apply::applied::read_applied(&workspace.state_dir()).expect("state");
-    let plan = rtt_apply::verify::plan_for_apply(bytes, workspace, applied.as_ref()).expect("verified");
+    let applied = rtt_trust::state::read_applied(&workspace.state_dir()).expect("state");
+    let plan = rtt_apply::admission::plan_for_apply(bytes, workspace, applied.as_ref()).expect("verified");
     let mut coordinator = Coordinator::open(workspace.clone(), fleet.clone(), Faults::disabled()).expect("open");
     coordinator.recover().expect("recover");
     coordinator.apply(&plan).expect("apply");
@@ -63,7 +63,7 @@ fn run(hosts: usize, key: &SecretKey) -> (Duration, (u64, u64), Duration) {
     std::fs::create_dir_all(&scratch).expect("scratch");
     let dir = tempfile::tempdir_in(&scratch).expect("tempdir");
     let base = dir.path().to_owned();
-    let workspace = Workspace { dir: base.join(".rtt"), base: base.clone() };
+    let workspace = Workspace { layout: rtt_durable::Layout::at(base.join(".rtt")), base: base.clone() };
     let trust = workspace.trust_dir();
     std::fs::create_dir_all(trust.join("keys")).expect("trust");
     std::fs::write(trust.join("keys/bench.pub"), key.public_key().to_text()).expect("key");
@@ -73,12 +73,12 @@ fn run(hosts: usize, key: &SecretKey) -> (Duration, (u64, u64), Duration) {
     let (second, _) = plan(2, Some(first_hash), hosts, key);
     apply(&workspace, &fleet, &first);
 
-    let fsyncs_before = rtt_apply::durable::fsyncs();
+    let fsyncs_before = rtt_durable::fsyncs();
     let started = Instant::now();
     apply(&workspace, &fleet, &second);
     let wall = started.elapsed();
-    let fsyncs_after = rtt_apply::durable::fsyncs();
-    let fsyncs = (fsyncs_after.0 - fsyncs_before.0, fsyncs_after.1 - fsyncs_before.1);
+    let fsyncs_after = rtt_durable::fsyncs();
+    let fsyncs = (fsyncs_after.files - fsyncs_before.files, fsyncs_after.dirs - fsyncs_before.dirs);
 
     let floor_dir = base.join("floor");
     std::fs::create_dir_all(&floor_dir).expect("floor dir");

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use rtt_durable::Layout;
 
 /// rtt turns a typed fleet config into a deterministic, signed placement plan.
 #[derive(Debug, Parser)]
@@ -175,7 +176,7 @@ pub struct ExplainArgs {
 pub struct RegistryArgs {
     /// The rtt directory (resolved from `--dir`, see `rtt --help`).
     #[arg(skip)]
-    pub dir: PathBuf,
+    pub layout: Layout,
     /// Output format (`get` always prints the object's bytes).
     #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
     pub format: Format,
@@ -229,7 +230,7 @@ pub struct ViewArgs {
     pub env: Option<String>,
     /// The rtt directory (resolved from `--dir`).
     #[arg(skip)]
-    pub dir: PathBuf,
+    pub layout: Layout,
 }
 
 /// `rtt keygen`.
@@ -311,15 +312,15 @@ pub struct PlanChecks {
     pub state: PathBuf,
     /// The rtt directory whose registry/ and overlays/ the plan's views must match.
     #[arg(skip)]
-    pub dir: PathBuf,
+    pub layout: Layout,
 }
 
 impl PlanChecks {
     /// Fills the paths from the rtt directory, keeping `--trust` / `--state`.
-    pub fn resolve(&mut self, dir: &std::path::Path) {
-        self.dir = dir.to_owned();
-        self.trust = self.trust_override.clone().unwrap_or_else(|| dir.join("registry/trust"));
-        self.state = self.state_override.clone().unwrap_or_else(|| dir.join("state"));
+    pub fn resolve(&mut self, layout: Layout) {
+        self.trust = self.trust_override.clone().unwrap_or_else(|| layout.registry().trust().dir().to_owned());
+        self.state = self.state_override.clone().unwrap_or_else(|| layout.state().dir().to_owned());
+        self.layout = layout;
     }
 }
 

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 
 use miette::Diagnostic;
 use rtt_plan::PlanDocument;
-use rtt_registry::fsio;
 
 use crate::exit::Failure;
 
@@ -39,7 +38,7 @@ pub fn write_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         }
         written
     } else {
-        fsio::write_atomic(path, bytes, fsio::READ_WRITE)
+        rtt_durable::write_atomic(path, bytes, rtt_durable::READ_WRITE)
     }
 }
 

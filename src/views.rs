@@ -7,8 +7,7 @@
 //! `rtt-plan` itself would make this module unnecessary (left for the
 //! redesign's next step).
 
-use std::path::Path;
-
+use rtt_durable::Layout;
 use rtt_plan::PlanDocument;
 use rtt_registry::Registry;
 use rtt_registry::views::{OverlayDir, View, Views};
@@ -31,7 +30,7 @@ pub fn plan_views(plan: &PlanDocument) -> Result<Views, String> {
 /// The mix-and-match check of `rtt verify`: a plan's `inputs.registry` and
 /// `views` against the registry and overlays under `rtt_dir` now. Returns
 /// every reason to reject; empty means they match.
-pub fn plan_view_mismatches(plan: &rtt_plan::PlanDocument, rtt_dir: &Path) -> Vec<String> {
+pub fn plan_view_mismatches(plan: &rtt_plan::PlanDocument, layout: &Layout) -> Vec<String> {
     let views = match plan_views(plan) {
         Ok(views) => views,
         Err(reason) => return vec![reason],
@@ -39,8 +38,8 @@ pub fn plan_view_mismatches(plan: &rtt_plan::PlanDocument, rtt_dir: &Path) -> Ve
     if views.is_empty() && plan.inputs.registry.is_none() {
         return Vec::new();
     }
-    let registry = Registry::open(&rtt_dir.join("registry"));
-    let overlays = OverlayDir::new(rtt_dir.join("overlays"));
+    let registry = Registry::open(layout.registry().root());
+    let overlays = OverlayDir::new(layout.overlays());
     rtt_registry::views::check(&registry, &overlays, plan.inputs.registry, &views)
         .into_iter()
         .map(|mismatch| mismatch.0)

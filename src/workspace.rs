@@ -7,16 +7,16 @@
 //!
 //! `-C DIR` changes the current directory first, so it moves both.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+
+use rtt_durable::Layout;
 
 /// The rtt directory for a command reading `config` (if it reads one).
-pub fn rtt_dir(explicit: Option<&Path>, config: Option<&Path>) -> PathBuf {
-    if let Some(dir) = explicit {
-        return dir.to_owned();
-    }
-    match config.filter(|c| c.as_os_str() != "-").and_then(Path::parent) {
-        Some(parent) if !parent.as_os_str().is_empty() => parent.join(".rtt"),
-        _ => PathBuf::from(".rtt"),
+pub fn rtt_dir(explicit: Option<&Path>, config: Option<&Path>) -> Layout {
+    match (explicit, config) {
+        (Some(dir), _) => Layout::at(dir),
+        (None, Some(config)) => Layout::beside(config),
+        (None, None) => Layout::default(),
     }
 }
 
@@ -26,10 +26,13 @@ mod tests {
 
     #[test]
     fn dir_wins_then_beside_the_config_then_here() {
-        assert_eq!(rtt_dir(Some(Path::new("/w")), Some(Path::new("a/rtt.yaml"))), PathBuf::from("/w"));
-        assert_eq!(rtt_dir(None, Some(Path::new("a/rtt.yaml"))), PathBuf::from("a/.rtt"));
-        assert_eq!(rtt_dir(None, Some(Path::new("rtt.yaml"))), PathBuf::from(".rtt"));
-        assert_eq!(rtt_dir(None, Some(Path::new("-"))), PathBuf::from(".rtt"));
-        assert_eq!(rtt_dir(None, None), PathBuf::from(".rtt"));
+        let root = |explicit: Option<&str>, config: Option<&str>| {
+            rtt_dir(explicit.map(Path::new), config.map(Path::new)).root().to_owned()
+        };
+        assert_eq!(root(Some("/w"), Some("a/rtt.yaml")), Path::new("/w"));
+        assert_eq!(root(None, Some("a/rtt.yaml")), Path::new("a/.rtt"));
+        assert_eq!(root(None, Some("rtt.yaml")), Path::new(".rtt"));
+        assert_eq!(root(None, Some("-")), Path::new(".rtt"));
+        assert_eq!(root(None, None), Path::new(".rtt"));
     }
 }

@@ -1,5 +1,6 @@
 //! Architecture invariants that a machine can check (see ARCHITECTURE.md):
-//! the direction of dependencies between the workspace crates.
+//! the direction of dependencies between the workspace crates, where files
+//! are written from, and the shape of the binary.
 
 use std::collections::BTreeSet;
 
@@ -35,6 +36,7 @@ fn canonical_and_solver_are_foundations_and_schema_sits_on_canonical() {
     assert_eq!(rtt_dependencies("canonical/Cargo.toml"), set(&[]), "canonical JSON and hashes are the bottom");
     assert_eq!(rtt_dependencies("schema/Cargo.toml"), set(&["rtt-canonical"]), "the config is the pipeline's start");
     assert_eq!(rtt_dependencies("solver/Cargo.toml"), set(&[]), "the solver knows nothing of agents or hosts");
+    assert_eq!(rtt_dependencies("durable/Cargo.toml"), set(&["rtt-canonical"]), "durable files know only hashes");
 }
 
 #[test]
@@ -66,31 +68,34 @@ fn planner_sits_on_schema_plan_and_solver_only() {
 }
 
 #[test]
-fn registry_sits_on_canonical_and_schema_only() {
+fn registry_sits_on_canonical_durable_and_schema_only() {
     assert_eq!(
         rtt_dependencies("registry/Cargo.toml"),
-        set(&["rtt-canonical", "rtt-schema"]),
+        set(&["rtt-canonical", "rtt-durable", "rtt-schema"]),
         "the registry stores bytes; it knows nothing of planning"
     );
 }
 
 #[test]
-fn trust_sits_on_canonical_plan_and_registry_only() {
+fn trust_sits_on_canonical_durable_and_plan_only() {
     // Verification needs the plan format (rtt-plan), the canonical JSON
-    // (rtt-canonical) and the one atomic writer (registry::fsio); not the config.
-    assert_eq!(rtt_dependencies("trust/Cargo.toml"), set(&["rtt-canonical", "rtt-plan", "rtt-registry"]));
+    // (rtt-canonical) and the one atomic writer (rtt-durable); not the
+    // config, not the registry.
+    assert_eq!(rtt_dependencies("trust/Cargo.toml"), set(&["rtt-canonical", "rtt-durable", "rtt-plan"]));
 }
 
 #[test]
-fn vfs_sits_on_canonical_and_registry_only() {
-    assert_eq!(rtt_dependencies("vfs/Cargo.toml"), set(&["rtt-canonical", "rtt-registry"]));
+fn vfs_sits_on_canonical_durable_and_registry_only() {
+    assert_eq!(rtt_dependencies("vfs/Cargo.toml"), set(&["rtt-canonical", "rtt-durable", "rtt-registry"]));
 }
 
 #[test]
 fn only_canonical_hashes() {
     // Anything hashed or signed goes through rtt-canonical: no other crate
     // names a hash or JCS implementation of its own.
-    for name in ["schema", "plan", "solver", "planner", "instances", "registry", "trust", "vfs", "apply", "."] {
+    for name in
+        ["durable", "schema", "plan", "solver", "planner", "instances", "registry", "trust", "vfs", "apply", "."]
+    {
         let found = dependencies(&format!("{name}/Cargo.toml"));
         for engine in ["sha2", "serde_json_canonicalizer"] {
             assert!(!found.contains(engine), "{name}/Cargo.toml depends on {engine}");
@@ -114,11 +119,11 @@ fn nothing_below_the_binary_depends_on_trust() {
 }
 
 #[test]
-fn apply_sits_on_schema_planner_registry_and_trust_and_only_the_binary_uses_it() {
+fn apply_sits_on_schema_plan_durable_and_trust_and_only_the_binary_uses_it() {
     assert_eq!(
         rtt_dependencies("apply/Cargo.toml"),
-        set(&["rtt-canonical", "rtt-plan", "rtt-registry", "rtt-schema", "rtt-trust"]),
-        "apply verifies through trust and writes through the registry's atomic writer; it never plans"
+        set(&["rtt-canonical", "rtt-durable", "rtt-plan", "rtt-schema", "rtt-trust"]),
+        "apply verifies through trust and writes through rtt-durable; it never plans"
     );
     for manifest in [
         "schema/Cargo.toml",
@@ -129,10 +134,27 @@ fn apply_sits_on_schema_planner_registry_and_trust_and_only_the_binary_uses_it()
         "registry/Cargo.toml",
         "trust/Cargo.toml",
         "vfs/Cargo.toml",
+        "durable/Cargo.toml",
     ] {
         assert!(!rtt_dependencies(manifest).contains("rtt-apply"), "{manifest} depends on rtt-apply");
     }
 }
+
+/// The source folders of the product (tests and benches aside).
+const CRATE_SOURCES: [&str; 12] = [
+    "src",
+    "canonical/src",
+    "durable/src",
+    "schema/src",
+    "plan/src",
+    "solver/src",
+    "planner/src",
+    "instances/src",
+    "registry/src",
+    "trust/src",
+    "vfs/src",
+    "apply/src",
+];
 
 /// Every `.rs` file under `dir`, recursively.
 fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -151,10 +173,7 @@ fn rust_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn every_source_file_opens_with_its_module_docs() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let crates = ["src", "canonical/src", "schema/src", "plan/src", "solver/src", "planner/src", "instances/src"]
-        .into_iter()
-        .chain(["registry/src", "trust/src", "vfs/src", "apply/src"]);
-    for dir in crates {
+    for dir in CRATE_SOURCES {
         for file in rust_files(&root.join(dir)) {
             let text = std::fs::read_to_string(&file).unwrap();
             assert!(text.starts_with("//!"), "{} does not open with //! docs saying what it holds", file.display());
@@ -177,6 +196,79 @@ fn no_command_module_imports_another() {
         for command in &commands {
             for spelling in [format!("super::{command}::"), format!("crate::commands::{command}")] {
                 assert!(!text.contains(&spelling), "{} uses `{spelling}`", file.display());
+            }
+        }
+    }
+}
+
+/// A file's text without its `#[cfg(test)] mod tests` or `tests.rs` (tests
+/// may set up files by hand), nor comments (which may name what they talk about).
+fn product_code(file: &std::path::Path) -> String {
+    if file.ends_with("tests.rs") {
+        return String::new();
+    }
+    let text = std::fs::read_to_string(file).unwrap();
+    let text = match text.find("#[cfg(test)]\nmod tests") {
+        Some(at) => &text[..at],
+        None => &text,
+    };
+    text.lines().filter(|l| !l.trim_start().starts_with("//")).collect::<Vec<_>>().join("\n")
+}
+
+#[test]
+fn only_durable_fsyncs_and_renames() {
+    // One atomic writer, counted: a rename or fsync anywhere else is a write
+    // that bypasses it (and the fsync figures in BENCHMARKS.md).
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut checked = 0;
+    for dir in CRATE_SOURCES.into_iter().filter(|d| *d != "durable/src") {
+        for file in rust_files(&root.join(dir)) {
+            let code = product_code(&file);
+            for call in ["sync_all(", "sync_data(", "fs::rename(", "renameat"] {
+                assert!(!code.contains(call), "{} calls `{call}`: write through rtt-durable", file.display());
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "only {checked} files checked");
+    assert!(product_code(&root.join("durable/src/write.rs")).contains("sync_all("), "the check reads the writer");
+}
+
+#[test]
+fn the_paths_of_spec_section_2_are_spelled_in_the_layout_only() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Whole string literals and path joins, not words in messages.
+    let names = [
+        "\".rtt\"",
+        "join(\"registry\"",
+        "join(\"state\"",
+        "join(\"trust\"",
+        "join(\"keys\"",
+        "\"wal\"",
+        "\"plans\"",
+        "\"overlays\"",
+        "\"cas\"",
+        "\"index.json\"",
+        "\"agents.pack\"",
+        "\"index.lut\"",
+        "\"policy.json\"",
+        "\"applied.json\"",
+        "\"wal.jsonl\"",
+        "\"apply.lock\"",
+        "\"wal-anchor.json\"",
+        "\"breakers.json\"",
+        "\"phases.jsonl\"",
+        "\"mount.log\"",
+    ];
+    let layout = product_code(&root.join("durable/src/layout.rs"));
+    for name in names {
+        assert!(layout.contains(name), "the layout spells {name}");
+    }
+    for dir in CRATE_SOURCES {
+        for file in rust_files(&root.join(dir)).into_iter().filter(|f| !f.ends_with("durable/src/layout.rs")) {
+            let code = product_code(&file);
+            for name in names {
+                assert!(!code.contains(name), "{} spells `{name}`: use rtt_durable::Layout", file.display());
             }
         }
     }

@@ -80,12 +80,11 @@ impl Faults {
             return;
         }
         if let Some(once) = &self.once {
-            match OpenOptions::new().write(true).create_new(true).open(once) {
-                Ok(mut file) => {
-                    let _ = writeln!(file, "{} {label}", self.scope);
-                    let _ = file.sync_all();
-                }
-                Err(_) => return,
+            // The first process to reach the point takes the marker and dies;
+            // the others find it taken and carry on.
+            let marker = format!("{} {label}\n", self.scope);
+            if rtt_durable::create_new(once, marker.as_bytes(), rtt_durable::READ_WRITE).is_err() {
+                return;
             }
         }
         die();

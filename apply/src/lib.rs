@@ -2,35 +2,26 @@
 //! two-phase commit, a hash-chained write-ahead log, verification through
 //! `Rx`, rollback and crash recovery.
 //!
-//! Pure logic — the wire types ([`protocol`]), the WAL chain check and the
-//! recovery decision ([`wal`], [`recovery`]), change sets ([`changes`]),
-//! breakers ([`breaker`]) and percentiles ([`telemetry`]) — is separate from
-//! IO: driver processes ([`client`]), the built-in `dir` driver
-//! ([`dir_driver`]), files ([`workspace`], [`lock`]) and the coordinator
-//! ([`coordinator`]) that ties them together. Not here: signature checks
-//! (`rtt-trust`) and the planner; this crate only receives plans that were
-//! verified before it touches anything.
+//! - [`admission`]: the door. A plan enters apply only as a
+//!   `rtt_trust::VerifiedPlan` (signatures, threshold, serial above the
+//!   highest applied one).
+//! - [`driver`]: protocol 1 (wire types, framing), driver processes, the
+//!   serving loop, the built-in `dir` driver and the conformance harness.
+//! - [`log`]: the write-ahead log and the pure recovery decision over it.
+//! - [`coordinator`]: two-phase commit, verify, rollback and recovery, with
+//!   its lock, change sets and breakers.
+//! - [`workspace`], [`status`], [`telemetry`], [`fault`]: the files apply
+//!   keeps, read-only views of them, phase timings, the crash-matrix hooks.
 //!
-//! Formats and rules: docs/apply.md. The protocol's formal model:
-//! `apply/model/two_phase.pml`.
+//! Every durable write goes through `rtt-durable`. Not here: signature
+//! checks (`rtt-trust`) and the planner. Formats and rules: docs/apply.md.
+//! The protocol's formal model: `apply/model/two_phase.pml`.
 
-pub mod applied;
-pub mod breaker;
-pub mod changes;
-pub mod client;
-pub mod conformance;
+pub mod admission;
 pub mod coordinator;
-pub mod dir_driver;
 pub mod driver;
-pub mod durable;
 pub mod fault;
-pub mod framing;
-pub mod lock;
-pub mod protocol;
-pub mod recovery;
-pub mod serve;
+pub mod log;
 pub mod status;
 pub mod telemetry;
-pub mod verify;
-pub mod wal;
 pub mod workspace;

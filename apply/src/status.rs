@@ -6,12 +6,12 @@ use std::collections::BTreeMap;
 use rtt_canonical::Sha256;
 use serde::Serialize;
 
-use crate::applied::{AppliedState, read_applied};
-use crate::breaker::{Breaker, Breakers};
-use crate::recovery::{self, LogError, TxnView};
+use crate::coordinator::breaker::{Breaker, Breakers};
+use crate::log::recovery::{self, LogError, TxnView};
+use crate::log::wal::{ChainError, Decision, check_anchor, check_chain};
 use crate::telemetry::{self, Quantiles};
-use crate::wal::{ChainError, Decision, WAL_FILE, check_anchor, check_chain};
 use crate::workspace::{Workspace, WorkspaceError};
+use rtt_trust::state::{AppliedState, read_applied};
 
 /// What `rtt wal verify` found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -44,12 +44,12 @@ pub enum WalCheckError {
     /// The applied state.
     #[error(transparent)]
     #[diagnostic(transparent)]
-    State(#[from] crate::applied::StateError),
+    State(#[from] rtt_trust::state::StateError),
 }
 
 /// Checks the WAL's chain, anchor and story; returns its transactions.
 pub fn verify_wal(workspace: &Workspace) -> Result<(WalReport, Vec<TxnView>), WalCheckError> {
-    let path = workspace.wal_dir().join(WAL_FILE);
+    let path = workspace.layout.wal().log();
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
@@ -121,7 +121,7 @@ pub fn read(workspace: &Workspace) -> Result<Status, WalCheckError> {
         _ => None,
     };
     let breakers: Breakers = workspace.read_breakers()?;
-    let telemetry_path = workspace.telemetry_path();
+    let telemetry_path = workspace.layout.telemetry();
     let samples = telemetry::read(&telemetry_path).map_err(|e| WorkspaceError::Io {
         action: "read",
         path: telemetry_path.clone(),

@@ -1,28 +1,18 @@
-//! Where apply keeps its files (SPEC §2), all under the `.rtt/` directory
-//! beside the config, and the fleet of drivers the config describes.
-//!
-//! ```text
-//! .rtt/apply.lock                 coordinator lock (pid)
-//! .rtt/wal/wal.jsonl              write-ahead log; torn-<offset>.bin set aside
-//! .rtt/state/applied.json         plan in force, its serial, highest serial
-//! .rtt/state/plans/<hex>.json     every plan apply has begun, as signed
-//! .rtt/state/wal-anchor.json      last WAL record at the end of a transaction
-//! .rtt/state/breakers.json        driver breakers
-//! .rtt/telemetry/phases.jsonl     phase timings per driver
-//! .rtt/logs/<driver>.log          stderr of driver processes
-//! ```
+//! Where apply keeps its files: the `.rtt/` layout of SPEC §2
+//! ([`rtt_durable::Layout`]) and the directory drivers run in, and the fleet
+//! of drivers the config describes.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use rtt_canonical::Sha256;
+use rtt_durable::{Layout, parent_dir};
 use rtt_plan::PlanDocument;
 use rtt_schema::model::{DriverKind, Model};
 
-use crate::breaker::Breakers;
-use crate::durable;
-use crate::wal::Anchor;
+use crate::coordinator::breaker::Breakers;
+use crate::log::wal::Anchor;
 
 /// The `.rtt/` directory and the directory relative paths start from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,7 +20,7 @@ pub struct Workspace {
     /// The config's directory: drivers run here and `root`s are relative to it.
     pub base: PathBuf,
     /// The `.rtt/` directory.
-    pub dir: PathBuf,
+    pub layout: Layout,
 }
 
 /// A file of the workspace that cannot be read or written.
@@ -73,92 +63,55 @@ pub enum WorkspaceError {
 impl Workspace {
     /// The workspace of the config at `config`: `.rtt/` beside it.
     pub fn beside(config: &Path) -> Workspace {
-        let base = match config.parent() {
-            Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-            _ => PathBuf::from("."),
-        };
-        Workspace { dir: base.join(".rtt"), base }
+        Workspace { base: parent_dir(config).to_owned(), layout: Layout::beside(config) }
     }
 
     /// The trust store (`keys/*.pub`, `policy.json`).
     pub fn trust_dir(&self) -> PathBuf {
-        self.dir.join("registry").join("trust")
-    }
-
-    /// The WAL directory.
-    pub fn wal_dir(&self) -> PathBuf {
-        self.dir.join("wal")
+        self.layout.registry().trust().dir().to_owned()
     }
 
     /// The state directory (`applied.json` lives here).
     pub fn state_dir(&self) -> PathBuf {
-        self.dir.join("state")
-    }
-
-    /// Where plans are kept.
-    pub fn plans_dir(&self) -> PathBuf {
-        self.state_dir().join("plans")
-    }
-
-    /// The lock file.
-    pub fn lock_path(&self) -> PathBuf {
-        self.dir.join("apply.lock")
-    }
-
-    /// The telemetry log.
-    pub fn telemetry_path(&self) -> PathBuf {
-        self.dir.join("telemetry").join("phases.jsonl")
-    }
-
-    /// Where a driver process's stderr goes.
-    pub fn driver_log(&self, driver: &str) -> PathBuf {
-        self.dir.join("logs").join(format!("{driver}.log"))
-    }
-
-    fn anchor_path(&self) -> PathBuf {
-        self.state_dir().join("wal-anchor.json")
-    }
-
-    fn breakers_path(&self) -> PathBuf {
-        self.state_dir().join("breakers.json")
+        self.layout.state().dir().to_owned()
     }
 
     /// The WAL anchor, if a transaction ever ended.
     pub fn read_anchor(&self) -> Result<Option<Anchor>, WorkspaceError> {
-        read_json(&self.anchor_path())
+        read_json(&self.layout.state().anchor())
     }
 
     /// Moves the anchor to the last record.
     pub fn write_anchor(&self, anchor: &Anchor) -> Result<(), WorkspaceError> {
-        write_json(&self.anchor_path(), anchor)
+        write_json(&self.layout.state().anchor(), anchor)
     }
 
     /// Breaker states (none yet: all closed).
     pub fn read_breakers(&self) -> Result<Breakers, WorkspaceError> {
-        Ok(read_json(&self.breakers_path())?.unwrap_or_default())
+        Ok(read_json(&self.layout.state().breakers())?.unwrap_or_default())
     }
 
     /// Saves breaker states.
     pub fn write_breakers(&self, breakers: &Breakers) -> Result<(), WorkspaceError> {
-        write_json(&self.breakers_path(), breakers)
+        write_json(&self.layout.state().breakers(), breakers)
     }
 
     /// Keeps a plan's file bytes under its hash (before the WAL names it).
     pub fn keep_plan(&self, hash: &Sha256, bytes: &[u8]) -> Result<(), WorkspaceError> {
-        let path = self.plan_path(hash);
+        let path = self.layout.state().plan(hash);
         if std::fs::read(&path).is_ok_and(|existing| existing == bytes) {
             return Ok(());
         }
-        durable::write_atomic(&path, bytes).map_err(|e| io_error("write", &path, e))
+        rtt_durable::write_atomic(&path, bytes, rtt_durable::READ_WRITE).map_err(|e| io_error("write", &path, e))
     }
 
     /// A kept plan, re-hashed against its name.
     pub fn load_plan(&self, hash: &Sha256) -> Result<(PlanDocument, Vec<u8>), WorkspaceError> {
-        let path = self.plan_path(hash);
+        let path = self.layout.state().plan(hash);
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(WorkspaceError::PlanMissing { hash: *hash, dir: self.plans_dir() });
+                return Err(WorkspaceError::PlanMissing { hash: *hash, dir: self.layout.state().plans() });
             }
             Err(e) => return Err(io_error("read", &path, e)),
         };
@@ -170,10 +123,6 @@ impl Workspace {
             return Err(corrupt(format!("its hash is {actual}, not the {hash} it is filed under")));
         }
         Ok((document, bytes))
-    }
-
-    fn plan_path(&self, hash: &Sha256) -> PathBuf {
-        self.plans_dir().join(format!("{}.json", hash.hex()))
     }
 }
 
@@ -194,7 +143,7 @@ fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, W
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), WorkspaceError> {
     let mut bytes = serde_json::to_vec(value).map_err(|e| io_error("encode", path, std::io::Error::other(e)))?;
     bytes.push(b'\n');
-    durable::write_atomic(path, &bytes).map_err(|e| io_error("write", path, e))
+    rtt_durable::write_atomic(path, &bytes, rtt_durable::READ_WRITE).map_err(|e| io_error("write", path, e))
 }
 
 /// How a driver of the config runs.

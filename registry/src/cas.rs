@@ -6,9 +6,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rtt_canonical::Sha256;
+use rtt_durable::RegistryLayout;
 
 use crate::error::{RegistryError, Result};
-use crate::fsio;
 use crate::object::{MAX_OBJECT_BYTES, check_stored};
 
 /// The loose-object directory.
@@ -25,8 +25,7 @@ impl LooseStore {
 
     /// Where the object with this hash lives.
     pub fn path_of(&self, hash: &Sha256) -> PathBuf {
-        let hex = hash.hex();
-        self.dir.join(&hex[..2]).join(format!("{hex}.json"))
+        RegistryLayout::loose_object(&self.dir, hash)
     }
 
     /// Stores bytes under their hash (a no-op when an intact copy is there).
@@ -39,7 +38,8 @@ impl LooseStore {
             Ok(None) | Err(RegistryError::Corrupt { .. }) => {}
             Err(other) => return Err(other),
         }
-        fsio::write_atomic(&path, bytes, fsio::READ_ONLY).map_err(RegistryError::io("write object", &path))?;
+        rtt_durable::write_atomic(&path, bytes, rtt_durable::READ_ONLY)
+            .map_err(RegistryError::io("write object", &path))?;
         Ok(hash)
     }
 
@@ -97,7 +97,7 @@ impl LooseStore {
             buckets.extend(path.parent().map(Path::to_owned));
         }
         for dir in buckets {
-            fsio::sync_dir(&dir).map_err(RegistryError::io("sync", &dir))?;
+            rtt_durable::sync_dir(&dir).map_err(RegistryError::io("sync", &dir))?;
         }
         Ok(())
     }

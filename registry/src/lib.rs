@@ -9,7 +9,6 @@
 
 pub mod cas;
 pub mod error;
-pub mod fsio;
 pub mod index;
 pub mod object;
 pub mod overlay;
@@ -24,6 +23,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use rtt_canonical::Sha256;
+use rtt_durable::{AtomicFile, READ_ONLY, READ_WRITE, RegistryLayout};
 
 pub use error::{RegistryError, Result};
 pub use index::Index;
@@ -35,7 +35,7 @@ use crate::pack::{FormatError, PackView, PackWriter};
 /// The registry under `.rtt/registry`.
 #[derive(Debug)]
 pub struct Registry {
-    root: PathBuf,
+    layout: RegistryLayout,
     loose: LooseStore,
     /// The pack, if there is one; an unreadable pack is kept as its error so
     /// every read fails closed while `pack` can still repair it.
@@ -99,9 +99,10 @@ impl Registry {
     /// Opens the registry at `root` (`.rtt/registry`). Nothing is created
     /// until something is written.
     pub fn open(root: &Path) -> Self {
-        let loose = LooseStore::new(root.join("cas").join("sha256"));
-        let pack = MappedPack::open(&root.join("pack"));
-        Self { root: root.to_owned(), loose, pack }
+        let layout = RegistryLayout::at(root);
+        let loose = LooseStore::new(layout.loose());
+        let pack = MappedPack::open(&layout);
+        Self { layout, loose, pack }
     }
 
     /// Takes the registry's writer lock, `lock` in the registry directory,
@@ -113,8 +114,9 @@ impl Registry {
     /// is never stale. Readers need none: every write is an atomic rename
     /// and every read is verified.
     pub fn lock_writes(&self, waiting: impl FnOnce()) -> Result<WriteLock> {
-        fs::create_dir_all(&self.root).map_err(RegistryError::io("create", &self.root))?;
-        let path = self.root.join("lock");
+        let root = self.layout.root();
+        fs::create_dir_all(root).map_err(RegistryError::io("create", root))?;
+        let path = self.layout.lock();
         let file = fs::OpenOptions::new()
             .create(true)
             .truncate(false)
@@ -134,16 +136,12 @@ impl Registry {
 
     /// The registry directory.
     pub fn root(&self) -> &Path {
-        &self.root
-    }
-
-    fn index_path(&self) -> PathBuf {
-        self.root.join("index.json")
+        self.layout.root()
     }
 
     /// The index; a missing file is the empty index, a malformed one an error.
     pub fn index(&self) -> Result<Index> {
-        let path = self.index_path();
+        let path = self.layout.index();
         match fs::read(&path) {
             Ok(bytes) => Index::parse(&bytes).map_err(|detail| RegistryError::Corrupt { what: "index", path, detail }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Index::default()),
@@ -153,8 +151,8 @@ impl Registry {
 
     /// Replaces the index atomically.
     pub fn write_index(&self, index: &Index) -> Result<()> {
-        let path = self.index_path();
-        fsio::write_atomic(&path, &index.to_bytes(), fsio::READ_WRITE).map_err(RegistryError::io("write", &path))
+        let path = self.layout.index();
+        rtt_durable::write_atomic(&path, &index.to_bytes(), READ_WRITE).map_err(RegistryError::io("write", &path))
     }
 
     /// Stores canonical bytes as a loose object (unless the pack or a loose
@@ -242,7 +240,7 @@ impl Registry {
         let provider = layers.iter().find(|l| l.0 == Layer::Provider).map(|l| &l.2);
         let env = layers.iter().find(|l| l.0 == Layer::Env).map(|l| &l.2);
         let key = views::view_key(base, provider.unwrap_or(&Overlay::default()), env);
-        let cache = self.root.join("cache").join("views").join(key.hex());
+        let cache = self.layout.view_cache(&key);
         if let Ok(text) = fs::read_to_string(&cache)
             && let Ok(result) = text.trim().parse::<Sha256>()
             && self.get(&result).is_ok()
@@ -252,7 +250,7 @@ impl Registry {
         let parts: Vec<(&Overlay, &Path)> = layers.iter().map(|(_, _, part, path)| (part, path.as_path())).collect();
         let bytes = apply_layers(id, &base_bytes, &parts)?;
         let result = self.put(&bytes)?;
-        fsio::write_atomic(&cache, format!("{result}\n").as_bytes(), fsio::READ_WRITE)
+        rtt_durable::write_atomic(&cache, format!("{result}\n").as_bytes(), READ_WRITE)
             .map_err(RegistryError::io("write", &cache))?;
         Ok(result)
     }
@@ -277,9 +275,8 @@ impl Registry {
     /// pack whose lut does not match, which reads refuse and the next `pack`
     /// repairs by scanning the pack.
     pub fn pack(&mut self, keep: impl Fn(&Sha256) -> bool) -> Result<PackReport> {
-        let dir = self.root.join("pack");
-        let pack_path = dir.join("agents.pack");
-        let lut_path = dir.join("index.lut");
+        let pack_path = self.layout.pack();
+        let lut_path = self.layout.lut();
         // A pack whose lut does not match is still readable if its own checksum holds.
         let mut repaired = false;
         let scanned: Option<(Mmap, Vec<pack::Entry>)> = match &self.pack {
@@ -302,10 +299,8 @@ impl Registry {
             let view = pack.view();
             hashes.extend((0..view.len()).map(|i| view.entry(i).hash));
         }
-        fs::create_dir_all(&dir).map_err(RegistryError::io("create", &dir))?;
-        let temp = dir.join(format!(".agents.pack.tmp.{}", std::process::id()));
-        let file = fs::File::create(&temp).map_err(RegistryError::io("create", &temp))?;
-        let mut writer = PackWriter::new(BufWriter::new(file)).map_err(RegistryError::io("write", &temp))?;
+        let file = AtomicFile::create(&pack_path, READ_ONLY).map_err(RegistryError::io("create", &pack_path))?;
+        let mut writer = PackWriter::new(BufWriter::new(file)).map_err(RegistryError::io("write", &pack_path))?;
         let mut packed = Vec::new();
         for hash in hashes.iter().filter(|h| keep(h)) {
             let bytes: Cow<'_, [u8]> = match &scanned {
@@ -318,19 +313,16 @@ impl Registry {
                 },
                 None => self.get(hash)?,
             };
-            writer.add(*hash, &bytes).map_err(RegistryError::io("write", &temp))?;
+            writer.add(*hash, &bytes).map_err(RegistryError::io("write", &pack_path))?;
             packed.push(*hash);
         }
-        let (out, lut) = writer.finish().map_err(RegistryError::io("write", &temp))?;
-        let file = out.into_inner().map_err(|e| RegistryError::io("write", &temp)(e.into_error()))?;
-        file.sync_all().map_err(RegistryError::io("sync", &temp))?;
-        let bytes = file.metadata().map_err(RegistryError::io("stat", &temp))?.len();
-        fs::set_permissions(&temp, std::os::unix::fs::PermissionsExt::from_mode(fsio::READ_ONLY))
-            .map_err(RegistryError::io("chmod", &temp))?;
-        fs::rename(&temp, &pack_path).map_err(RegistryError::io("rename", &pack_path))?;
-        fsio::write_atomic(&lut_path, &lut, fsio::READ_ONLY).map_err(RegistryError::io("write", &lut_path))?;
+        let (out, lut) = writer.finish().map_err(RegistryError::io("write", &pack_path))?;
+        let file = out.into_inner().map_err(|e| RegistryError::io("write", &pack_path)(e.into_error()))?;
+        // The pack is renamed into place before the lut (see above).
+        let bytes = file.commit().map_err(RegistryError::io("write", &pack_path))?;
+        rtt_durable::write_atomic(&lut_path, &lut, READ_ONLY).map_err(RegistryError::io("write", &lut_path))?;
         drop(scanned);
-        self.pack = MappedPack::open(&dir);
+        self.pack = MappedPack::open(&self.layout);
         if let Err(e) = &self.pack {
             return Err(self.pack_error(e));
         }
@@ -399,7 +391,7 @@ impl Registry {
         } else {
             self.loose.remove_all(&removed)?;
         }
-        let cache = self.root.join("cache");
+        let cache = self.layout.cache();
         match fs::remove_dir_all(&cache) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -409,7 +401,7 @@ impl Registry {
     }
 
     fn pack_corrupt(&self, e: FormatError) -> RegistryError {
-        RegistryError::Corrupt { what: "pack", path: self.root.join("pack"), detail: e.0 }
+        RegistryError::Corrupt { what: "pack", path: self.layout.pack_dir(), detail: e.0 }
     }
 
     fn pack_error(&self, e: &RegistryError) -> RegistryError {
@@ -423,11 +415,11 @@ impl Registry {
 }
 
 impl MappedPack {
-    /// Maps and checks `dir/agents.pack` and `dir/index.lut`; `None` when
+    /// Maps and checks `agents.pack` and `index.lut`; `None` when
     /// neither exists.
-    fn open(dir: &Path) -> Result<Option<Self>> {
-        let pack_path = dir.join("agents.pack");
-        let lut_path = dir.join("index.lut");
+    fn open(layout: &RegistryLayout) -> Result<Option<Self>> {
+        let pack_path = layout.pack();
+        let lut_path = layout.lut();
         match (pack_path.exists(), lut_path.exists()) {
             (false, false) => return Ok(None),
             (true, true) => {}
@@ -439,7 +431,7 @@ impl MappedPack {
         let pack = map_file(&pack_path)?;
         let lut = map_file(&lut_path)?;
         let count = PackView::open(&pack, &lut)
-            .map_err(|e| RegistryError::Corrupt { what: "pack", path: dir.to_owned(), detail: e.0 })?
+            .map_err(|e| RegistryError::Corrupt { what: "pack", path: layout.pack_dir(), detail: e.0 })?
             .len();
         Ok(Some(Self { pack, lut, count }))
     }

@@ -55,8 +55,8 @@ pub enum Layer {
 }
 
 impl Layer {
-    /// The directory name under `.rtt/overlays`.
-    pub fn dir(self) -> &'static str {
+    /// The layer's name in messages.
+    pub fn name(self) -> &'static str {
         match self {
             Layer::Provider => "provider",
             Layer::Env => "env",

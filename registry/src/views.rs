@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use rtt_canonical::Sha256;
+use rtt_durable::OverlayLayout;
 use rtt_schema::model::Model;
 use serde::{Deserialize, Serialize};
 
@@ -50,13 +51,13 @@ pub type Views = BTreeMap<String, Vec<View>>;
 /// The `.rtt/overlays` directory.
 #[derive(Debug, Clone)]
 pub struct OverlayDir {
-    dir: PathBuf,
+    layout: OverlayLayout,
 }
 
 impl OverlayDir {
-    /// Overlays under `dir` (`.rtt/overlays`).
-    pub fn new(dir: PathBuf) -> Self {
-        Self { dir }
+    /// Overlays laid out as SPEC §2 says (`.rtt/overlays`).
+    pub fn new(layout: OverlayLayout) -> Self {
+        Self { layout }
     }
 
     /// The overlay file of a layer and name, if there is one.
@@ -64,7 +65,7 @@ impl OverlayDir {
         if name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']) {
             return Err(RegistryError::Unavailable(format!("{name:?} is not a safe overlay name")));
         }
-        let path = self.dir.join(layer.dir()).join(format!("{name}.json"));
+        let path = self.path(layer, name);
         match std::fs::read_to_string(&path) {
             Ok(text) => OverlayFile::parse(&path, &text).map(Some),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -73,7 +74,10 @@ impl OverlayDir {
     }
 
     fn path(&self, layer: Layer, name: &str) -> PathBuf {
-        self.dir.join(layer.dir()).join(format!("{name}.json"))
+        match layer {
+            Layer::Provider => self.layout.provider(name),
+            Layer::Env => self.layout.env(name),
+        }
     }
 }
 
@@ -187,7 +191,7 @@ pub fn check(
                 if part.hash() != overlay.hash {
                     problems.push(Mismatch(format!(
                         "{at}: the {} overlay `{}` is {} now, the plan was made with {}",
-                        overlay.layer.dir(),
+                        overlay.layer.name(),
                         overlay.name,
                         part.hash(),
                         overlay.hash

@@ -5,10 +5,10 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use miette::Diagnostic;
+use rtt_apply::admission;
 use rtt_apply::coordinator::{Coordinator, Outcome, Report};
 use rtt_apply::fault::Faults;
 use rtt_apply::status::{self, Status};
-use rtt_apply::verify;
 use rtt_apply::workspace::{Fleet, Workspace};
 
 use crate::cli::{ApplyArgs, Format, StatusArgs, WorkspaceArgs};
@@ -22,14 +22,14 @@ pub fn apply(args: &ApplyArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> 
     let parsed = rtt_trust::parse_plan(&bytes)?;
     let in_force = |applied: Option<&rtt_trust::AppliedState>| applied.is_some_and(|a| a.plan == parsed.hash);
     // Verified before anything is touched (lock, WAL, recovery included)…
-    let applied = rtt_apply::applied::read_applied(&workspace.state_dir())?;
+    let applied = rtt_trust::state::read_applied(&workspace.state_dir())?;
     if in_force(applied.as_ref()) {
         // The plan in force again: its serial is not above the highest
         // applied (it is that one), so only its signatures are checked.
         let store = rtt_trust::TrustStore::load(&workspace.trust_dir())?;
         rtt_trust::verify::check_signatures(&parsed, &store)?;
     } else {
-        verify::plan_for_apply(&bytes, &workspace, applied.as_ref())?;
+        admission::plan_for_apply(&bytes, &workspace, applied.as_ref())?;
     }
     let mut coordinator = start(&workspace, fleet)?;
     finish_open_transaction(&mut coordinator)?;
@@ -43,7 +43,7 @@ pub fn apply(args: &ApplyArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> 
         return conclude(coordinator, Ok(None), Action::Apply, args.format);
     }
     // …and again against the applied state recovery may have moved.
-    let plan = verify::plan_for_apply(&bytes, &workspace, coordinator.applied()?.as_ref())?;
+    let plan = admission::plan_for_apply(&bytes, &workspace, coordinator.applied()?.as_ref())?;
     let ticker = crate::output::Ticker::start(&format!(
         "apply: plan serial {} (two-phase commit, then verify)",
         parsed.document.serial
@@ -70,7 +70,7 @@ pub fn rollback(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, Fa
     let (workspace, mut coordinator) = open(args.config.as_deref(), dir)?;
     finish_open_transaction(&mut coordinator)?;
     let previous = coordinator.previous_plan()?;
-    let previous = verify::kept_plan_for_rollback(previous, &workspace)?;
+    let previous = admission::kept_plan_for_rollback(previous, &workspace)?;
     let result = coordinator.rollback(&previous);
     conclude(coordinator, result.map(Some), Action::Rollback, args.format)
 }
@@ -119,11 +119,11 @@ pub fn wal_verify(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, 
 /// The config's workspace: drivers run beside the config; `.rtt/` is where
 /// the one rule puts it.
 fn workspace(config: &Path, dir: Option<&Path>) -> Workspace {
-    let workspace = Workspace { dir: crate::workspace::rtt_dir(dir, Some(config)), ..Workspace::beside(config) };
+    let workspace = Workspace { layout: crate::workspace::rtt_dir(dir, Some(config)), ..Workspace::beside(config) };
     crate::output::detail(format_args!(
         "config {}; rtt directory {}; drivers run in {}",
         config.display(),
-        workspace.dir.display(),
+        workspace.layout.root().display(),
         workspace.base.display()
     ));
     workspace

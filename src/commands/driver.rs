@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use miette::Diagnostic;
-use rtt_apply::dir_driver::DirStore;
+use rtt_apply::driver::dir::DirStore;
 use rtt_apply::fault::Faults;
 
 use crate::cli::{DriverArgs, DriverCommand};
@@ -20,7 +20,7 @@ pub fn run(args: DriverArgs) -> Result<ExitCode, Failure> {
             let stdin = std::io::stdin();
             let mut input = stdin.lock();
             let mut output = std::io::stdout().lock();
-            rtt_apply::serve::serve(&mut store, &mut input, &mut output)
+            rtt_apply::driver::serve::serve(&mut store, &mut input, &mut output)
                 .map_err(|e| DriverProblem::Serve { reason: e.to_string() })?;
             Ok(ExitCode::SUCCESS)
         }
@@ -29,7 +29,7 @@ pub fn run(args: DriverArgs) -> Result<ExitCode, Failure> {
 
 fn test(command: &[String], timeout: Duration) -> Result<ExitCode, Failure> {
     let cwd = std::env::current_dir().map_err(|e| DriverProblem::Start { reason: e.to_string() })?;
-    let checks = rtt_apply::conformance::run(command, &cwd, timeout);
+    let checks = rtt_apply::driver::conformance::run(command, &cwd, timeout);
     let failed = checks.iter().filter(|c| c.outcome.is_err()).count();
     for check in &checks {
         match &check.outcome {

@@ -1,6 +1,5 @@
 //! `rtt init`: write a commented starter config that validates as is.
 
-use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,17 +12,12 @@ use crate::exit::Failure;
 pub const STARTER: &str = include_str!("starter.yaml");
 
 pub fn run(args: &InitArgs) -> Result<ExitCode, Failure> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true);
-    if args.force {
-        options.create(true).truncate(true);
+    let written = if args.force {
+        rtt_durable::write_atomic(&args.path, STARTER.as_bytes(), rtt_durable::READ_WRITE)
     } else {
-        options.create_new(true);
-    }
-    let mut file = options.open(&args.path).map_err(|source| InitError { path: args.path.clone(), source })?;
-    file.write_all(STARTER.as_bytes())
-        .and_then(|()| file.sync_all())
-        .map_err(|source| InitError { path: args.path.clone(), source })?;
+        rtt_durable::create_new(&args.path, STARTER.as_bytes(), rtt_durable::READ_WRITE)
+    };
+    written.map_err(|source| InitError { path: args.path.clone(), source })?;
     println!("wrote {}; check it with `rtt validate {}`", args.path.display(), args.path.display());
     Ok(ExitCode::SUCCESS)
 }

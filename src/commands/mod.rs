@@ -32,25 +32,25 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Explain(args) => explain::run(&args),
         Command::Diff(args) => diff::run(&args),
         Command::Registry(mut args) => {
-            args.dir = rtt_dir(None);
+            args.layout = rtt_dir(None);
             registry::run(&args)
         }
         Command::View(mut args) => {
-            args.dir = rtt_dir(None);
+            args.layout = rtt_dir(None);
             registry::view(&args)
         }
         Command::Keygen(args) => keygen::run(&args),
         Command::Sign(args) => sign::run(&args),
         Command::Verify(mut args) => {
-            args.checks.resolve(&rtt_dir(None));
+            args.checks.resolve(rtt_dir(None));
             verify::run(&args)
         }
         Command::Mount(mut args) => {
-            args.checks.resolve(&rtt_dir(None));
+            args.checks.resolve(rtt_dir(None));
             mount::mount(&args)
         }
         Command::Materialize(mut args) => {
-            args.checks.resolve(&rtt_dir(None));
+            args.checks.resolve(rtt_dir(None));
             mount::materialize(&args)
         }
         Command::Apply(args) => apply::apply(&args, dir),

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use miette::Diagnostic;
 use rtt_canonical::Sha256;
+use rtt_durable::StateLayout;
 use rtt_registry::Registry;
 use rtt_registry::views::Views;
 use rtt_trust::{AppliedState, TrustStore};
@@ -38,7 +39,7 @@ pub fn mount(args: &MountArgs) -> Result<ExitCode, Failure> {
     if !args.foreground {
         return spawn_background(args);
     }
-    let registry = Registry::open(&args.checks.dir.join("registry"));
+    let registry = Registry::open(args.checks.layout.registry().root());
     let mount = Mount::new(&args.mountpoint, snapshot(plan, &views, registry)?)?;
     crate::output::note(format_args!(
         "serving plan {plan} from {} at {}",
@@ -59,7 +60,7 @@ pub fn mount(args: &MountArgs) -> Result<ExitCode, Failure> {
         match applied_plan_hash(&args.checks.state) {
             Ok(Some(hash)) if hash != serving => match verified_views(None, &args.checks) {
                 Ok((path, next, views)) => {
-                    let registry = Registry::open(&args.checks.dir.join("registry"));
+                    let registry = Registry::open(args.checks.layout.registry().root());
                     match snapshot(next, &views, registry) {
                         Ok(snap) => {
                             let changes = mount.switch(snap);
@@ -87,7 +88,7 @@ pub fn mount(args: &MountArgs) -> Result<ExitCode, Failure> {
 
 pub fn materialize(args: &MaterializeArgs) -> Result<ExitCode, Failure> {
     let (_, plan, views) = verified_views(args.plan.as_deref(), &args.checks)?;
-    let registry = Registry::open(&args.checks.dir.join("registry"));
+    let registry = Registry::open(args.checks.layout.registry().root());
     let mode = match args.mode {
         MaterializeMode::Auto => Mode::Auto,
         MaterializeMode::Hardlink => Mode::Only(Method::Hardlink),
@@ -114,7 +115,7 @@ fn verified_views(plan: Option<&Path>, checks: &PlanChecks) -> Result<(PathBuf, 
     let path = match plan {
         Some(path) => path.to_owned(),
         None => match applied_plan_hash(&checks.state)? {
-            Some(hash) => checks.state.join("plans").join(format!("{}.json", hash.hex())),
+            Some(hash) => StateLayout::at(&checks.state).plan(&hash),
             None => {
                 return Err(MountFailed {
                     reason: format!("no plan is applied in {} and no --plan was given", checks.state.display()),
@@ -133,7 +134,7 @@ fn verified_views(plan: Option<&Path>, checks: &PlanChecks) -> Result<(PathBuf, 
         verified.document().serial,
         rtt_trust::read_applied(&checks.state)?.as_ref(),
     )?;
-    let problems = crate::views::plan_view_mismatches(verified.document(), &checks.dir);
+    let problems = crate::views::plan_view_mismatches(verified.document(), &checks.layout);
     if !problems.is_empty() {
         return Err(
             MountFailed { reason: format!("the plan does not match the registry: {}", problems.join("; ")) }.into()
@@ -166,9 +167,10 @@ fn applied_plan_hash(state: &Path) -> Result<Option<Sha256>, Failure> {
 /// output appended to `<dir>/mount.log`, and returns once the mount is up
 /// (or reports why it did not come up).
 fn spawn_background(args: &MountArgs) -> Result<ExitCode, Failure> {
-    let log_path = args.checks.dir.join("mount.log");
+    let log_path = args.checks.layout.mount_log();
     let failed = |reason: String| -> Failure { MountFailed { reason }.into() };
-    std::fs::create_dir_all(&args.checks.dir).map_err(|e| failed(format!("{}: {e}", args.checks.dir.display())))?;
+    let dir = args.checks.layout.root();
+    std::fs::create_dir_all(dir).map_err(|e| failed(format!("{}: {e}", dir.display())))?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use miette::Diagnostic;
 use rtt_canonical::Sha256;
+use rtt_durable::Layout;
 use rtt_planner::explain::Input;
 use rtt_planner::infeasible::Conflict;
 use rtt_planner::{PlanError, Planned, Request, statements};
@@ -33,7 +34,11 @@ pub fn run(args: &PlanArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
     let previous = args.previous.as_deref().map(read_plan).transpose()?;
     // Views first: a missing manifest should fail before minutes of solving.
     let rtt_dir = crate::workspace::rtt_dir(dir, Some(&path));
-    crate::output::detail(format_args!("config {}; rtt directory {}", crate::files::shown(&path), rtt_dir.display()));
+    crate::output::detail(format_args!(
+        "config {}; rtt directory {}",
+        crate::files::shown(&path),
+        rtt_dir.root().display()
+    ));
     let views = build_views(&rtt_dir, &loaded)?;
     let limits = Limits { gap: args.gap, node_limit: args.node_limit, time_limit: args.time_limit, light: false };
     let search = args.search_rounds.map(|rounds| {
@@ -152,19 +157,20 @@ fn drained(mut loaded: LoadedConfig, drain: &[String]) -> Result<LoadedConfig, F
 /// (`.rtt/registry`), with the index hash they were built from. A config
 /// without providers has none; one with providers but no registry plans
 /// without views, and says so.
-fn build_views(workspace: &Path, loaded: &LoadedConfig) -> Result<Option<(Sha256, ViewsJson)>, Failure> {
+fn build_views(layout: &Layout, loaded: &LoadedConfig) -> Result<Option<(Sha256, ViewsJson)>, Failure> {
     if loaded.model.providers.is_empty() {
         return Ok(None);
     }
-    if !workspace.join("registry").is_dir() {
+    let root = layout.registry();
+    if !root.root().is_dir() {
         eprintln!(
             "rtt: warning: the config has providers but there is no registry at {}; the plan carries no views",
-            workspace.join("registry").display()
+            root.root().display()
         );
         return Ok(None);
     }
-    let registry = Registry::open(&workspace.join("registry"));
-    let overlays = OverlayDir::new(workspace.join("overlays"));
+    let registry = Registry::open(root.root());
+    let overlays = OverlayDir::new(layout.overlays());
     let (index, views) = rtt_registry::views::build(&registry, &overlays, &loaded.model).map_err(ViewsFailed::from)?;
     let views = views
         .into_iter()

@@ -18,9 +18,10 @@ use crate::files::read_plan;
 use crate::output::emit;
 
 pub fn run(args: &RegistryArgs) -> Result<ExitCode, Failure> {
-    let root = args.dir.join("registry");
+    let layout = args.layout.registry();
+    let root = layout.root();
     crate::output::detail(format_args!("registry {}", root.display()));
-    let mut registry = Registry::open(&root);
+    let mut registry = Registry::open(root);
     // Writers take turns (Registry::lock_writes); readers never wait.
     let _lock = match &args.command {
         RegistryCommand::Add { .. } | RegistryCommand::Pack | RegistryCommand::Gc { .. } => {
@@ -43,10 +44,10 @@ pub fn run(args: &RegistryArgs) -> Result<ExitCode, Failure> {
         }
         RegistryCommand::Ls => ls(&registry, args.format),
         RegistryCommand::Pack => {
-            let ticker = crate::output::Ticker::start("registry pack: writing agents.pack and index.lut");
+            let ticker = crate::output::Ticker::start("registry pack: writing the pack and its lookup table");
             let report = registry.pack(|_| true).map_err(Problem::from)?;
             drop(ticker);
-            let pack = root.join("pack/agents.pack").display().to_string();
+            let pack = layout.pack().display().to_string();
             emit(
                 args.format,
                 || {
@@ -97,7 +98,7 @@ pub fn run(args: &RegistryArgs) -> Result<ExitCode, Failure> {
         RegistryCommand::Gc { keep } => {
             let mut live = BTreeSet::new();
             let mut plans: Vec<PathBuf> = keep.clone();
-            plans.extend(retained_plans(&args.dir.join("state").join("plans"))?);
+            plans.extend(retained_plans(&args.layout.state().plans())?);
             for path in &plans {
                 live.extend(plan_objects(path)?);
             }
@@ -128,11 +129,11 @@ pub fn run(args: &RegistryArgs) -> Result<ExitCode, Failure> {
 /// `rtt view ID --provider P [--env E]`: the view's bytes, exactly as a
 /// mount or a materialized tree serves them.
 pub fn view(args: &ViewArgs) -> Result<ExitCode, Failure> {
-    let registry = Registry::open(&args.dir.join("registry"));
-    let overlays = OverlayDir::new(args.dir.join("overlays"));
+    let registry = Registry::open(args.layout.registry().root());
+    let overlays = OverlayDir::new(args.layout.overlays());
     let base = registry.resolve(&args.id).map_err(Problem::from)?;
     let provider_file = overlays.load(Layer::Provider, &args.provider).map_err(Problem::from)?;
-    let provider_path = args.dir.join("overlays/provider").join(format!("{}.json", args.provider));
+    let provider_path = args.layout.overlays().provider(&args.provider);
     let mut layers = vec![(
         Layer::Provider,
         args.provider.as_str(),
@@ -143,7 +144,7 @@ pub fn view(args: &ViewArgs) -> Result<ExitCode, Failure> {
         let file = overlays.load(Layer::Env, env).map_err(Problem::from)?.ok_or_else(|| {
             Problem::Registry(RegistryError::Unavailable(format!(
                 "no env overlay {}",
-                args.dir.join("overlays/env").join(format!("{env}.json")).display()
+                args.layout.overlays().env(env).display()
             )))
         })?;
         layers.push((Layer::Env, env.as_str(), file.applicable(&args.id), file.path.clone()));

@@ -40,7 +40,7 @@ const AFTER_TRUST: &[Check] = &[Check { name: "registry", run: registry_matches 
 /// registry and overlays on disk now (docs/registry.md, "Views in plans").
 fn registry_matches(inputs: &Inputs, verified: &VerifiedPlan) -> Result<String, Rejected> {
     let plan = verified.document();
-    let problems = crate::views::plan_view_mismatches(plan, &inputs.args.checks.dir);
+    let problems = crate::views::plan_view_mismatches(plan, &inputs.args.checks.layout);
     if !problems.is_empty() {
         return Err(Rejected::new("registry", ViewsMismatch { problems }));
     }

@@ -1,14 +1,11 @@
 //! Key files on disk: `NAME.key` (secret, mode 0600, never overwritten) and
 //! `NAME.pub` (public). The formats are in `keys`; this module is only the IO.
 
-use std::fs::OpenOptions;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use zeroize::Zeroizing;
 
 use crate::keys::{KeyError, KeyId, PublicKey, SecretKey};
-use rtt_registry::fsio::{parent_dir, sync_dir};
 
 /// The files `keygen` wrote.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,8 +31,8 @@ pub fn generate_key_files(name: &Path) -> Result<KeyPairFiles, KeyFileError> {
         }
     }
     let key = SecretKey::generate().map_err(|source| KeyFileError::Key { path: secret_path.clone(), source })?;
-    write_new(&secret_path, key.to_text().as_bytes(), 0o600)?;
-    if let Err(error) = write_new(&public_path, key.public_key().to_text().as_bytes(), 0o644) {
+    write_new(&secret_path, key.to_text().as_bytes(), rtt_durable::SECRET)?;
+    if let Err(error) = write_new(&public_path, key.public_key().to_text().as_bytes(), rtt_durable::READ_WRITE) {
         // Never leave half a key pair: the secret alone is useless and would
         // make the next `keygen --out NAME` refuse to run.
         let _ = std::fs::remove_file(&secret_path);
@@ -109,19 +106,10 @@ fn with_suffix(name: &Path, suffix: &str) -> PathBuf {
 }
 
 fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<(), KeyFileError> {
-    let failed = |e: std::io::Error| KeyFileError::Io { action: "write", path: path.to_owned(), reason: e.to_string() };
-    let mut options = OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, mode);
-    #[cfg(not(unix))]
-    let _ = mode;
-    let mut file = options.open(path).map_err(|e| match e.kind() {
+    rtt_durable::create_new(path, bytes, mode).map_err(|e| match e.kind() {
         std::io::ErrorKind::AlreadyExists => KeyFileError::Exists { path: path.to_owned() },
-        _ => failed(e),
-    })?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(failed)?;
-    sync_dir(parent_dir(path)).map_err(failed)
+        _ => KeyFileError::Io { action: "write", path: path.to_owned(), reason: e.to_string() },
+    })
 }
 
 fn read_text(path: &Path) -> Result<String, KeyFileError> {

@@ -17,10 +17,7 @@ use std::path::{Path, PathBuf};
 use rtt_canonical::{CanonicalError, Sha256, to_canonical_vec};
 use serde::{Deserialize, Serialize};
 
-use rtt_registry::fsio::{READ_WRITE, write_atomic};
-
-/// File name inside the state directory.
-pub const APPLIED_FILE: &str = "applied.json";
+use rtt_durable::{READ_WRITE, StateLayout, write_atomic};
 
 /// The contents of `applied.json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -63,7 +60,7 @@ impl AppliedState {
 
 /// Reads `<state_dir>/applied.json`; `Ok(None)` when nothing was applied yet.
 pub fn read_applied(state_dir: &Path) -> Result<Option<AppliedState>, StateError> {
-    let path = state_dir.join(APPLIED_FILE);
+    let path = StateLayout::at(state_dir).applied();
     let bytes = match std::fs::read(&path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -84,7 +81,7 @@ pub fn write_applied(state_dir: &Path, state: &AppliedState) -> Result<(), State
     }
     std::fs::create_dir_all(state_dir)
         .map_err(|e| StateError::Io { path: state_dir.to_owned(), reason: e.to_string() })?;
-    let path = state_dir.join(APPLIED_FILE);
+    let path = StateLayout::at(state_dir).applied();
     let bytes = state.to_bytes().map_err(|e| StateError::Io { path: path.clone(), reason: e.to_string() })?;
     write_atomic(&path, &bytes, READ_WRITE).map_err(|e| StateError::Io { path, reason: e.to_string() })
 }
@@ -151,7 +148,7 @@ mod tests {
         let state = AppliedState::advanced(None, Sha256::of(b"plan"), 3);
         write_applied(&dir, &state).unwrap();
         assert_eq!(read_applied(&dir).unwrap(), Some(state));
-        let text = std::fs::read_to_string(dir.join(APPLIED_FILE)).unwrap();
+        let text = std::fs::read_to_string(StateLayout::at(&dir).applied()).unwrap();
         assert_eq!(text, format!("{{\"highest_serial\":3,\"plan\":\"{}\",\"serial\":3}}\n", Sha256::of(b"plan")));
         std::fs::remove_dir_all(&dir).unwrap();
     }
@@ -168,7 +165,7 @@ mod tests {
             b"{\"plan\":\"sha256:0000000000000000000000000000000000000000000000000000000000000000\",\"serial\":2,\"highest_serial\":1}",
             b"{\"plan\":\"sha256:0000000000000000000000000000000000000000000000000000000000000000\",\"serial\":1,\"highest_serial\":1,\"x\":0}",
         ] {
-            std::fs::write(dir.join(APPLIED_FILE), bad).unwrap();
+            std::fs::write(StateLayout::at(&dir).applied(), bad).unwrap();
             assert!(matches!(read_applied(&dir), Err(StateError::Corrupt { .. })), "{:?}", String::from_utf8_lossy(bad));
         }
         std::fs::remove_dir_all(&dir).unwrap();

@@ -10,14 +10,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use rtt_durable::TrustLayout;
 use serde::Deserialize;
 
 use crate::keys::{KeyError, KeyId, PublicKey};
-
-/// Name of the policy file inside the trust directory.
-pub const POLICY_FILE: &str = "policy.json";
-/// Name of the key directory inside the trust directory.
-pub const KEYS_DIR: &str = "keys";
 
 /// `policy.json`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,7 +93,8 @@ impl TrustStore {
         if !dir.is_dir() {
             return Err(TrustStoreError::NoTrustStore { path: dir.to_owned() });
         }
-        let policy_path = dir.join(POLICY_FILE);
+        let layout = TrustLayout::at(dir);
+        let policy_path = layout.policy();
         let policy_bytes = match std::fs::read(&policy_path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -108,7 +105,7 @@ impl TrustStore {
         let policy = Policy::parse(&policy_bytes)
             .map_err(|reason| TrustStoreError::MalformedPolicy { path: policy_path.clone(), reason })?;
 
-        let keys_dir = dir.join(KEYS_DIR);
+        let keys_dir = layout.keys();
         let entries = std::fs::read_dir(&keys_dir).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => TrustStoreError::NoKeysDir { path: keys_dir.clone() },
             _ => TrustStoreError::Io { path: keys_dir.clone(), reason: e.to_string() },

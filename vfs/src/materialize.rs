@@ -4,8 +4,7 @@
 //! old tree or the new one, never a half-written one.
 
 use std::fs;
-use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, symlink};
+use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use rtt_canonical::Sha256;
@@ -152,13 +151,7 @@ fn write_files(root: &Path, tree: &Tree, registry: &Registry, method: Method) ->
 }
 
 fn write_file(path: &Path, bytes: &[u8]) -> Result<(), VfsError> {
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o444)
-        .open(path)
-        .map_err(VfsError::io("create", path))?;
-    file.write_all(bytes).and_then(|()| file.sync_all()).map_err(VfsError::io("write", path))
+    rtt_durable::create_new(path, bytes, rtt_durable::READ_ONLY).map_err(VfsError::io("write", path))
 }
 
 /// Refuses to replace anything rtt did not materialize: a target must be
@@ -184,17 +177,13 @@ fn check_replaceable(dir: &Path) -> Result<(), VfsError> {
 /// Renames `staging` to `dir`: a plain rename when `dir` is absent or empty,
 /// else an atomic exchange followed by removal of the old tree.
 fn switch_in(staging: &Path, dir: &Path) -> Result<(), VfsError> {
-    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     // An empty directory (or none) is simply replaced; a previous tree is exchanged atomically.
     if fs::symlink_metadata(dir).is_ok() && fs::remove_dir(dir).is_err() {
-        rustix::fs::renameat_with(rustix::fs::CWD, staging, rustix::fs::CWD, dir, rustix::fs::RenameFlags::EXCHANGE)
-            .map_err(|e| VfsError::io("exchange", dir)(e.into()))?;
-        sync_dir(parent)?;
+        rtt_durable::exchange(staging, dir).map_err(VfsError::io("exchange", dir))?;
         // The old tree now sits at the staging path.
         return remove_tree(staging);
     }
-    fs::rename(staging, dir).map_err(VfsError::io("rename", dir))?;
-    sync_dir(parent)
+    rtt_durable::rename(staging, dir).map_err(VfsError::io("rename", dir))
 }
 
 fn sibling(dir: &Path, tag: &str) -> Result<PathBuf, VfsError> {
@@ -213,7 +202,7 @@ fn remove_tree(path: &Path) -> Result<(), VfsError> {
 }
 
 fn sync_dir(dir: &Path) -> Result<(), VfsError> {
-    fs::File::open(dir).and_then(|d| d.sync_all()).map_err(VfsError::io("sync", dir))
+    rtt_durable::sync_dir(dir).map_err(VfsError::io("sync", dir))
 }
 
 /// fsyncs every directory of the tree, deepest first, so the entries are durable before the switch.

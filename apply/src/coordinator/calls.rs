@@ -149,7 +149,7 @@ impl Coordinator {
                     argv: argv.clone(),
                     cwd: self.workspace.base.clone(),
                     timeout: *timeout,
-                    stderr_log: Some(self.workspace.driver_log(name)),
+                    stderr_log: Some(self.workspace.layout.driver_log(name)),
                 })),
             };
             self.drivers.insert(name.to_owned(), Driver::new(name, endpoint));

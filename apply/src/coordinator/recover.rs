@@ -53,7 +53,7 @@ impl Coordinator {
             }
         }
         let anchor = self.workspace.read_anchor()?;
-        self.wal = Wal::open(&self.workspace.wal_dir(), anchor.as_ref())?;
+        self.wal = Wal::open(&self.workspace.layout.wal(), anchor.as_ref())?;
         let txns = transactions(self.wal.records())?;
         let decision = match next_action(&txns) {
             Action::PresumedAbort(fresh) if fresh.txn == view.txn => None,

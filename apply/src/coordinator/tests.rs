@@ -11,10 +11,10 @@ use rtt_canonical::Sha256;
 use rtt_plan::{PlacementRow, PlanDocument};
 
 use super::*;
-use crate::dir_driver::{DirStore, PlacementsFile};
-use crate::protocol::Placement;
-use crate::recovery::{Action, next_action, transactions};
-use crate::wal::{Entry, Wal};
+use crate::driver::dir::{DirStore, PlacementsFile};
+use crate::driver::protocol::Placement;
+use crate::log::recovery::{Action, next_action, transactions};
+use crate::log::wal::{Entry, Wal};
 use crate::workspace::{DriverConfig, Fleet, Workspace};
 
 fn plan(serial: u64, previous: Option<Sha256>, rows: &[(&str, &str, u32)]) -> PlanToApply {
@@ -45,7 +45,7 @@ impl Setup {
     fn new(drivers: &[(&str, Option<&str>, &[&str])]) -> Setup {
         let dir = tempfile::tempdir().expect("tempdir");
         let base = dir.path().to_owned();
-        let workspace = Workspace { dir: base.join(".rtt"), base: base.clone() };
+        let workspace = Workspace { layout: rtt_durable::Layout::at(base.join(".rtt")), base: base.clone() };
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/drivers/misbehaving");
         let mut fleet = Fleet { drivers: BTreeMap::new(), driver_of: BTreeMap::new(), hosts_of: BTreeMap::new() };
         for (name, mode, hosts) in drivers {
@@ -110,7 +110,7 @@ impl Setup {
     }
 
     fn wal_action(&self) -> Action {
-        let wal = Wal::open(&self.workspace.wal_dir(), None).expect("wal opens");
+        let wal = Wal::open(&self.workspace.layout.wal(), None).expect("wal opens");
         next_action(&transactions(wal.records()).expect("consistent"))
     }
 }
@@ -239,7 +239,7 @@ fn a_verify_mismatch_rolls_back_to_the_previous_plan_through_a_second_transactio
 fn a_breaker_opens_after_repeated_transport_failures_and_refuses_without_contacting_the_driver() {
     let setup = Setup::new(&[("b", Some("dies-after-handshake"), &["h2"])]);
     let target = plan(1, None, &[("x@1", "h2", 1)]);
-    for _ in 0..crate::breaker::THRESHOLD {
+    for _ in 0..crate::coordinator::breaker::THRESHOLD {
         assert!(matches!(setup.apply(&target), Err(ApplyError::Aborted { .. })));
     }
     let error = setup.apply(&target).expect_err("breaker open");
@@ -262,7 +262,7 @@ fn crashed_after_prepare(setup: &Setup, decision: Option<Decision>) -> (PlanToAp
     let after = plan(2, Some(before.hash()), &[("x@1", "h1", 3), ("x@1", "h2", 3)]);
     setup.workspace.keep_plan(&after.hash(), &after.bytes).expect("kept");
     let anchor = setup.workspace.read_anchor().expect("anchor");
-    let mut wal = Wal::open(&setup.workspace.wal_dir(), anchor.as_ref()).expect("wal");
+    let mut wal = Wal::open(&setup.workspace.layout.wal(), anchor.as_ref()).expect("wal");
     let epoch = 50;
     let participants =
         BTreeMap::from([("a".to_owned(), vec!["h1".to_owned()]), ("b".to_owned(), vec!["h2".to_owned()])]);
@@ -280,10 +280,11 @@ fn crashed_after_prepare(setup: &Setup, decision: Option<Decision>) -> (PlanToAp
         let mut store = DirStore::open(&setup.root(driver), Faults::disabled()).expect("store");
         let open = serde_json::json!({"plan": after.hash().to_string(), "epoch": epoch,
             "capabilities": ["placements.write"], "hosts": hosts});
-        crate::serve::Handler::handle(&mut store, crate::protocol::Method::Open, open).expect("open");
+        crate::driver::serve::Handler::handle(&mut store, crate::driver::protocol::Method::Open, open).expect("open");
         let desired: BTreeMap<&String, Vec<Placement>> = hosts.iter().map(|h| (h, rows("x@1", 3))).collect();
         let prepare = serde_json::json!({"phase": "prepare", "epoch": epoch, "txn": "t50", "hosts": desired});
-        crate::serve::Handler::handle(&mut store, crate::protocol::Method::Tx, prepare).expect("prepare");
+        crate::driver::serve::Handler::handle(&mut store, crate::driver::protocol::Method::Tx, prepare)
+            .expect("prepare");
     }
     if let Some(outcome) = decision {
         wal.append(Entry::Decision { txn: "t50".into(), outcome, reason: None }, &Faults::disabled())
@@ -342,8 +343,8 @@ fn recovery_redelivers_a_logged_commit_and_replaying_it_again_changes_nothing() 
         again.finish();
     }
     let mut many = files_of(&setup);
-    many.remove(&setup.workspace.dir.join("state/breakers.json"));
+    many.remove(&setup.workspace.layout.state().breakers());
     let mut once = once;
-    once.remove(&setup.workspace.dir.join("state/breakers.json"));
+    once.remove(&setup.workspace.layout.state().breakers());
     assert_eq!(many, once, "replaying the finished WAL changes no file");
 }

@@ -24,19 +24,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rtt_canonical::Sha256;
 use rtt_plan::PlanDocument;
 
-use crate::applied::{AppliedState, read_applied, write_applied};
-use crate::breaker::Breakers;
-use crate::changes::{ChangeSet, UnknownHost, by_host, change_set};
-use crate::client::{ProcessEndpoint, ProcessSpec};
-use crate::dir_driver::DirStore;
+use crate::coordinator::breaker::Breakers;
+use crate::coordinator::changes::{ChangeSet, UnknownHost, by_host, change_set};
+use crate::coordinator::lock::{CoordinatorLock, LockError};
+use crate::driver::client::{ProcessEndpoint, ProcessSpec};
+use crate::driver::dir::DirStore;
+use crate::driver::protocol::{CAP_PLACEMENTS_WRITE, OpenParams, ProbeResult, Vote};
 use crate::driver::{Driver, DriverError, InProcess};
 use crate::fault::Faults;
-use crate::lock::{CoordinatorLock, LockError};
-use crate::protocol::{CAP_PLACEMENTS_WRITE, OpenParams, ProbeResult, Vote};
-use crate::recovery::{Action, LogError, TxnView, highest_epoch, next_action, transactions};
+use crate::log::recovery::{Action, LogError, TxnView, highest_epoch, next_action, transactions};
+use crate::log::wal::{Decision, EndOutcome, Entry, Wal, WalError};
 use crate::telemetry::{self, Sample};
-use crate::wal::{Decision, EndOutcome, Entry, Wal, WalError};
 use crate::workspace::{DriverConfig, Fleet, Workspace, WorkspaceError};
+use rtt_trust::state::{AppliedState, read_applied, write_applied};
 
 /// A plan whose signatures, threshold and serial were checked. Built only by
 /// verification (and from the plans apply itself kept), so the coordinator
@@ -116,7 +116,7 @@ pub enum ApplyError {
     /// The applied state.
     #[error(transparent)]
     #[diagnostic(transparent)]
-    State(#[from] crate::applied::StateError),
+    State(#[from] rtt_trust::state::StateError),
     /// A host no driver serves.
     #[error(transparent)]
     #[diagnostic(transparent)]
@@ -208,13 +208,13 @@ pub struct Coordinator {
 impl Coordinator {
     /// Takes the lock and opens the WAL (checking its chain and anchor).
     pub fn open(workspace: Workspace, fleet: Fleet, faults: Faults) -> Result<Coordinator, ApplyError> {
-        let lock = CoordinatorLock::acquire(&workspace.lock_path())?;
+        let lock = CoordinatorLock::acquire(&workspace.layout.apply_lock())?;
         let mut notes = Vec::new();
         if let Some(pid) = lock.stale_pid {
             notes.push(format!("took over a stale lock left by process {pid}"));
         }
         let anchor = workspace.read_anchor()?;
-        let wal = Wal::open(&workspace.wal_dir(), anchor.as_ref())?;
+        let wal = Wal::open(&workspace.layout.wal(), anchor.as_ref())?;
         if let Some((offset, len)) = wal.torn_on_open {
             notes.push(format!("set aside a torn WAL record ({len} bytes at offset {offset}) left by a crash"));
         }
@@ -301,7 +301,7 @@ impl Coordinator {
         if let Err(e) = self.workspace.write_breakers(&self.breakers) {
             problems.push(e.to_string());
         }
-        if let Err(e) = telemetry::append(&self.workspace.telemetry_path(), &samples) {
+        if let Err(e) = telemetry::append(&self.workspace.layout.telemetry(), &samples) {
             problems.push(format!("failed to write telemetry: {e}"));
         }
         problems
@@ -409,8 +409,6 @@ impl Coordinator {
         // The drivers hold `to` now, verified or not: the pointer says so,
         // and its serial is spent either way.
         write_applied(&state_dir, &AppliedState::advanced(previous.as_ref(), to.hash, to.document.serial))?;
-        // rtt-trust writes it with the registry's atomic writer too.
-        crate::durable::count_atomic_write_elsewhere();
         self.faults.point("state");
         let report = Report {
             txn: txn.to_owned(),
@@ -454,7 +452,10 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+pub mod breaker;
 mod calls;
+pub mod changes;
+pub mod lock;
 mod recover;
 #[cfg(test)]
 mod tests;

@@ -3,8 +3,8 @@
 //! taken over. The lock is advisory for rtt processes; fencing epochs protect
 //! drivers from a coordinator that lost it anyway.
 
-use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 /// A held lock; released on drop.
@@ -51,12 +51,9 @@ impl CoordinatorLock {
         let mut stale_pid = None;
         // Two rounds: the second follows removing a stale lock.
         for _ in 0..2 {
-            match OpenOptions::new().write(true).create_new(true).open(path) {
-                Ok(mut file) => {
-                    writeln!(file, "{}", std::process::id()).map_err(io)?;
-                    file.sync_all().map_err(io)?;
-                    return Ok(CoordinatorLock { path: path.to_owned(), stale_pid });
-                }
+            match rtt_durable::create_new(path, format!("{}\n", std::process::id()).as_bytes(), rtt_durable::READ_WRITE)
+            {
+                Ok(()) => return Ok(CoordinatorLock { path: path.to_owned(), stale_pid }),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     let text = fs::read_to_string(path).map_err(io)?;
                     let pid = match text.trim().parse::<u32>() {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use rtt_plan::PlacementRow;
 
-use crate::protocol::{HostPlacements, Placement};
+use crate::driver::protocol::{HostPlacements, Placement};
 
 /// Placements per host of a plan's rows (hosts without rows are absent).
 pub fn by_host(rows: &[PlacementRow]) -> HostPlacements {

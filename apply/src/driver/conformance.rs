@@ -13,9 +13,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::de::DeserializeOwned;
 use serde_json::json;
 
-use crate::client::{ProcessEndpoint, ProcessSpec};
 use crate::driver::Failure;
-use crate::protocol::{
+use crate::driver::client::{ProcessEndpoint, ProcessSpec};
+use crate::driver::protocol::{
     CAP_PLACEMENTS_WRITE, Empty, ErrorCode, HealthResult, HostPlacements, PROTOCOL_VERSION, Placement, ProbeResult,
     RxResult, Vote,
 };

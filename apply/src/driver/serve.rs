@@ -5,8 +5,8 @@
 
 use std::io::{BufRead, Write};
 
-use crate::framing::{FrameError, encode_line, read_line, write_line};
-use crate::protocol::{ErrorCode, Method, Refusal, Request, Response};
+use crate::driver::framing::{FrameError, encode_line, read_line, write_line};
+use crate::driver::protocol::{ErrorCode, Method, Refusal, Request, Response};
 
 /// What a driver does for each method.
 pub trait Handler {

@@ -14,9 +14,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
+use crate::driver::framing::{FrameError, encode_line, read_line, write_line};
+use crate::driver::protocol::{ErrorCode, Method, Request, Response};
 use crate::driver::{Endpoint, Failure};
-use crate::framing::{FrameError, encode_line, read_line, write_line};
-use crate::protocol::{ErrorCode, Method, Request, Response};
 
 /// How to start a driver process.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use rtt_canonical::Sha256;
 
-use crate::wal::{Decision, EndOutcome, Entry, Record};
+use crate::log::wal::{Decision, EndOutcome, Entry, Record};
 
 /// A transaction as the log tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -156,7 +156,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::wal::seal;
+    use crate::log::wal::seal;
 
     /// A log with its records sealed in order.
     fn log(entries: Vec<Entry>) -> Vec<Record> {

@@ -1,16 +1,24 @@
 //! A driver as the coordinator sees it: typed calls over an [`Endpoint`] (a
 //! child process, or the built-in `dir` driver in this process), every
-//! answer checked, every failure a [`DriverError`] naming the driver.
+//! answer checked, every failure a [`DriverError`] naming the driver; and,
+//! below it, everything protocol 1 is made of.
+
+pub mod client;
+pub mod conformance;
+pub mod dir;
+pub mod framing;
+pub mod protocol;
+pub mod serve;
 
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 
-use crate::protocol::{
+use crate::driver::protocol::{
     Empty, ErrorCode, HealthResult, HostPlacements, Method, OpenParams, PROTOCOL_VERSION, ProbeResult, RxParams,
     RxResult, TxParams, Vote,
 };
-use crate::serve::{Handler, respond};
+use crate::driver::serve::{Handler, respond};
 
 /// Carries requests to a driver and brings back raw results.
 pub trait Endpoint {

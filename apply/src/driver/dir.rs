@@ -18,13 +18,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::durable;
-use crate::fault::Faults;
-use crate::protocol::{
+use crate::driver::protocol::{
     CAP_PLACEMENTS_WRITE, Empty, ErrorCode, HealthResult, HostPlacements, Method, OpenParams, PROTOCOL_VERSION,
     Placement, ProbeResult, Refusal, RxParams, RxResult, TxParams, Vote,
 };
-use crate::serve::Handler;
+use crate::driver::serve::Handler;
+use crate::fault::Faults;
 
 /// Name of the file holding a host's placements in force.
 pub const PLACEMENTS_FILE: &str = "placements.json";
@@ -132,7 +131,8 @@ impl DirStore {
         }
         if epoch > self.highest_epoch {
             let bytes = serde_json::to_vec(&EpochFile { epoch }).map_err(internal)?;
-            durable::write_atomic(&self.root.join(META_DIR).join("epoch.json"), &bytes).map_err(internal)?;
+            rtt_durable::write_atomic(&self.root.join(META_DIR).join("epoch.json"), &bytes, rtt_durable::READ_WRITE)
+                .map_err(internal)?;
             self.highest_epoch = epoch;
         }
         Ok(())
@@ -174,7 +174,7 @@ impl DirStore {
             let dir = self.root.join(host);
             if !dir.is_dir() {
                 fs::create_dir_all(&dir).map_err(internal)?;
-                durable::sync_dir(&self.root).map_err(internal)?;
+                rtt_durable::sync_dir(&self.root).map_err(internal)?;
             }
             let mut sorted = placements.clone();
             sorted.sort();
@@ -182,7 +182,7 @@ impl DirStore {
             let mut bytes = serde_json::to_vec(&file).map_err(internal)?;
             bytes.push(b'\n');
             write_synced(&dir.join(staged_name(txn)), &bytes).map_err(internal)?;
-            durable::sync_dir(&dir).map_err(internal)?;
+            rtt_durable::sync_dir(&dir).map_err(internal)?;
             self.faults.point("prepare.staged");
         }
         let record =
@@ -211,8 +211,7 @@ impl DirStore {
             // A staged file already gone was renamed by a commit that crashed
             // before marking the record; repeating the rename is not needed.
             if staged.exists() {
-                fs::rename(&staged, dir.join(PLACEMENTS_FILE)).map_err(internal)?;
-                durable::sync_dir(&dir).map_err(internal)?;
+                rtt_durable::rename(&staged, &dir.join(PLACEMENTS_FILE)).map_err(internal)?;
             }
             self.faults.point("commit.renamed");
         }
@@ -244,7 +243,7 @@ impl DirStore {
         for host in &record.hosts {
             let dir = self.root.join(host);
             match fs::remove_file(dir.join(staged_name(txn))) {
-                Ok(()) => durable::sync_dir(&dir).map_err(internal)?,
+                Ok(()) => rtt_durable::sync_dir(&dir).map_err(internal)?,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(internal(e)),
             }
@@ -286,7 +285,7 @@ impl DirStore {
 
     fn write_record(&self, txn: &str, record: &TxnRecord) -> Result<(), Refusal> {
         let bytes = serde_json::to_vec(record).map_err(internal)?;
-        durable::write_atomic(&self.record_path(txn), &bytes).map_err(internal)
+        rtt_durable::write_atomic(&self.record_path(txn), &bytes, rtt_durable::READ_WRITE).map_err(internal)
     }
 
     fn record_path(&self, txn: &str) -> PathBuf {
@@ -358,7 +357,7 @@ fn check_name(what: &str, name: &str) -> Result<(), Refusal> {
 fn write_synced(path: &Path, bytes: &[u8]) -> io::Result<()> {
     let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(path)?;
     file.write_all(bytes)?;
-    durable::sync_file(&file)?;
+    rtt_durable::sync_file(&file)?;
     drop::<File>(file);
     Ok(())
 }

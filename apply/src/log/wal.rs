@@ -13,9 +13,9 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use rtt_canonical::{Sha256, canonical_hash};
+use rtt_durable::WalLayout;
 use serde::{Deserialize, Serialize};
 
-use crate::durable;
 use crate::fault::Faults;
 
 /// One record: chain fields and what it says.
@@ -305,16 +305,14 @@ pub struct Wal {
     pub torn_on_open: Option<(usize, usize)>,
 }
 
-/// File name of the log inside `.rtt/wal/`.
-pub const WAL_FILE: &str = "wal.jsonl";
-
 impl Wal {
     /// Opens (or creates) the log in `dir` and checks its chain and anchor.
     /// A torn last record is moved to `torn-<offset>.bin` and cut off, so the
     /// next record starts on its own line; the step it announced never ran.
-    pub fn open(dir: &Path, anchor: Option<&Anchor>) -> Result<Wal, WalError> {
+    pub fn open(layout: &WalLayout, anchor: Option<&Anchor>) -> Result<Wal, WalError> {
+        let dir = layout.dir();
         fs::create_dir_all(dir).map_err(|source| WalError::Io { action: "create", path: dir.to_owned(), source })?;
-        let path = dir.join(WAL_FILE);
+        let path = layout.log();
         let bytes = match fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
@@ -330,11 +328,11 @@ impl Wal {
         };
         let file = OpenOptions::new().create(true).read(true).append(true).open(&path).map_err(io("open", &path))?;
         if let Some((offset, len)) = chain.torn {
-            let aside = dir.join(format!("torn-{offset}.bin"));
-            durable::write_atomic(&aside, &bytes[offset..offset + len])
+            let aside = layout.torn(offset);
+            rtt_durable::write_atomic(&aside, &bytes[offset..offset + len], rtt_durable::READ_WRITE)
                 .map_err(io("keep the torn record in", &aside))?;
             file.set_len(offset as u64).map_err(io("cut the torn record from", &path))?;
-            durable::sync_file(&file).map_err(io("sync", &path))?;
+            rtt_durable::sync_file(&file).map_err(io("sync", &path))?;
         }
         Ok(Wal { path, file, records: chain.records, torn_on_open: chain.torn })
     }
@@ -369,7 +367,7 @@ impl Wal {
         } else {
             self.file.write_all(&line).map_err(io("append to"))?;
         }
-        durable::sync_file(&self.file).map_err(io("sync"))?;
+        rtt_durable::sync_file(&self.file).map_err(io("sync"))?;
         faults.point(&format!("wal.{}", record.entry.kind()));
         self.records.push(record.clone());
         Ok(record)

@@ -1,6 +1,6 @@
 //! Driver protocol 1 (SPEC §8): the request and response envelopes and the
 //! typed parameters and results of each method. Pure data; framing (lines,
-//! the 1 MiB cap) is in [`crate::framing`], processes in [`crate::client`].
+//! the 1 MiB cap) is in [`crate::driver::framing`], processes in [`crate::driver::client`].
 
 use std::collections::BTreeMap;
 
