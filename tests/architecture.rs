@@ -68,11 +68,11 @@ fn planner_sits_on_schema_plan_and_solver_only() {
 }
 
 #[test]
-fn registry_sits_on_canonical_durable_and_schema_only() {
+fn registry_sits_on_canonical_durable_plan_and_schema_only() {
     assert_eq!(
         rtt_dependencies("registry/Cargo.toml"),
-        set(&["rtt-canonical", "rtt-durable", "rtt-schema"]),
-        "the registry stores bytes; it knows nothing of planning"
+        set(&["rtt-canonical", "rtt-durable", "rtt-plan", "rtt-schema"]),
+        "the registry stores bytes and builds the views a plan carries; it knows nothing of planning"
     );
 }
 
@@ -85,8 +85,8 @@ fn trust_sits_on_canonical_durable_and_plan_only() {
 }
 
 #[test]
-fn vfs_sits_on_canonical_durable_and_registry_only() {
-    assert_eq!(rtt_dependencies("vfs/Cargo.toml"), set(&["rtt-canonical", "rtt-durable", "rtt-registry"]));
+fn vfs_sits_on_canonical_durable_plan_and_registry_only() {
+    assert_eq!(rtt_dependencies("vfs/Cargo.toml"), set(&["rtt-canonical", "rtt-durable", "rtt-plan", "rtt-registry"]));
 }
 
 #[test]

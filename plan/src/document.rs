@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 use rtt_canonical::{CanonicalError, Sha256, to_canonical_vec};
 use serde::{Deserialize, Serialize};
 
+use crate::views::Views;
+
 /// `kind` of a plan document.
 pub const PLAN_KIND: &str = "rtt.plan";
 
@@ -29,7 +31,7 @@ pub struct PlanDocument {
     /// Route figures, sorted by (from, to).
     pub routes: Vec<RouteRow>,
     /// Provider views (filled once a registry is in use).
-    pub views: BTreeMap<String, Vec<serde_json::Value>>,
+    pub views: Views,
     /// Signatures over the plan without this field.
     pub signatures: Vec<Signature>,
 }

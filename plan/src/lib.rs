@@ -7,11 +7,14 @@
 //!
 //! - [`document`]: [`PlanDocument`] and its rows, canonical file bytes, hash.
 //! - [`layout`]: where the signed bytes sit in a plan file.
+//! - [`views`]: the provider views a plan carries.
 
 pub mod document;
 pub mod layout;
+pub mod views;
 
 pub use document::{
     Inputs, Locality, ObjectiveReport, PLAN_KIND, PlacementRow, PlanDocument, RouteRow, Signature, SolverReport,
     SolverStatus, round_figure,
 };
+pub use views::{Layer, OverlayRef, View, Views};

@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rtt_canonical::{Sha256, to_canonical_vec};
+use rtt_canonical::Sha256;
 use rtt_schema::model::{Locality, Model};
 use serde::Serialize;
 
@@ -502,21 +502,12 @@ fn route_changes(old: &BTreeMap<RouteKey, RouteFigures>, new: &BTreeMap<RouteKey
         .collect()
 }
 
-/// Content hash of a view entry: its `result` hash when it states one,
-/// else the sha256 of its canonical JSON.
-fn entry_hash(entry: &serde_json::Value) -> String {
-    if let Some(result) = entry.get("result").and_then(|r| r.as_str()) {
-        return result.to_owned();
-    }
-    to_canonical_vec(entry).map(|bytes| Sha256::of(&bytes).to_string()).unwrap_or_else(|e| format!("unhashable: {e}"))
-}
-
+/// Each view's content (its `result` hash) by provider and agent id.
 fn view_entries(plan: &PlanDocument) -> BTreeMap<(String, String), String> {
     let mut entries = BTreeMap::new();
     for (provider, list) in &plan.views {
-        for (index, entry) in list.iter().enumerate() {
-            let id = entry.get("id").and_then(|i| i.as_str()).map_or_else(|| format!("#{index}"), str::to_owned);
-            entries.insert((provider.clone(), id), entry_hash(entry));
+        for view in list {
+            entries.insert((provider.clone(), view.id.clone()), view.result.to_string());
         }
     }
     entries

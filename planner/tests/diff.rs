@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use rtt_canonical::Sha256;
 use rtt_plan::{
     Inputs, Locality, ObjectiveReport, PLAN_KIND, PlacementRow, PlanDocument, RouteRow, Signature, SolverReport,
-    SolverStatus,
+    SolverStatus, View,
 };
 use rtt_planner::diff::diff;
 
@@ -171,21 +171,27 @@ fn a_slower_route_is_a_regression_only_beyond_the_gate() {
 fn view_changes_show_by_content_hash_and_signatures_never_count() {
     let rows = BTreeMap::from([((0, 0, 0), 1)]);
     let mut before = plan_from(&rows, &[], 1);
-    let entry =
-        |id: &str, result: &str| serde_json::json!({"id": id, "base": "sha256:00", "overlays": [], "result": result});
-    before.views.insert("claude".into(), vec![entry("a@1", "sha256:aa"), entry("b@1", "sha256:bb")]);
+    let entry = |id: &str, result: &[u8]| View {
+        id: id.into(),
+        path: format!("{id}.json"),
+        base: Sha256::of(b"base"),
+        overlays: Vec::new(),
+        result: Sha256::of(result),
+    };
+    before.views.insert("claude".into(), vec![entry("a@1", b"aa"), entry("b@1", b"bb")]);
     let mut after = before.clone();
-    after.views.insert("claude".into(), vec![entry("a@1", "sha256:aa"), entry("b@1", "sha256:cc")]);
-    after.views.insert("codex".into(), vec![entry("a@1", "sha256:aa")]);
+    after.views.insert("claude".into(), vec![entry("a@1", b"aa"), entry("b@1", b"cc")]);
+    after.views.insert("codex".into(), vec![entry("a@1", b"aa")]);
     after.signatures.clear();
     let d = diff(&before, &after);
+    let hash = |bytes: &[u8]| Sha256::of(bytes).to_string();
     let changes: Vec<(String, String, Option<String>, Option<String>)> =
         d.views.iter().map(|v| (v.provider.clone(), v.id.clone(), v.old.clone(), v.new.clone())).collect();
     assert_eq!(
         changes,
         vec![
-            ("claude".into(), "b@1".into(), Some("sha256:bb".into()), Some("sha256:cc".into())),
-            ("codex".into(), "a@1".into(), None, Some("sha256:aa".into())),
+            ("claude".into(), "b@1".into(), Some(hash(b"bb")), Some(hash(b"cc"))),
+            ("codex".into(), "a@1".into(), None, Some(hash(b"aa"))),
         ]
     );
     assert!(d.moves.is_empty() && d.routes.is_empty() && d.inputs.is_empty());

@@ -29,7 +29,9 @@ pub use error::{RegistryError, Result};
 pub use index::Index;
 
 use crate::cas::LooseStore;
-use crate::overlay::{Layer, Overlay, apply_layers};
+use rtt_plan::Layer;
+
+use crate::overlay::{Overlay, apply_layers};
 use crate::pack::{FormatError, PackView, PackWriter};
 
 /// The registry under `.rtt/registry`.

@@ -44,26 +44,6 @@ pub struct OverlayFile {
     pub overlay: Overlay,
 }
 
-/// Which layer an overlay belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Layer {
-    /// `.rtt/overlays/provider/<name>.json`.
-    Provider,
-    /// `.rtt/overlays/env/<name>.json`.
-    Env,
-}
-
-impl Layer {
-    /// The layer's name in messages.
-    pub fn name(self) -> &'static str {
-        match self {
-            Layer::Provider => "provider",
-            Layer::Env => "env",
-        }
-    }
-}
-
 impl OverlayFile {
     /// Parses overlay text; every error names the file, line and column or the selector.
     pub fn parse(path: &Path, text: &str) -> Result<Self> {

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use miette::Diagnostic;
 use rtt_canonical::Sha256;
 use rtt_durable::StateLayout;
+use rtt_plan::Views;
 use rtt_registry::Registry;
-use rtt_registry::views::Views;
 use rtt_trust::{AppliedState, TrustStore};
 use rtt_vfs::materialize::{Method, Mode};
 use rtt_vfs::{Mount, snapshot};
@@ -140,8 +140,7 @@ fn verified_views(plan: Option<&Path>, checks: &PlanChecks) -> Result<(PathBuf, 
             MountFailed { reason: format!("the plan does not match the registry: {}", problems.join("; ")) }.into()
         );
     }
-    let views = crate::views::plan_views(verified.document()).map_err(|reason| MountFailed { reason })?;
-    Ok((path, verified.hash(), views))
+    Ok((path, verified.hash(), verified.document().views.clone()))
 }
 
 /// A mount may serve the plan in force or a plan newer than any applied;

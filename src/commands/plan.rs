@@ -1,6 +1,5 @@
 //! `rtt plan`: config → MILP → scored, deterministic plan document.
 
-use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -8,6 +7,7 @@ use std::process::ExitCode;
 use miette::Diagnostic;
 use rtt_canonical::Sha256;
 use rtt_durable::Layout;
+use rtt_plan::Views;
 use rtt_planner::explain::Input;
 use rtt_planner::infeasible::Conflict;
 use rtt_planner::{PlanError, Planned, Request, statements};
@@ -157,7 +157,7 @@ fn drained(mut loaded: LoadedConfig, drain: &[String]) -> Result<LoadedConfig, F
 /// (`.rtt/registry`), with the index hash they were built from. A config
 /// without providers has none; one with providers but no registry plans
 /// without views, and says so.
-fn build_views(layout: &Layout, loaded: &LoadedConfig) -> Result<Option<(Sha256, ViewsJson)>, Failure> {
+fn build_views(layout: &Layout, loaded: &LoadedConfig) -> Result<Option<(Sha256, Views)>, Failure> {
     if loaded.model.providers.is_empty() {
         return Ok(None);
     }
@@ -172,19 +172,8 @@ fn build_views(layout: &Layout, loaded: &LoadedConfig) -> Result<Option<(Sha256,
     let registry = Registry::open(root.root());
     let overlays = OverlayDir::new(layout.overlays());
     let (index, views) = rtt_registry::views::build(&registry, &overlays, &loaded.model).map_err(ViewsFailed::from)?;
-    let views = views
-        .into_iter()
-        .map(|(provider, entries)| {
-            let values = entries.iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>();
-            values.map(|v| (provider, v))
-        })
-        .collect::<Result<_, _>>()
-        .map_err(|e| Internal { reason: e.to_string() })?;
     Ok(Some((index, views)))
 }
-
-/// `views` as the plan document holds them: signed JSON, per provider.
-type ViewsJson = BTreeMap<String, Vec<serde_json::Value>>;
 
 fn summary(loaded: &LoadedConfig, planned: &Planned, output: Option<&Path>) -> String {
     let document = &planned.document;

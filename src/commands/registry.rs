@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use miette::Diagnostic;
 use rtt_canonical::Sha256;
-use rtt_registry::overlay::{Layer, applicable};
+use rtt_plan::Layer;
+use rtt_registry::overlay::applicable;
 use rtt_registry::views::OverlayDir;
 use rtt_registry::{Registry, RegistryError};
 
@@ -287,9 +288,8 @@ fn retained_plans(dir: &Path) -> Result<Vec<PathBuf>, Failure> {
 /// Every object a plan's views reference (base, overlay parts, result).
 fn plan_objects(path: &Path) -> Result<Vec<Sha256>, Failure> {
     let plan = read_plan(path)?;
-    let views =
-        crate::views::plan_views(&plan).map_err(|reason| Problem::Usage(format!("{}: {reason}", path.display())))?;
-    Ok(views
+    Ok(plan
+        .views
         .values()
         .flatten()
         .flat_map(|v| [v.base, v.result].into_iter().chain(v.overlays.iter().map(|o| o.hash)))

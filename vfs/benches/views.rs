@@ -16,8 +16,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use rtt_canonical::Sha256;
+use rtt_plan::{View, Views};
 use rtt_registry::Registry;
-use rtt_registry::views::{View, Views};
 use rtt_vfs::materialize::{Method, Mode, materialize};
 use rtt_vfs::{Mount, snapshot};
 

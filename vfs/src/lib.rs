@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use fuser::{BackgroundSession, Config, INodeNo, MountOption, Notifier, SessionACL};
 use rtt_canonical::Sha256;
+use rtt_plan::Views;
 use rtt_registry::Registry;
-use rtt_registry::views::Views;
 
 pub use fs::Snapshot;
 use tree::{Changes, Tree, TreeError};

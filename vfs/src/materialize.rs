@@ -8,8 +8,8 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 
 use rtt_canonical::Sha256;
+use rtt_plan::Views;
 use rtt_registry::Registry;
-use rtt_registry::views::Views;
 
 use crate::VfsError;
 use crate::tree::Tree;

@@ -11,7 +11,8 @@
 use std::collections::BTreeMap;
 
 use rtt_canonical::Sha256;
-use rtt_registry::views::{Views, check_view_path};
+use rtt_plan::Views;
+use rtt_plan::views::check_view_path;
 
 /// The root directory's inode (FUSE fixes it at 1).
 pub const ROOT: u64 = 1;
@@ -209,7 +210,7 @@ pub fn inode_of(path: &str) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rtt_registry::views::View;
+    use rtt_plan::View;
 
     fn view(id: &str, path: &str, result: &[u8]) -> View {
         View {

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use rtt_canonical::Sha256;
+use rtt_plan::{View, Views};
 use rtt_registry::Registry;
-use rtt_registry::views::{View, Views};
 use rtt_vfs::{Mount, snapshot};
 
 const EROFS: i32 = 30;

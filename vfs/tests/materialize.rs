@@ -7,8 +7,8 @@ use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 
 use rtt_canonical::Sha256;
+use rtt_plan::{View, Views};
 use rtt_registry::Registry;
-use rtt_registry::views::{View, Views};
 use rtt_vfs::materialize::{MARKER, Method, Mode, materialize};
 
 fn views(registry: &Registry, texts: &[(&str, &str)]) -> Views {
