@@ -51,7 +51,7 @@ fn main() {
 
         let request = Request {
             model,
-            config_hash: loaded.config_hash(),
+            config_hash: loaded.config_hash().expect("a checked config hashes"),
             previous: None,
             limits: Limits::default(),
             exhaustive: false,

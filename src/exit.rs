@@ -47,3 +47,10 @@ impl<E: miette::Diagnostic + Send + Sync + 'static> From<E> for Failure {
 pub struct Internal {
     pub reason: String,
 }
+
+impl Internal {
+    /// `inputs.config` of a loaded config; failing to hash a checked config is a bug.
+    pub fn config_hash(loaded: &rtt_schema::LoadedConfig) -> Result<rtt_canonical::Sha256, Internal> {
+        loaded.config_hash().map_err(|e| Internal { reason: format!("the checked config cannot be hashed: {e}") })
+    }
+}

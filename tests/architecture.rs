@@ -53,6 +53,12 @@ fn only_the_binary_depends_on_the_planner() {
         let found = rtt_dependencies(&manifest);
         assert!(!found.contains("rtt-planner") && !found.contains("rtt-solver"), "{manifest}: {found:?}");
     }
+    // The binary asks the planner; it names no solver type of its own.
+    assert!(!rtt_dependencies("Cargo.toml").contains("rtt-solver"), "the binary depends on rtt-solver");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in rust_files(&root.join("src")) {
+        assert!(!product_code(&file).contains("rtt_solver"), "{} names rtt_solver", file.display());
+    }
     // …and HiGHS comes in through the solver alone.
     assert!(dependencies("solver/Cargo.toml").contains("highs"), "the check reads the manifests");
     for name in below.into_iter().chain(["planner"]) {

@@ -106,7 +106,7 @@ fn check_figures(config: &str, plan: &serde_json::Value) {
 fn rtt_schema_config(config: &str) -> serde_json::Value {
     // The normalised config, as rtt reads it (defaults filled, any format).
     let loaded = rtt_schema::load(&repo().join(config)).unwrap();
-    loaded.normalized_json()
+    loaded.normalized_json().unwrap()
 }
 
 #[test]

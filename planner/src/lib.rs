@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use rtt_canonical::Sha256;
 use rtt_schema::model::Model;
-use rtt_solver::{Limits, SolveError, Status};
+use rtt_solver::{SolveError, Status};
 
 use crate::formulation::{Formulation, Options};
 use crate::infeasible::Conflict;
@@ -36,6 +36,9 @@ use rtt_plan::{
     Inputs, Locality, ObjectiveReport, PLAN_KIND, PlacementRow, PlanDocument, RouteRow, SolverReport, SolverStatus,
     round_figure,
 };
+
+/// Limits of a solve (node, time, gap), as the command line sets them.
+pub use rtt_solver::Limits;
 
 /// What to plan.
 #[derive(Clone)]
@@ -266,8 +269,12 @@ pub fn plan(request: &Request<'_>) -> Result<Planned, PlanError> {
         gap: round_figure(solver.gap),
         ..solver
     };
-    let inputs =
-        Inputs { config: request.config_hash, previous: request.previous.and_then(|p| p.hash().ok()), registry: None };
+    let previous_hash = request
+        .previous
+        .map(PlanDocument::hash)
+        .transpose()
+        .map_err(|e| PlanError::Internal(format!("the previous plan cannot be hashed: {e}")))?;
+    let inputs = Inputs { config: request.config_hash, previous: previous_hash, registry: None };
     let serial = request.previous.map_or(1, |p| p.serial + 1);
     let document = document(model, &topology, &placement, &figures, inputs, solver, serial);
     Ok(Planned { document, placement, score: figures, stats })

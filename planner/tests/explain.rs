@@ -24,7 +24,7 @@ fn load(config: &str) -> LoadedConfig {
 fn planned(loaded: &LoadedConfig) -> PlanDocument {
     let request = Request {
         model: &loaded.model,
-        config_hash: loaded.config_hash(),
+        config_hash: loaded.config_hash().expect("a checked config hashes"),
         previous: None,
         limits: rtt_solver::Limits::default(),
         exhaustive: false,
@@ -35,8 +35,14 @@ fn planned(loaded: &LoadedConfig) -> PlanDocument {
 }
 
 fn explained(model: &Model, loaded: &LoadedConfig, plan: &PlanDocument, what_ifs: &[(String, WhatIf)]) -> Explanation {
-    let input =
-        Input { model, config_hash: loaded.config_hash(), plan, previous: None, what_ifs, effort: Effort::default() };
+    let input = Input {
+        model,
+        config_hash: loaded.config_hash().expect("a checked config hashes"),
+        plan,
+        previous: None,
+        what_ifs,
+        effort: Effort::default(),
+    };
     explain(&input).unwrap()
 }
 

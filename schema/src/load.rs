@@ -12,7 +12,7 @@ use crate::parse::{SyntaxError, parse_json, parse_yaml};
 use crate::raw;
 use crate::source::{Node, Path, SourceFile};
 use crate::{structure, validate};
-use rtt_canonical::{Sha256, canonical_hash};
+use rtt_canonical::{CanonicalError, Sha256, canonical_hash};
 
 /// Config file formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,14 +54,34 @@ pub struct LoadedConfig {
 impl LoadedConfig {
     /// `inputs.config` of a plan: sha256 of the canonical normalised config,
     /// identical whichever format the config was written in.
-    pub fn config_hash(&self) -> Sha256 {
-        // Every f64 in a checked config is finite, so this cannot fail.
-        canonical_hash(&self.config).unwrap_or(Sha256([0; 32]))
+    ///
+    /// Every f64 in a checked config is finite, so an error here is a bug in
+    /// the checks, reported as such rather than hashed as zeros.
+    pub fn config_hash(&self) -> Result<Sha256, CanonicalError> {
+        canonical_hash(&self.config)
+    }
+
+    /// The config with `hosts` unschedulable (`rtt plan --drain`), changed in
+    /// the config itself so that a plan's `inputs.config` says what was
+    /// planned.
+    pub fn drained(mut self, hosts: &[String]) -> Result<LoadedConfig, ConfigError> {
+        if hosts.is_empty() {
+            return Ok(self);
+        }
+        for name in hosts {
+            match self.config.topology.hosts.iter_mut().find(|h| &h.name == name) {
+                Some(host) => host.schedulable = false,
+                None => return Err(ConfigError::UnknownDrain { name: name.clone() }),
+            }
+        }
+        self.model =
+            validate::refine(&self.config).map_err(|issues| ConfigError::invalid(&self.source, &self.root, issues))?;
+        Ok(self)
     }
 
     /// The normalised config as JSON (defaults filled, keys sorted).
-    pub fn normalized_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or(serde_json::Value::Null)
+    pub fn normalized_json(&self) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::to_value(&self.config)
     }
 }
 
@@ -95,6 +115,13 @@ pub enum ConfigError {
         offset: usize,
         /// Its line.
         line: usize,
+    },
+    /// `--drain` names a host the config does not have.
+    #[error("failed to drain `{name}`: no such host in the config")]
+    #[diagnostic(help("--drain takes host names from topology.hosts"))]
+    UnknownDrain {
+        /// The name given.
+        name: String,
     },
     /// CUE export failed.
     #[error(transparent)]

@@ -10,11 +10,10 @@ use rtt_durable::Layout;
 use rtt_plan::Views;
 use rtt_planner::explain::Input;
 use rtt_planner::infeasible::Conflict;
-use rtt_planner::{PlanError, Planned, Request, statements};
+use rtt_planner::{Limits, PlanError, Planned, Request, statements};
 use rtt_registry::views::OverlayDir;
 use rtt_registry::{Registry, RegistryError};
 use rtt_schema::{Issue, LoadedConfig, LocatedIssue};
-use rtt_solver::Limits;
 
 use crate::cli::{Format, PlanArgs};
 use crate::exit::{EXIT_INFEASIBLE, EXIT_NO_PLAN, Failure, Internal};
@@ -30,7 +29,7 @@ pub fn run(args: &PlanArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
     let path = config_path(args.config.as_deref())?;
     // Read the key before solving, so a wrong path fails in milliseconds, not after the solve.
     let sign_key = args.sign_key.as_deref().map(rtt_trust::keyfile::read_secret_key).transpose()?;
-    let loaded = drained(rtt_schema::load(&path)?, &args.drain)?;
+    let loaded = rtt_schema::load(&path)?.drained(&args.drain)?;
     let previous = args.previous.as_deref().map(read_plan).transpose()?;
     // Views first: a missing manifest should fail before minutes of solving.
     let rtt_dir = crate::workspace::rtt_dir(dir, Some(&path));
@@ -50,7 +49,7 @@ pub fn run(args: &PlanArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
     let show = |p: rtt_planner::Progress| eprint!("\r{}\x1b[K", progress_line(&p));
     let request = Request {
         model: &loaded.model,
-        config_hash: loaded.config_hash(),
+        config_hash: Internal::config_hash(&loaded)?,
         previous: previous.as_ref(),
         limits,
         exhaustive: args.node_limit.is_some() || args.time_limit.is_some(),
@@ -103,7 +102,8 @@ pub fn run(args: &PlanArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
         Format::Text => print!("{}", summary(&loaded, &planned, args.output.as_deref())),
     }
     if args.explain {
-        let input = Input::new(&loaded.model, loaded.config_hash(), &planned.document, previous.as_ref(), &[]);
+        let input =
+            Input::new(&loaded.model, Internal::config_hash(&loaded)?, &planned.document, previous.as_ref(), &[]);
         let explanation = rtt_planner::explain::explain(&input)?;
         match args.format {
             Format::Text if args.output.as_deref().is_some_and(crate::files::is_stdio) => {
@@ -133,24 +133,6 @@ fn progress_line(p: &rtt_planner::Progress) -> String {
     let figure = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |v| format!("{v:.3}"));
     let gap = p.gap().map_or_else(|| "-".to_owned(), |g| format!("{:.2}%", g * 100.0));
     format!("rtt: {stage}  incumbent {}  bound {}  gap {gap}", figure(p.incumbent), figure(p.bound))
-}
-
-/// Applies `--drain`: the hosts become unschedulable in the config itself,
-/// so the plan's `inputs.config` says what was planned.
-fn drained(mut loaded: LoadedConfig, drain: &[String]) -> Result<LoadedConfig, Failure> {
-    if drain.is_empty() {
-        return Ok(loaded);
-    }
-    for name in drain {
-        let host = loaded.config.topology.hosts.iter_mut().find(|h| &h.name == name);
-        match host {
-            Some(host) => host.schedulable = false,
-            None => return Err(UnknownHost { name: name.clone() }.into()),
-        }
-    }
-    loaded.model = rtt_schema::refine(&loaded.config)
-        .map_err(|issues| Failure::from(rtt_schema::ConfigError::invalid(&loaded.source, &loaded.root, issues)))?;
-    Ok(loaded)
 }
 
 /// The provider views of SPEC §7 from the registry beside the config
@@ -290,14 +272,6 @@ pub struct NoPlan {
 #[error("failed to show --explain as json: stdout already carries the plan document")]
 #[diagnostic(help("add -o PLAN: the plan goes to the file and the explanation (rtt.explain) to stdout"))]
 pub struct ExplainNeedsOutput;
-
-/// `--drain` names no host.
-#[derive(Debug, thiserror::Error, Diagnostic)]
-#[error("failed to drain `{name}`: no such host in the config")]
-#[diagnostic(help("--drain takes host names from topology.hosts"))]
-pub struct UnknownHost {
-    name: String,
-}
 
 /// The config's provider views cannot be built from the registry.
 #[derive(Debug, thiserror::Error, Diagnostic)]

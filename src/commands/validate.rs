@@ -7,7 +7,7 @@ use miette::Diagnostic;
 use rtt_schema::{ConfigError, LoadedConfig};
 
 use crate::cli::{Format, ValidateArgs};
-use crate::exit::{EXIT_INVALID, Failure};
+use crate::exit::{EXIT_INVALID, Failure, Internal};
 use crate::files::config_path;
 
 pub fn run(args: &ValidateArgs, all_errors: bool) -> Result<ExitCode, Failure> {
@@ -15,7 +15,7 @@ pub fn run(args: &ValidateArgs, all_errors: bool) -> Result<ExitCode, Failure> {
     let result = rtt_schema::load(&path);
     match (args.format, result) {
         (Format::Text, Ok(loaded)) => {
-            println!("{}", summary(&path, &loaded));
+            println!("{}", summary(&path, &loaded)?);
             Ok(ExitCode::SUCCESS)
         }
         (Format::Text, Err(error)) => Err(error.into()),
@@ -24,7 +24,7 @@ pub fn run(args: &ValidateArgs, all_errors: bool) -> Result<ExitCode, Failure> {
             let out = serde_json::json!({
                 "ok": true,
                 "file": path.display().to_string(),
-                "config": loaded.config_hash().to_string(),
+                "config": Internal::config_hash(&loaded)?.to_string(),
                 "hosts": model.hosts.len(),
                 "agents": model.agents.len(),
                 "routes": model.routes.len(),
@@ -41,10 +41,10 @@ pub fn run(args: &ValidateArgs, all_errors: bool) -> Result<ExitCode, Failure> {
 }
 
 /// The one-line success message.
-fn summary(path: &Path, loaded: &LoadedConfig) -> String {
+fn summary(path: &Path, loaded: &LoadedConfig) -> Result<String, Internal> {
     let model = &loaded.model;
     let replicas: u64 = model.agents.iter().map(|a| u64::from(a.n_replicas)).sum();
-    format!(
+    Ok(format!(
         "{}: valid — {} hosts in {} zones, {} agents ({} replicas), {} routes; config {}",
         path.display(),
         model.hosts.len(),
@@ -52,8 +52,8 @@ fn summary(path: &Path, loaded: &LoadedConfig) -> String {
         model.agents.len(),
         replicas,
         model.routes.len(),
-        loaded.config_hash()
-    )
+        Internal::config_hash(loaded)?
+    ))
 }
 
 fn errors_json(path: &Path, error: &ConfigError) -> serde_json::Value {
