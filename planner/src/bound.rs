@@ -80,5 +80,5 @@ pub fn lower_bound(
             forced_moves += (i64::from(stranded) - scale_down.max(0)).max(0);
         }
     }
-    model.latency_weight * latency + model.churn_weight * forced_moves as f64
+    crate::definitions::objective(model, latency, forced_moves.max(0) as u64)
 }

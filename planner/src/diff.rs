@@ -14,8 +14,9 @@ use rtt_canonical::Sha256;
 use rtt_schema::model::{Locality, Model};
 use serde::Serialize;
 
+use crate::definitions::route_level;
 use crate::placement::{Placement, RowMismatch};
-use crate::score::{route_level, score};
+use crate::score::score;
 use crate::topology::Topology;
 use rtt_plan::{PlacementRow, PlanDocument, SolverStatus, round_figure};
 

@@ -6,6 +6,7 @@
 //! times are reported in [`Stats`] for stderr, never in the document).
 
 pub mod bound;
+pub mod definitions;
 pub mod diff;
 pub mod explain;
 pub mod formulation;

@@ -132,7 +132,7 @@ fn holder(model: &Model, topology: &Topology, nodes: &BTreeSet<NodeId>, agent: A
         if spread_level < level {
             return None;
         }
-        let domains = crate::score::spread_domains(model, topology, agent, spread_level);
+        let domains = crate::definitions::spread_domains(model, topology, agent, spread_level);
         if domains.len() <= 1 {
             return None;
         }

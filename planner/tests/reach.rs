@@ -7,9 +7,10 @@
 
 use proptest::prelude::*;
 use rtt_planner::bound::candidates_of;
+use rtt_planner::definitions::{LOCAL_SHARE, SHARE_EPSILON, locality_shares};
 use rtt_planner::placement::Placement;
 use rtt_planner::reach::reachable_levels;
-use rtt_planner::score::{LOCAL_SHARE, SHARE_EPSILON, Violation, locality_shares, score};
+use rtt_planner::score::{Violation, score};
 use rtt_planner::topology::{NodeId, Topology};
 use rtt_schema::model::{AgentId, Model};
 

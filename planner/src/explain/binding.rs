@@ -7,7 +7,7 @@ use rtt_schema::model::AgentId;
 use serde::Serialize;
 
 use super::Context;
-use crate::score::spread_skew;
+use crate::definitions::spread_skew;
 use crate::topology::level_index;
 use rtt_plan::round_figure;
 
@@ -122,7 +122,7 @@ pub(super) fn binding(context: &Context<'_>) -> Binding {
     for (index, agent) in model.agents.iter().enumerate() {
         let id = AgentId(index as u32);
         if let Some((level, max_skew)) = agent.spread {
-            let domains = crate::score::spread_domains(model, &context.topology, id, level_index(level));
+            let domains = crate::definitions::spread_domains(model, &context.topology, id, level_index(level));
             if domains.len() > 1 && spread_skew(model, &context.topology, &context.placement, id, level) == max_skew {
                 spreads_at_max_skew.push(SpreadAtMaxSkew {
                     agent: agent.id.clone(),
@@ -132,7 +132,7 @@ pub(super) fn binding(context: &Context<'_>) -> Binding {
             }
         }
         if let Some(level) = agent.anti_affinity {
-            let domains = crate::score::spread_domains(model, &context.topology, id, level_index(level));
+            let domains = crate::definitions::spread_domains(model, &context.topology, id, level_index(level));
             if domains.len() as u32 == agent.n_replicas {
                 saturated_anti_affinity.push(SaturatedAntiAffinity {
                     agent: agent.id.clone(),
