@@ -1,0 +1,316 @@
+//! The stages of [`crate::plan`]: seed, search, solve, emit. Each stage
+//! reads what the earlier ones left in [`Run`] and adds to it; the whole-fleet
+//! MILP is built only when a stage asks for it.
+
+use std::cell::OnceCell;
+use std::collections::BTreeSet;
+use std::time::Instant;
+
+use rtt_plan::{
+    Inputs, Locality, ObjectiveReport, PLAN_KIND, PlacementRow, PlanDocument, RouteRow, SolverReport, SolverStatus,
+    round_figure,
+};
+use rtt_schema::model::Model;
+use rtt_solver::{SolveError, Status};
+
+use crate::formulation::{Formulation, Options};
+use crate::placement::Placement;
+use crate::previous::Previous;
+use crate::score::{Score, score};
+use crate::topology::{NodeId, Topology};
+use crate::{
+    FULL_SOLVE_DEFAULT_NODES, FULL_SOLVE_MAX_VARIABLES, LP_BOUND_MAX_VARIABLES, Limits, PlanError, Planned, Progress,
+    Request, Stage, Stats, bound, greedy, infeasible, previous_of, relative_gap, search,
+};
+
+/// One planning run: the request, what every stage shares, and statistics.
+pub struct Run<'r> {
+    request: &'r Request<'r>,
+    model: &'r Model,
+    topology: Topology,
+    previous: Option<Previous>,
+    /// Per agent, the NUMA nodes it may use.
+    candidates: Vec<BTreeSet<NodeId>>,
+    /// The whole-fleet MILP, built on first use: a large fleet's would take
+    /// gigabytes just to prove a weak bound.
+    whole: OnceCell<Formulation>,
+    stats: Stats,
+}
+
+/// A placement with its objective.
+type Scored = (f64, Placement);
+
+impl<'r> Run<'r> {
+    /// Flattens the topology and resolves the previous plan.
+    pub fn new(request: &'r Request<'r>) -> Run<'r> {
+        let model = request.model;
+        let topology = Topology::new(model);
+        let previous = request.previous.map(|plan| previous_of(model, &topology, plan));
+        let candidates = bound::candidate_nodes(model, &topology);
+        Run { request, model, topology, previous, candidates, whole: OnceCell::new(), stats: Stats::default() }
+    }
+
+    /// Runs every stage.
+    pub fn plan(mut self) -> Result<Planned, PlanError> {
+        let started = Instant::now();
+        let seed = self.seed()?;
+        self.stats.build_seconds = started.elapsed().as_secs_f64();
+        // For the display only: the figures in the plan come from the final stage.
+        let early_bound = self.request.progress.map(|_| self.combinatorial_bound());
+        let searching = Instant::now();
+        let best = seed.map(|(_, seed)| self.search(seed, early_bound));
+        self.stats.search_seconds = searching.elapsed().as_secs_f64();
+        let solving = Instant::now();
+        let outcome = self.solve(best, early_bound);
+        self.stats.solve_seconds = solving.elapsed().as_secs_f64();
+        let (placement, solver) = match outcome {
+            Ok(found) => found,
+            Err(SolveError::Infeasible) => return Err(self.infeasible()),
+            Err(SolveError::NoSolution(reason)) => return Err(PlanError::NoPlan(reason)),
+            Err(SolveError::Solver(reason)) => return Err(PlanError::Internal(reason)),
+        };
+        self.emit(placement, solver)
+    }
+
+    fn formulation(&self) -> &Formulation {
+        let options = Options { break_symmetry: true, ..Options::default() };
+        self.whole.get_or_init(|| Formulation::build(self.model, &self.topology, self.previous.as_ref(), options))
+    }
+
+    fn score(&self, placement: &Placement) -> Score {
+        score(self.model, &self.topology, placement, self.previous.as_ref())
+    }
+
+    fn combinatorial_bound(&self) -> f64 {
+        bound::lower_bound(self.model, &self.topology, &self.candidates, self.previous.as_ref())
+    }
+
+    fn infeasible(&self) -> PlanError {
+        PlanError::Infeasible(infeasible::explain(self.model, &self.topology, self.previous.as_ref()))
+    }
+
+    /// The best feasible of the greedy placement, the previous plan and its
+    /// repair; failing all three, any feasible point HiGHS finds (no
+    /// objective: much faster). `None` when even that found nothing within
+    /// its limits.
+    fn seed(&mut self) -> Result<Option<Scored>, PlanError> {
+        let (model, topology) = (self.model, &self.topology);
+        let mut seeds = vec![greedy::place(model, topology, self.previous.as_ref())];
+        if let Some(previous) = &self.previous {
+            seeds.push(placement_of_previous(model, previous));
+            seeds.push(greedy::repair(model, topology, previous));
+        }
+        let mut best: Option<Scored> = None;
+        for (index, seed) in seeds.into_iter().enumerate() {
+            let seed_score = self.score(&seed);
+            if !seed_score.violations.is_empty() {
+                continue;
+            }
+            if index == 0 {
+                self.stats.greedy_objective = Some(seed_score.total);
+            }
+            if best.as_ref().is_none_or(|(total, _)| seed_score.total < *total) {
+                best = Some((seed_score.total, seed));
+            }
+        }
+        if best.is_some() {
+            return Ok(best);
+        }
+        let phase_one = Limits { gap: 1.0, ..self.request.limits };
+        match self.formulation().milp.find_feasible(&phase_one) {
+            Ok(solution) => {
+                let found = self.formulation().placement(&solution);
+                let found_score = self.score(&found);
+                Ok(found_score.violations.is_empty().then_some((found_score.total, found)))
+            }
+            Err(SolveError::Infeasible) => Err(self.infeasible()),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Large-neighbourhood search from the seed; a re-plan searches around
+    /// what had to move, not the whole fleet again.
+    fn search(&self, seed: Placement, early_bound: Option<f64>) -> Scored {
+        let (model, topology, request) = (self.model, &self.topology, self.request);
+        let budget = request.search.unwrap_or_else(|| search::Budget::for_model(model));
+        let report = |p: search::Progress| {
+            if let Some(progress) = request.progress {
+                let stage = Stage::Search { round: p.round, rounds: p.rounds };
+                progress(Progress { stage, incumbent: Some(p.incumbent), bound: early_bound });
+            }
+        };
+        let improved = match (&self.previous, request.search) {
+            (Some(previous), None) => search::improve_moved(model, topology, previous, seed, budget, &report),
+            _ => search::improve(model, topology, self.previous.as_ref(), seed, budget, &report),
+        };
+        (self.score(&improved).total, improved)
+    }
+
+    /// The final stage: the whole-fleet MILP when it can prove something
+    /// (branch and bound from the best placement on small models or when a
+    /// limit asks, else its LP bound), the combinatorial bound past its size.
+    fn solve(
+        &mut self,
+        best: Option<Scored>,
+        early_bound: Option<f64>,
+    ) -> Result<(Placement, SolverReport), SolveError> {
+        let request = self.request;
+        let n_candidates: usize = self.candidates.iter().map(BTreeSet::len).sum();
+        let use_milp = request.exhaustive || best.is_none() || n_candidates <= LP_BOUND_MAX_VARIABLES;
+        if let Some(progress) = request.progress.filter(|_| use_milp) {
+            let branch_and_bound = best.is_none() || branch_and_bound(request, self.formulation());
+            progress(Progress {
+                stage: Stage::Solve { branch_and_bound },
+                incumbent: best.as_ref().map(|(total, _)| *total),
+                bound: early_bound,
+            });
+        }
+        if !use_milp {
+            // Too large for the MILP to prove more than the combinatorial bound does.
+            let placement = best.map(|(_, p)| p).unwrap_or_default();
+            let total = self.score(&placement).total;
+            let bound = early_bound.unwrap_or_else(|| self.combinatorial_bound());
+            return Ok(self.report_without_milp(placement, total, bound));
+        }
+        self.stats.n_variables = self.formulation().milp.n_variables();
+        self.stats.n_rows = self.formulation().milp.n_rows();
+        self.solve_whole(best)
+    }
+
+    fn report_without_milp(&self, placement: Placement, total: f64, bound: f64) -> (Placement, SolverReport) {
+        let gap = relative_gap(total, bound);
+        let status = if gap <= self.request.limits.gap { SolverStatus::Optimal } else { SolverStatus::Feasible };
+        (placement, SolverReport { status, objective: total, bound, gap })
+    }
+
+    fn solve_whole(&self, best: Option<Scored>) -> Result<(Placement, SolverReport), SolveError> {
+        let (request, formulation) = (self.request, self.formulation());
+        let start = best.as_ref().and_then(|(_, seed)| formulation.start(self.model, &self.topology, seed));
+        if branch_and_bound(request, formulation) || start.is_none() {
+            let limits = if request.exhaustive {
+                request.limits
+            } else {
+                Limits { node_limit: request.limits.node_limit.or(Some(FULL_SOLVE_DEFAULT_NODES)), ..request.limits }
+            };
+            return formulation.milp.solve(&limits, start.as_deref()).map(|solution| {
+                let objective = solution.objective + formulation.objective_constant;
+                let bound = solution.bound + formulation.objective_constant;
+                let report = SolverReport {
+                    status: match solution.status {
+                        Status::Optimal => SolverStatus::Optimal,
+                        Status::Feasible => SolverStatus::Feasible,
+                    },
+                    objective,
+                    bound,
+                    // On the totals the plan states, like the other paths: HiGHS's
+                    // own gap is relative to its objective without the constant.
+                    gap: relative_gap(objective, bound),
+                };
+                (formulation.placement(&solution), report)
+            });
+        }
+        let placement = best.map(|(_, p)| p).unwrap_or_default();
+        let total = self.score(&placement).total;
+        let bound = if formulation.milp.n_variables() <= LP_BOUND_MAX_VARIABLES {
+            formulation.milp.relaxation_bound().map(|b| b + formulation.objective_constant)?
+        } else {
+            self.combinatorial_bound()
+        };
+        Ok(self.report_without_milp(placement, total, bound))
+    }
+
+    /// The document, every figure from the scorer; a placement that breaks a
+    /// constraint is a bug, never a plan.
+    fn emit(self, placement: Placement, solver: SolverReport) -> Result<Planned, PlanError> {
+        let figures = self.score(&placement);
+        if !figures.violations.is_empty() {
+            return Err(PlanError::Internal(format!("the solver's placement breaks {:?}", figures.violations)));
+        }
+        let solver = SolverReport {
+            objective: round_figure(solver.objective),
+            bound: round_figure(solver.bound),
+            gap: round_figure(solver.gap),
+            ..solver
+        };
+        let request = self.request;
+        let previous_hash = request
+            .previous
+            .map(PlanDocument::hash)
+            .transpose()
+            .map_err(|e| PlanError::Internal(format!("the previous plan cannot be hashed: {e}")))?;
+        let inputs = Inputs { config: request.config_hash, previous: previous_hash, registry: None };
+        let serial = request.previous.map_or(1, |p| p.serial + 1);
+        let document = document(self.model, &self.topology, &placement, &figures, inputs, solver, serial);
+        Ok(Planned { document, placement, score: figures, stats: self.stats })
+    }
+}
+
+/// Whether the final stage is a branch and bound (given a MIP start): on
+/// small models, or when a limit asks for it.
+fn branch_and_bound(request: &Request<'_>, formulation: &Formulation) -> bool {
+    request.exhaustive || formulation.milp.n_variables() <= FULL_SOLVE_MAX_VARIABLES
+}
+
+/// The previous plan as a placement of the current agents, where its nodes still exist.
+fn placement_of_previous(model: &Model, previous: &Previous) -> Placement {
+    let mut placement = Placement::empty(model.agents.len());
+    for (agent, before) in previous.by_agent.iter().enumerate() {
+        if let Some(before) = before {
+            for (node, count) in &before.on_nodes {
+                placement.add(rtt_schema::model::AgentId(agent as u32), *node, *count);
+            }
+        }
+    }
+    placement
+}
+
+/// Builds the document from a scored placement.
+pub fn document(
+    model: &Model,
+    topology: &Topology,
+    placement: &Placement,
+    figures: &Score,
+    inputs: Inputs,
+    solver: SolverReport,
+    serial: u64,
+) -> PlanDocument {
+    let placements = placement
+        .rows(model, topology)
+        .into_iter()
+        .map(|(agent, host, numa, replicas)| PlacementRow { agent: agent.into(), host: host.into(), numa, replicas })
+        .collect();
+    let mut routes: Vec<RouteRow> = model
+        .routes
+        .iter()
+        .zip(&figures.routes)
+        .map(|(route, figure)| RouteRow {
+            from: model.agents[route.from.0 as usize].id.clone(),
+            to: model.agents[route.to.0 as usize].id.clone(),
+            p99_us: figure.p99_us,
+            slo_p99_us: route.slo_p99_us,
+            locality: Locality {
+                numa: round_figure(figure.locality[0]),
+                host: round_figure(figure.locality[1]),
+                rack: round_figure(figure.locality[2]),
+                zone: round_figure(figure.locality[3]),
+            },
+        })
+        .collect();
+    routes.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));
+    PlanDocument {
+        kind: PLAN_KIND.into(),
+        version: 1,
+        serial,
+        inputs,
+        solver,
+        objective: ObjectiveReport {
+            latency_us: round_figure(figures.latency_us),
+            moves: figures.moves,
+            total: round_figure(figures.total),
+        },
+        placements,
+        routes,
+        views: Default::default(),
+        signatures: Vec::new(),
+    }
+}
