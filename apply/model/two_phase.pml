@@ -5,10 +5,10 @@
  *
  * Each step names the code it models. Keep the two in step: a change to the
  * order of WAL records, driver calls or fencing in
- *   apply/src/coordinator.rs  (Coordinator::transaction, finish_commit)
+ *   apply/src/coordinator/mod.rs  (Coordinator::transaction, finish_commit)
  *   apply/src/coordinator/calls.rs   (deliver_all, open_session)
  *   apply/src/coordinator/recover.rs (Coordinator::recover)
- *   apply/src/dir_driver.rs   (DirStore::prepare/commit/abort/fence)
+ *   apply/src/driver/dir.rs   (DirStore::prepare/commit/abort/fence)
  *   apply/src/recovery.rs     (next_action)
  * belongs here too.
  *
@@ -45,12 +45,12 @@
 #define ABORT 2
 #define PREPARED 3
 
-/* Durable driver state (dir_driver.rs: placements.json, txns/<txn>.json, epoch.json). */
+/* Durable driver state (driver/dir.rs: placements.json, txns/<txn>.json, epoch.json). */
 byte plan[N];          /* plan in force */
 byte record[N];        /* NONE, PREPARED, COMMIT (committed), ABORT (aborted) */
 byte highest[N];       /* highest epoch seen */
 
-/* The WAL (wal.rs): begin, decision, end of the one transaction. */
+/* The WAL (log/wal.rs): begin, decision, end of the one transaction. */
 bool wal_begin = false;
 byte wal_decision = NONE;
 bool wal_end = false;
@@ -123,7 +123,7 @@ inline abort(i, e, ok) {
   }
 }
 
-/* Coordinator::transaction (steps 2–7 of coordinator.rs), epoch 1.
+/* Coordinator::transaction (steps 2–7 of coordinator/mod.rs), epoch 1.
  * At each marked point it may crash (stop) or pause (carry on later as a
  * zombie). Only one of the two happens, once. */
 proctype Coordinator() {
