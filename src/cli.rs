@@ -125,7 +125,7 @@ pub struct PlanArgs {
     /// Relative MIP gap at which the solver may stop.
     #[arg(long, default_value_t = 1e-4, value_name = "G")]
     pub gap: f64,
-    /// Stop the solver after this many seconds (makes the plan depend on machine speed).
+    /// Bound planning (search and final solve) to this many seconds (makes the plan depend on machine speed).
     #[arg(long, value_name = "S")]
     pub time_limit: Option<f64>,
     /// Stop the solver after this many branch-and-bound nodes (deterministic).

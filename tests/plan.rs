@@ -215,3 +215,18 @@ fn json_output_is_the_plan_document() {
     assert_eq!(plan["kind"], "rtt.plan");
     assert_eq!(plan["solver"]["status"], "optimal");
 }
+
+/// `--time-limit` bounds the whole plan (search included), not only the
+/// final solve: tier M plans for about a minute by default, and must come
+/// back within its limit (±10 %, plus process start and the file write).
+#[test]
+fn a_time_limit_bounds_the_whole_plan() {
+    let config = temp("tier-m.json");
+    let text = rtt_instances::to_json_text(&rtt_instances::generate(rtt_instances::Tier::M.spec(1)));
+    std::fs::write(&config, text).unwrap();
+    let started = std::time::Instant::now();
+    let plan = plan_to(config.to_str().unwrap(), &temp("tier-m.plan.json"), &["--time-limit", "4"]);
+    let wall = started.elapsed().as_secs_f64();
+    assert!(wall < 4.0 * 1.1 + 1.0, "planned for {wall:.1} s under --time-limit 4");
+    assert!(plan["solver"]["bound"].as_f64().unwrap() <= plan["objective"]["total"].as_f64().unwrap() + 1e-6);
+}

@@ -4,7 +4,7 @@
 
 use std::cell::OnceCell;
 use std::collections::BTreeSet;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rtt_plan::{
     Inputs, Locality, ObjectiveReport, PLAN_KIND, PlacementRow, PlanDocument, RouteRow, SolverReport, SolverStatus,
@@ -34,8 +34,15 @@ pub struct Run<'r> {
     /// The whole-fleet MILP, built on first use: a large fleet's would take
     /// gigabytes just to prove a weak bound.
     whole: OnceCell<Formulation>,
+    /// When the whole run must end (`--time-limit`, counted from
+    /// [`Run::new`]); `None` keeps it deterministic.
+    deadline: Option<Instant>,
     stats: Stats,
 }
+
+/// The part of a `--time-limit` the search may use; the final solve gets
+/// what is left.
+pub const SEARCH_SHARE: f64 = 0.6;
 
 /// A placement with its objective.
 type Scored = (f64, Placement);
@@ -43,11 +50,22 @@ type Scored = (f64, Placement);
 impl<'r> Run<'r> {
     /// Flattens the topology and resolves the previous plan.
     pub fn new(request: &'r Request<'r>) -> Run<'r> {
+        let deadline =
+            request.limits.time_limit.map(|seconds| Instant::now() + Duration::from_secs_f64(seconds.max(0.0)));
         let model = request.model;
         let topology = Topology::new(model);
         let previous = request.previous.map(|plan| previous_of(model, &topology, plan));
         let candidates = bound::candidate_nodes(model, &topology);
-        Run { request, model, topology, previous, candidates, whole: OnceCell::new(), stats: Stats::default() }
+        Run {
+            request,
+            model,
+            topology,
+            previous,
+            candidates,
+            whole: OnceCell::new(),
+            deadline,
+            stats: Stats::default(),
+        }
     }
 
     /// Runs every stage.
@@ -70,6 +88,12 @@ impl<'r> Run<'r> {
             Err(SolveError::Solver(reason)) => return Err(PlanError::Internal(reason)),
         };
         self.emit(placement, solver)
+    }
+
+    /// The request's limits with the time left until the deadline.
+    fn limits_now(&self) -> Limits {
+        let left = self.deadline.map(|d| d.saturating_duration_since(Instant::now()).as_secs_f64().max(0.01));
+        Limits { time_limit: left, ..self.request.limits }
     }
 
     fn formulation(&self) -> &Formulation {
@@ -116,7 +140,7 @@ impl<'r> Run<'r> {
         if best.is_some() {
             return Ok(best);
         }
-        let phase_one = Limits { gap: 1.0, ..self.request.limits };
+        let phase_one = Limits { gap: 1.0, ..self.limits_now() };
         match self.formulation().milp.find_feasible(&phase_one) {
             Ok(solution) => {
                 let found = self.formulation().placement(&solution);
@@ -132,7 +156,11 @@ impl<'r> Run<'r> {
     /// what had to move, not the whole fleet again.
     fn search(&self, seed: Placement, early_bound: Option<f64>) -> Scored {
         let (model, topology, request) = (self.model, &self.topology, self.request);
-        let budget = request.search.unwrap_or_else(|| search::Budget::for_model(model));
+        let mut budget = request.search.unwrap_or_else(|| search::Budget::for_model(model));
+        if let Some(deadline) = self.deadline {
+            let left = deadline.saturating_duration_since(Instant::now());
+            budget.deadline = Some(Instant::now() + left.mul_f64(SEARCH_SHARE));
+        }
         let report = |p: search::Progress| {
             if let Some(progress) = request.progress {
                 let stage = Stage::Search { round: p.round, rounds: p.rounds };
@@ -179,33 +207,28 @@ impl<'r> Run<'r> {
 
     fn report_without_milp(&self, placement: Placement, total: f64, bound: f64) -> (Placement, SolverReport) {
         let gap = relative_gap(total, bound);
-        let status = if gap <= self.request.limits.gap { SolverStatus::Optimal } else { SolverStatus::Feasible };
+        let status = status_of(false, gap, self.request.limits.gap);
         (placement, SolverReport { status, objective: total, bound, gap })
     }
 
     fn solve_whole(&self, best: Option<Scored>) -> Result<(Placement, SolverReport), SolveError> {
         let (request, formulation) = (self.request, self.formulation());
+        let now = self.limits_now();
         let start = best.as_ref().and_then(|(_, seed)| formulation.start(self.model, &self.topology, seed));
         if branch_and_bound(request, formulation) || start.is_none() {
             let limits = if request.exhaustive {
-                request.limits
+                now
             } else {
-                Limits { node_limit: request.limits.node_limit.or(Some(FULL_SOLVE_DEFAULT_NODES)), ..request.limits }
+                Limits { node_limit: now.node_limit.or(Some(FULL_SOLVE_DEFAULT_NODES)), ..now }
             };
             return formulation.milp.solve(&limits, start.as_deref()).map(|solution| {
                 let objective = solution.objective + formulation.objective_constant;
                 let bound = solution.bound + formulation.objective_constant;
-                let report = SolverReport {
-                    status: match solution.status {
-                        Status::Optimal => SolverStatus::Optimal,
-                        Status::Feasible => SolverStatus::Feasible,
-                    },
-                    objective,
-                    bound,
-                    // On the totals the plan states, like the other paths: HiGHS's
-                    // own gap is relative to its objective without the constant.
-                    gap: relative_gap(objective, bound),
-                };
+                // On the totals the plan states, like the other paths: HiGHS's
+                // own gap is relative to its objective without the constant.
+                let gap = relative_gap(objective, bound);
+                let status = status_of(solution.status == Status::Optimal, gap, request.limits.gap);
+                let report = SolverReport { status, objective, bound, gap };
                 (formulation.placement(&solution), report)
             });
         }
@@ -243,6 +266,13 @@ impl<'r> Run<'r> {
         let document = document(self.model, &self.topology, &placement, &figures, inputs, solver, serial);
         Ok(Planned { document, placement, score: figures, stats: self.stats })
     }
+}
+
+/// `optimal` when the solver proved it or when objective and bound meet
+/// within the gap asked for: a limit that stops HiGHS at a proven optimum
+/// (objective = bound, 0 = 0 included) does not make it any less optimal.
+fn status_of(solver_proved: bool, gap: f64, tolerance: f64) -> SolverStatus {
+    if solver_proved || gap <= tolerance { SolverStatus::Optimal } else { SolverStatus::Feasible }
 }
 
 /// Whether the final stage is a branch and bound (given a MIP start): on
@@ -312,5 +342,18 @@ pub fn document(
         routes,
         views: Default::default(),
         signatures: Vec::new(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objective_equal_to_bound_is_optimal_whatever_stopped_the_solver() {
+        assert_eq!(status_of(false, relative_gap(0.0, 0.0), 1e-4), SolverStatus::Optimal);
+        assert_eq!(status_of(false, relative_gap(10.0, 10.0), 1e-4), SolverStatus::Optimal);
+        assert_eq!(status_of(false, relative_gap(10.0, 9.0), 1e-4), SolverStatus::Feasible);
+        assert_eq!(status_of(true, relative_gap(10.0, 9.0), 1e-4), SolverStatus::Optimal);
     }
 }

@@ -7,6 +7,7 @@
 //! deterministic.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::time::Instant;
 
 use rtt_schema::model::{AgentId, HostId, Model};
 use rtt_solver::Limits;
@@ -35,6 +36,9 @@ pub struct Budget {
     /// Hosts with the most free cores that a neighbourhood may also use,
     /// besides the hosts its agents and their partners are on.
     pub spare_hosts: usize,
+    /// When the search must stop (`--time-limit`); `None` keeps it
+    /// deterministic.
+    pub deadline: Option<Instant>,
 }
 
 impl Budget {
@@ -48,7 +52,7 @@ impl Budget {
         } else {
             (3 * n_agents).clamp(12, 150)
         };
-        Self { rounds, agents_per_round: 5.min(n_agents), node_limit: 100, spare_hosts: 8 }
+        Self { rounds, agents_per_round: 5.min(n_agents), node_limit: 100, spare_hosts: 8, deadline: None }
     }
 }
 
@@ -198,9 +202,17 @@ pub fn improve_over(
     if neighbourhoods.is_empty() {
         return best;
     }
-    let limits = Limits { gap: 1e-6, node_limit: Some(budget.node_limit), time_limit: None, light: true };
+    let mut limits = Limits { gap: 1e-6, node_limit: Some(budget.node_limit), time_limit: None, light: true };
     let mut since_improvement = 0;
     for round in 0..budget.rounds {
+        if let Some(deadline) = budget.deadline {
+            let left = deadline.saturating_duration_since(Instant::now()).as_secs_f64();
+            if left <= 0.0 {
+                break;
+            }
+            // A sub-MILP never runs past the deadline either.
+            limits.time_limit = Some(left);
+        }
         if since_improvement >= neighbourhoods.len() {
             if finest_level == 0 {
                 break;
