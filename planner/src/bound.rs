@@ -65,20 +65,25 @@ pub fn lower_bound(
         let p99 = model.latency.by_locality[level] + model.agents[route.to.0 as usize].service_us;
         latency += route.rps / total_rps * p99;
     }
-    let mut forced_moves = 0i64;
-    if let Some(previous) = previous {
-        for (index, agent) in model.agents.iter().enumerate() {
-            let Some(before) = previous.agent(AgentId(index as u32)) else { continue };
-            let stranded: u32 = before
-                .on_nodes
-                .iter()
-                .filter(|(node, _)| !candidates[index].contains(node))
-                .map(|(_, count)| count)
-                .sum::<u32>()
-                + before.on_gone_nodes;
-            let scale_down = i64::from(before.n_replicas) - i64::from(agent.n_replicas);
-            forced_moves += (i64::from(stranded) - scale_down.max(0)).max(0);
-        }
+    crate::definitions::objective(model, latency, forced_moves(model, candidates, previous))
+}
+
+/// Replicas that must move whatever the plan: those of the previous plan on
+/// nodes their agent may no longer use, less scale-downs.
+pub fn forced_moves(model: &Model, candidates: &[BTreeSet<NodeId>], previous: Option<&Previous>) -> u64 {
+    let Some(previous) = previous else { return 0 };
+    let mut forced = 0i64;
+    for (index, agent) in model.agents.iter().enumerate() {
+        let Some(before) = previous.agent(AgentId(index as u32)) else { continue };
+        let stranded: u32 = before
+            .on_nodes
+            .iter()
+            .filter(|(node, _)| !candidates[index].contains(node))
+            .map(|(_, count)| count)
+            .sum::<u32>()
+            + before.on_gone_nodes;
+        let scale_down = i64::from(before.n_replicas) - i64::from(agent.n_replicas);
+        forced += (i64::from(stranded) - scale_down.max(0)).max(0);
     }
-    crate::definitions::objective(model, latency, forced_moves.max(0) as u64)
+    forced.max(0) as u64
 }

@@ -100,6 +100,11 @@ pub enum Stage {
 /// (tier S: 2,900 variables, 7–24 s), so larger models get the LP bound
 /// unless a limit asks for more.
 pub const FULL_SOLVE_MAX_VARIABLES: usize = 1_000;
+/// Nodes of the churn-only branch and bound of a re-plan (docs/model.md §5).
+pub const CHURN_FIRST_NODES: u64 = 5_000;
+/// Past this many candidate (agent, node) pairs the churn-only model is not
+/// built; the repaired previous plan stands in for it.
+pub const CHURN_FIRST_MAX_CANDIDATES: usize = 20_000;
 /// Nodes of that default full branch and bound: it ends in a bounded time on
 /// any model of that size, and deterministically (no clock).
 pub const FULL_SOLVE_DEFAULT_NODES: u64 = 20_000;
@@ -134,6 +139,18 @@ pub struct Stats {
     pub solve_seconds: f64,
     /// Objective of the greedy start, when it was feasible.
     pub greedy_objective: Option<f64>,
+    /// A re-plan's churn-first stage: the fewest moves any feasible
+    /// placement needs, and whether that minimum is proven.
+    pub minimum_moves: Option<MinimumMoves>,
+}
+
+/// The fewest moves a re-plan needs (the churn-only model's answer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MinimumMoves {
+    /// Moves of the churn-only model's best placement.
+    pub moves: u64,
+    /// No feasible placement moves fewer (the churn-only MILP was solved to optimality).
+    pub proven: bool,
 }
 
 /// Why no plan came out.

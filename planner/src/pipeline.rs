@@ -19,8 +19,9 @@ use crate::previous::Previous;
 use crate::score::{Score, score};
 use crate::topology::{NodeId, Topology};
 use crate::{
-    FULL_SOLVE_DEFAULT_NODES, FULL_SOLVE_MAX_VARIABLES, LP_BOUND_MAX_VARIABLES, Limits, PlanError, Planned, Progress,
-    Request, Stage, Stats, bound, greedy, infeasible, previous_of, relative_gap, search,
+    CHURN_FIRST_MAX_CANDIDATES, CHURN_FIRST_NODES, FULL_SOLVE_DEFAULT_NODES, FULL_SOLVE_MAX_VARIABLES,
+    LP_BOUND_MAX_VARIABLES, Limits, MinimumMoves, PlanError, Planned, Progress, Request, Stage, Stats, bound, greedy,
+    infeasible, previous_of, relative_gap, search,
 };
 
 /// One planning run: the request, what every stage shares, and statistics.
@@ -105,8 +106,19 @@ impl<'r> Run<'r> {
         score(self.model, &self.topology, placement, self.previous.as_ref())
     }
 
+    /// SPEC §4's combinatorial bound; once the churn-first stage proved the
+    /// fewest moves, those replace the forced ones in it (every placement
+    /// moves at least that many, and is at least as slow as the bound says).
     fn combinatorial_bound(&self) -> f64 {
-        bound::lower_bound(self.model, &self.topology, &self.candidates, self.previous.as_ref())
+        let previous = self.previous.as_ref();
+        let bound = bound::lower_bound(self.model, &self.topology, &self.candidates, previous);
+        match self.stats.minimum_moves {
+            Some(minimum) if minimum.proven => {
+                let forced = bound::forced_moves(self.model, &self.candidates, previous);
+                bound + self.model.churn_weight * minimum.moves.saturating_sub(forced) as f64
+            }
+            _ => bound,
+        }
     }
 
     fn infeasible(&self) -> PlanError {
@@ -137,6 +149,12 @@ impl<'r> Run<'r> {
                 best = Some((seed_score.total, seed));
             }
         }
+        if let Some(found) = self.churn_first() {
+            let found_score = self.score(&found);
+            if found_score.violations.is_empty() && best.as_ref().is_none_or(|(total, _)| found_score.total < *total) {
+                best = Some((found_score.total, found));
+            }
+        }
         if best.is_some() {
             return Ok(best);
         }
@@ -150,6 +168,38 @@ impl<'r> Run<'r> {
             Err(SolveError::Infeasible) => Err(self.infeasible()),
             Err(_) => Ok(None),
         }
+    }
+
+    /// A re-plan's churn-first stage: the placement with the fewest moves
+    /// (latency weighed at zero, every constraint and SLO kept), from the
+    /// repaired previous plan. Its moves are the minimum the plan reports
+    /// against; the search then trades moves for latency only where
+    /// `churn_weight` says a move pays, so the plan is never worse than this
+    /// repair. Skipped without a previous plan, without a churn weight, or
+    /// past [`CHURN_FIRST_MAX_CANDIDATES`].
+    fn churn_first(&mut self) -> Option<Placement> {
+        let previous = self.previous.as_ref()?;
+        let n_candidates: usize = self.candidates.iter().map(BTreeSet::len).sum();
+        if self.model.churn_weight <= 0.0 || n_candidates > CHURN_FIRST_MAX_CANDIDATES {
+            return None;
+        }
+        let churn_only = Model { latency_weight: 0.0, ..self.model.clone() };
+        let options = Options { break_symmetry: true, ..Options::default() };
+        let formulation = Formulation::build(&churn_only, &self.topology, Some(previous), options);
+        let repair = greedy::repair(self.model, &self.topology, previous);
+        let start = formulation.start(&churn_only, &self.topology, &repair);
+        let limits = Limits { gap: 1e-9, node_limit: Some(CHURN_FIRST_NODES), light: false, ..self.limits_now() };
+        let solution = formulation.milp.solve(&limits, start.as_deref()).ok()?;
+        let placement = formulation.placement(&solution);
+        let figures = self.score(&placement);
+        if !figures.violations.is_empty() {
+            return None;
+        }
+        // Moves are whole: the bound rounds up to them.
+        let bound = (solution.bound + formulation.objective_constant) / self.model.churn_weight;
+        let proven = solution.status == Status::Optimal || (figures.moves as f64) <= bound.ceil() + 1e-9;
+        self.stats.minimum_moves = Some(MinimumMoves { moves: figures.moves, proven });
+        Some(placement)
     }
 
     /// Large-neighbourhood search from the seed; a re-plan searches around
@@ -235,7 +285,13 @@ impl<'r> Run<'r> {
         let placement = best.map(|(_, p)| p).unwrap_or_default();
         let total = self.score(&placement).total;
         let bound = if formulation.milp.n_variables() <= LP_BOUND_MAX_VARIABLES {
-            formulation.milp.relaxation_bound().map(|b| b + formulation.objective_constant)?
+            let relaxation = formulation.milp.relaxation_bound().map(|b| b + formulation.objective_constant)?;
+            // The proven fewest moves can prove more than the relaxation does.
+            if self.stats.minimum_moves.is_some_and(|m| m.proven) {
+                relaxation.max(self.combinatorial_bound())
+            } else {
+                relaxation
+            }
         } else {
             self.combinatorial_bound()
         };

@@ -200,12 +200,17 @@ fn report_stats(planned: &Planned) {
     } else {
         format!("MILP {} variables, {} rows", stats.n_variables, stats.n_rows)
     };
+    let minimum = stats.minimum_moves.map(|m| {
+        let proof = if m.proven { "proven" } else { "best found" };
+        format!("; {} moves, minimum {} ({proof})", planned.document.objective.moves, m.moves)
+    });
     crate::output::note(format_args!(
-        "{milp}; build {:.2} s, search {:.2} s, solve {:.2} s{}; objective {:.3}, bound {:.3}, gap {:.2}%",
+        "{milp}; build {:.2} s, search {:.2} s, solve {:.2} s{}{}; objective {:.3}, bound {:.3}, gap {:.2}%",
         stats.build_seconds,
         stats.search_seconds,
         stats.solve_seconds,
         stats.greedy_objective.map(|g| format!("; greedy start {g:.3}")).unwrap_or_default(),
+        minimum.unwrap_or_default(),
         planned.document.objective.total,
         planned.document.solver.bound,
         planned.document.solver.gap * 100.0,
