@@ -104,7 +104,7 @@ pub const FULL_SOLVE_MAX_VARIABLES: usize = 1_000;
 pub const CHURN_FIRST_NODES: u64 = 5_000;
 /// Past this many candidate (agent, node) pairs the churn-only model is not
 /// built; the repaired previous plan stands in for it.
-pub const CHURN_FIRST_MAX_CANDIDATES: usize = 20_000;
+pub const CHURN_FIRST_MAX_CANDIDATES: usize = 60_000;
 /// Nodes of that default full branch and bound: it ends in a bounded time on
 /// any model of that size, and deterministically (no clock).
 pub const FULL_SOLVE_DEFAULT_NODES: u64 = 20_000;

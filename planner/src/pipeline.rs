@@ -77,7 +77,8 @@ impl<'r> Run<'r> {
         // For the display only: the figures in the plan come from the final stage.
         let early_bound = self.request.progress.map(|_| self.combinatorial_bound());
         let searching = Instant::now();
-        let best = seed.map(|(_, seed)| self.search(seed, early_bound));
+        // The first of equally good results wins, so the outcome is deterministic.
+        let best = seed.into_iter().map(|(_, seed)| self.search(seed, early_bound)).min_by(|a, b| a.0.total_cmp(&b.0));
         self.stats.search_seconds = searching.elapsed().as_secs_f64();
         let solving = Instant::now();
         let outcome = self.solve(best, early_bound);
@@ -125,11 +126,13 @@ impl<'r> Run<'r> {
         PlanError::Infeasible(infeasible::explain(self.model, &self.topology, self.previous.as_ref()))
     }
 
-    /// The best feasible of the greedy placement, the previous plan and its
-    /// repair; failing all three, any feasible point HiGHS finds (no
-    /// objective: much faster). `None` when even that found nothing within
-    /// its limits.
-    fn seed(&mut self) -> Result<Option<Scored>, PlanError> {
+    /// Where the search starts: the best feasible of the greedy placement,
+    /// the previous plan and its repair, and a re-plan's fewest-moves
+    /// placement beside it (the two often lead the search to different
+    /// local optima, and neither is always the better start). When no
+    /// heuristic start is feasible, phase one's point stands in for them.
+    /// Empty when nothing feasible was found within the limits.
+    fn seed(&mut self) -> Result<Vec<Scored>, PlanError> {
         let (model, topology) = (self.model, &self.topology);
         let mut seeds = vec![greedy::place(model, topology, self.previous.as_ref())];
         if let Some(previous) = &self.previous {
@@ -149,15 +152,22 @@ impl<'r> Run<'r> {
                 best = Some((seed_score.total, seed));
             }
         }
+        if best.is_none() {
+            best = self.phase_one()?;
+        }
+        let mut starts: Vec<Scored> = best.into_iter().collect();
         if let Some(found) = self.churn_first() {
             let found_score = self.score(&found);
-            if found_score.violations.is_empty() && best.as_ref().is_none_or(|(total, _)| found_score.total < *total) {
-                best = Some((found_score.total, found));
+            if found_score.violations.is_empty() {
+                starts.push((found_score.total, found));
             }
         }
-        if best.is_some() {
-            return Ok(best);
-        }
+        Ok(starts)
+    }
+
+    /// Any feasible point of the whole-fleet MILP (no objective: much faster
+    /// than a solve); `None` when none was found within the limits.
+    fn phase_one(&self) -> Result<Option<Scored>, PlanError> {
         let phase_one = Limits { gap: 1.0, ..self.limits_now() };
         match self.formulation().milp.find_feasible(&phase_one) {
             Ok(solution) => {
