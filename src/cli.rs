@@ -325,10 +325,18 @@ impl PlanChecks {
 }
 
 /// `rtt mount`.
+///
+/// `rtt mount status` lists mounts; a mount point named `status` is written
+/// `./status`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct MountArgs {
-    /// Where to mount (an existing directory).
-    pub mountpoint: PathBuf,
+    /// Other things to do than mounting.
+    #[command(subcommand)]
+    pub command: Option<MountCommand>,
+    /// Where to mount (an existing directory; one named `status` is written `./status`).
+    #[arg(required = true)]
+    pub mountpoint: Option<PathBuf>,
     /// Serve this plan (default: follow the applied plan, switching when a new one is applied).
     #[arg(long, value_name = "PLAN")]
     pub plan: Option<PathBuf>,
@@ -341,6 +349,17 @@ pub struct MountArgs {
     /// What the plan is checked against.
     #[command(flatten)]
     pub checks: PlanChecks,
+}
+
+/// `rtt mount` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum MountCommand {
+    /// List the mounts of this rtt directory: where, which plan, and whether each is still serving.
+    Status {
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+    },
 }
 
 /// `rtt materialize`.

@@ -49,8 +49,9 @@ pub struct Internal {
 }
 
 impl Internal {
-    /// `inputs.config` of a loaded config; failing to hash a checked config is a bug.
-    pub fn config_hash(loaded: &rtt_schema::LoadedConfig) -> Result<rtt_canonical::Sha256, Internal> {
-        loaded.config_hash().map_err(|e| Internal { reason: format!("the checked config cannot be hashed: {e}") })
+    /// `inputs.config` of a checked config; failing to hash one is a bug.
+    pub fn config_hash(config: &rtt_schema::raw::Config) -> Result<rtt_canonical::Sha256, Internal> {
+        rtt_schema::config_hash(config)
+            .map_err(|e| Internal { reason: format!("the checked config cannot be hashed: {e}") })
     }
 }

@@ -75,6 +75,16 @@ fn mount_serves_exactly_what_rtt_view_prints_and_unmounts_on_sigterm() {
     let exit = child.wait().expect("wait");
     assert!(exit.success(), "{exit}");
     assert!(!is_mounted(&mnt), "SIGTERM leaves nothing mounted");
+    assert!(mount_status(root).is_empty(), "a clean unmount withdraws the record");
+}
+
+/// `rtt mount status --format json`'s mounts.
+fn mount_status(root: &Path) -> Vec<serde_json::Value> {
+    let out = rtt_in(root, &["mount", "status", "--format", "json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("json");
+    assert_eq!(report["kind"], "rtt.mount.status");
+    report["mounts"].as_array().expect("mounts").clone()
 }
 
 #[test]
@@ -93,15 +103,29 @@ fn background_mount_then_kill_9_then_cleanup() {
         .and_then(|rest| rest.split(';').next())
         .expect("the pid is reported")
         .to_owned();
+    let listed = mount_status(root);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["state"], "serving");
+    assert_eq!(listed[0]["pid"].to_string(), pid);
+    assert_eq!(listed[0]["mountpoint"], std::path::absolute(&mnt).expect("absolute").to_str().expect("utf-8"));
+    assert_eq!(listed[0]["follows_applied"], false);
+    let text = stdout(&rtt_in(root, &["mount", "status"]));
+    assert!(text.contains("serving") && text.contains(&format!("pid {pid}")), "{text}");
+
     assert!(Command::new("kill").args(["-KILL", &pid]).status().expect("kill").success());
     // The dead server leaves the mount point behind (reads fail with ENOTCONN) …
     wait_until("the server to die", || !Path::new(&format!("/proc/{pid}")).exists());
     assert!(is_mounted(&mnt));
-    // … until cleanup.
+    assert_eq!(mount_status(root)[0]["state"], "stale");
+    let text = stdout(&rtt_in(root, &["mount", "status"]));
+    assert!(text.contains("rtt mount --cleanup"), "{text}");
+    // … until cleanup, which also drops the record.
     let cleanup = rtt_in(root, &["mount", "mnt", "--cleanup"]);
     assert!(cleanup.status.success(), "{}", stderr(&cleanup));
     assert!(stdout(&cleanup).contains("unmounted"), "{}", stdout(&cleanup));
     assert!(!is_mounted(&mnt));
+    assert!(mount_status(root).is_empty());
+    assert!(stdout(&rtt_in(root, &["mount", "status"])).starts_with("no mounts recorded"));
     let again = rtt_in(root, &["mount", "mnt", "--cleanup"]);
     assert!(stdout(&again).contains("not mounted"));
     // The mount point is usable again.
@@ -208,6 +232,10 @@ fn a_following_mount_switches_to_a_newly_applied_plan() {
     let expected = stdout(&rtt_in(root, &["view", "gateway@1", "--provider", "claude", "--env", "prod"]));
     assert!(expected.contains("\"tier\":\"gold\""), "{expected}");
     wait_until("the switch", || fs::read_to_string(&gateway).is_ok_and(|now| now == expected));
+    wait_until("the record of the switch", || mount_status(root).first().is_some_and(|m| m["switches"] == 1));
+    let listed = mount_status(root);
+    assert_eq!(listed[0]["follows_applied"], true);
+    assert!(listed[0]["plan_path"].as_str().expect("path").contains(".rtt/state/plans/"), "{listed:?}");
 
     assert!(Command::new("kill").args(["-INT", &child.id().to_string()]).status().expect("kill").success());
     assert!(child.wait().expect("wait").success());

@@ -22,9 +22,23 @@ pub fn to_canonical_string<T: Serialize>(value: &T) -> Result<String, CanonicalE
     serde_json_canonicalizer::to_string(value).map_err(|e| CanonicalError(e.to_string()))
 }
 
-/// The sha256 of a value's JCS bytes.
+/// The sha256 of a value's JCS bytes, streamed into the hash: a config of
+/// many megabytes is hashed without its canonical text in memory.
 pub fn canonical_hash<T: Serialize>(value: &T) -> Result<Sha256, CanonicalError> {
-    Ok(Sha256::of(&to_canonical_vec(value)?))
+    let mut hasher = Hasher::default();
+    serde_json_canonicalizer::to_writer(value, &mut hasher).map_err(|e| CanonicalError(e.to_string()))?;
+    Ok(hasher.digest())
+}
+
+impl std::io::Write for Hasher {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// A value that has no canonical JSON form.
@@ -119,6 +133,12 @@ impl<'de> serde::Deserialize<'de> for Sha256 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_streamed_hash_is_the_hash_of_the_canonical_bytes() {
+        let value = serde_json::json!({"b": [1.5, "x", {"z": null, "a": true}], "a": 1e21});
+        assert_eq!(canonical_hash(&value).unwrap(), Sha256::of(&to_canonical_vec(&value).unwrap()));
+    }
 
     #[test]
     fn hashing_in_pieces_equals_hashing_the_whole() {

@@ -20,6 +20,7 @@
 //! .rtt/telemetry/phases.jsonl                      phase timings per driver
 //! .rtt/logs/<driver>.log                           stderr of driver processes
 //! .rtt/mount.log                                   log of a background mount
+//! .rtt/mounts/<16 hex>.json                        a running mount's record (`rtt mount status`)
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -95,6 +96,18 @@ impl Layout {
     /// `mount.log`.
     pub fn mount_log(&self) -> PathBuf {
         self.root.join("mount.log")
+    }
+
+    /// `mounts/`: one record per running mount.
+    pub fn mounts(&self) -> PathBuf {
+        self.root.join("mounts")
+    }
+
+    /// `mounts/<16 hex>.json`: the record of the mount at `mountpoint` (an
+    /// absolute path), named by a hash of it so any path makes a file name.
+    pub fn mount_record(&self, mountpoint: &Path) -> PathBuf {
+        let hash = Sha256::of(mountpoint.as_os_str().as_encoded_bytes()).hex();
+        self.mounts().join(format!("{}.json", &hash[..16]))
     }
 }
 

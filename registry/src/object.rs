@@ -18,7 +18,7 @@ pub const MAX_OBJECT_BYTES: u64 = 16 << 20;
 pub fn canonical_from_text(name: &str, text: &str) -> Result<(Value, Vec<u8>)> {
     let source = SourceFile::new(name, text);
     let node = parse_json(text).map_err(|e| {
-        let (line, column) = source.line_col(e.span.start);
+        let (line, column) = source.line_col(e.span.start());
         let help = e.help.map(|h| format!(" ({h})")).unwrap_or_default();
         RegistryError::Invalid { path: name.to_owned(), line, column, message: format!("{}{help}", e.message) }
     })?;

@@ -45,7 +45,7 @@ impl<'de> de::Deserializer<'de> for &'de Node {
     ) -> Result<V::Value, Error> {
         match &self.value {
             // Unit variants, as serde_json reads them from a string.
-            Value::String(s) => visitor.visit_enum::<StrDeserializer<'_, Error>>(s.as_str().into_deserializer()),
+            Value::String(s) => visitor.visit_enum::<StrDeserializer<'_, Error>>((&**s).into_deserializer()),
             other => Err(de::Error::custom(format!("expected a string naming a variant, found {}", other.kind()))),
         }
     }

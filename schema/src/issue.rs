@@ -53,28 +53,27 @@ impl Issue {
         self
     }
 
-    /// Resolves the path to a span of `source`.
-    pub fn locate(&self, source: &SourceFile, root: &Node) -> LocatedIssue {
+    /// Resolves the path to a span of `source` (consuming the issue: a
+    /// generated config can have thousands, and their text moves, not copies).
+    pub fn locate(self, source: &SourceFile, root: &Node) -> LocatedIssue {
         let span = root.span_of(&self.path, self.target);
-        let (line, column) = source.line_col(span.start);
-        let mut located = LocatedIssue::at_span(self, source, span, line, column);
-        located.also = self
+        let (line, column) = source.line_col(span.start());
+        let also = self
             .also
             .iter()
             .map(|(path, label)| LabeledSpan::new_with_span(Some(label.clone()), root.span_of(path, Target::Key)))
             .collect();
-        located
+        LocatedIssue { also, ..LocatedIssue::at_span(self, source, span, line, column) }
     }
 }
 
 impl LocatedIssue {
-    pub(crate) fn at_span(issue: &Issue, source: &SourceFile, span: Span, line: usize, column: usize) -> Self {
+    pub(crate) fn at_span(issue: Issue, source: &SourceFile, span: Span, line: usize, column: usize) -> Self {
         let path = if issue.path.0.is_empty() { String::new() } else { issue.path.to_string() };
-        let (message, label, help) = (issue.message.clone(), issue.label.clone(), issue.help.clone());
         LocatedIssue {
-            message,
-            label,
-            help,
+            message: issue.message,
+            label: issue.label,
+            help: issue.help,
             path,
             file: source.name().to_owned(),
             line,

@@ -58,7 +58,7 @@ impl LoadedConfig {
     /// Every f64 in a checked config is finite, so an error here is a bug in
     /// the checks, reported as such rather than hashed as zeros.
     pub fn config_hash(&self) -> Result<Sha256, CanonicalError> {
-        canonical_hash(&self.config)
+        config_hash(&self.config)
     }
 
     /// The config with `hosts` unschedulable (`rtt plan --drain`), changed in
@@ -83,6 +83,12 @@ impl LoadedConfig {
     pub fn normalized_json(&self) -> Result<serde_json::Value, serde_json::Error> {
         serde_json::to_value(&self.config)
     }
+}
+
+/// `inputs.config` of a checked config (see [`LoadedConfig::config_hash`]),
+/// for callers that have let go of the text and the tree.
+pub fn config_hash(config: &raw::Config) -> Result<Sha256, CanonicalError> {
+    canonical_hash(config)
 }
 
 /// Why a config was refused.
@@ -185,9 +191,21 @@ impl ConfigError {
 
     /// An invalid config's problems, each located in `source`.
     pub fn invalid(source: &SourceFile, root: &Node, issues: Vec<Issue>) -> Self {
-        let mut located: Vec<LocatedIssue> = issues.into_iter().map(|issue| issue.locate(source, root)).collect();
+        Self::located(source, issues.into_iter().map(|issue| issue.locate(source, root)).collect())
+    }
+
+    /// An invalid config's problems, located already, in file order.
+    fn located(source: &SourceFile, mut located: Vec<LocatedIssue>) -> Self {
         located.sort_by_key(|issue| (issue.line, issue.column));
         ConfigError::Invalid { file: source.name().to_owned(), total: located.len(), issues: located }
+    }
+
+    /// The located problems, taken out (empty for errors without any).
+    pub fn into_issues(self) -> Vec<LocatedIssue> {
+        match self {
+            ConfigError::Syntax { issues, .. } | ConfigError::Invalid { issues, .. } => issues,
+            _ => Vec::new(),
+        }
     }
 
     /// The located problems, for machine-readable output.
@@ -259,19 +277,25 @@ pub fn check_text(source: SourceFile, format: Format) -> Result<LoadedConfig, Co
 }
 
 /// Checks a parsed document whose spans point into `source`; pure.
-pub fn check_tree(source: SourceFile, root: Node) -> Result<LoadedConfig, ConfigError> {
-    let invalid = |issues: Vec<Issue>| ConfigError::invalid(&source, &root, issues);
-    let shape = structure::check(&root);
+pub fn check_tree(source: SourceFile, mut root: Node) -> Result<LoadedConfig, ConfigError> {
+    let mut shape = structure::check(&root);
     if !shape.issues.is_empty() {
-        // Patch the shape errors with neutral stand-ins so the semantic checks
-        // report their errors in the same run; drop their knock-on effects.
-        let mut issues = shape.issues.clone();
-        let patched = shape.repaired(root.to_json()).and_then(|json| serde_json::from_value::<raw::Config>(json).ok());
-        if let Some(Err(semantic)) = patched.as_ref().map(validate::refine) {
-            issues.extend(semantic.into_iter().filter(|issue| !shape.is_knock_on(&issue.path)));
+        // Locate the shape errors, then patch them in place with neutral
+        // stand-ins so the semantic checks report their errors in the same
+        // run (without their knock-on effects). In place, not on a copy: the
+        // tree is most of a validate's memory.
+        let mut located: Vec<LocatedIssue> =
+            std::mem::take(&mut shape.issues).into_iter().map(|issue| issue.locate(&source, &root)).collect();
+        if shape.repair(&mut root)
+            && let Ok(patched) = crate::de::from_node::<raw::Config>(&root)
+            && let Err(semantic) = validate::refine(&patched)
+        {
+            let own = semantic.into_iter().filter(|issue| !shape.is_knock_on(&issue.path));
+            located.extend(own.map(|issue| issue.locate(&source, &root)));
         }
-        return Err(invalid(issues));
+        return Err(ConfigError::located(&source, located));
     }
+    let invalid = |issues: Vec<Issue>| ConfigError::invalid(&source, &root, issues);
     let config: raw::Config = crate::de::from_node(&root).map_err(|e| {
         // The shape check mirrors serde; reaching this is a bug, still reported with a place.
         invalid(vec![Issue::new(&Path::root(), format!("config does not match its types: {e}"), "here".into())])
@@ -281,9 +305,9 @@ pub fn check_tree(source: SourceFile, root: Node) -> Result<LoadedConfig, Config
 }
 
 fn syntax_error(source: &SourceFile, error: SyntaxError, format: Format) -> ConfigError {
-    let (line, column) = source.line_col(error.span.start);
+    let (line, column) = source.line_col(error.span.start());
     let issue = Issue { help: error.help, ..Issue::new(&Path::root(), error.message, "here".into()) };
-    let located = LocatedIssue::at_span(&issue, source, error.span, line, column);
+    let located = LocatedIssue::at_span(issue, source, error.span, line, column);
     let format_name = match format {
         Format::Yaml => "YAML",
         Format::Json | Format::Cue => "JSON",

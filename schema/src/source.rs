@@ -15,7 +15,8 @@ pub struct SourceFile {
     text: Arc<str>,
     /// Byte offsets where lines start, built on the first lookup: thousands of
     /// diagnostics must not each scan the file from the start.
-    line_starts: Arc<OnceLock<Vec<usize>>>,
+    /// 32-bit like [`Span`]: a generated config has hundreds of thousands of lines.
+    line_starts: Arc<OnceLock<Vec<u32>>>,
 }
 
 impl SourceFile {
@@ -38,20 +39,22 @@ impl SourceFile {
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let offset = floor_char_boundary(&self.text, offset.min(self.text.len()));
         let line = self.line_index(offset);
-        let col = self.text[self.line_starts()[line]..offset].chars().count() + 1;
+        let col = self.text[self.line_starts()[line] as usize..offset].chars().count() + 1;
         (line + 1, col)
     }
 
-    fn line_starts(&self) -> &[usize] {
+    fn line_starts(&self) -> &[u32] {
         self.line_starts.get_or_init(|| {
-            std::iter::once(0).chain(memchr::memchr_iter(b'\n', self.text.as_bytes()).map(|i| i + 1)).collect()
+            // Offsets past 4 GiB saturate; the parsers refuse such text anyway.
+            let start = |i: usize| u32::try_from(i + 1).unwrap_or(u32::MAX);
+            std::iter::once(0).chain(memchr::memchr_iter(b'\n', self.text.as_bytes()).map(start)).collect()
         })
     }
 
     /// 0-based line of a byte offset.
     fn line_index(&self, offset: usize) -> usize {
         // The last line start at or before `offset`; there is always one (0).
-        self.line_starts().partition_point(|&start| start <= offset) - 1
+        self.line_starts().partition_point(|&start| start as usize <= offset) - 1
     }
 }
 
@@ -74,7 +77,7 @@ impl miette::SourceCode for SourceFile {
         // before an empty span, and the window must not end before it stops.
         let first = self.line_index(span.offset().saturating_sub(1)).saturating_sub(context_lines_before);
         let last = self.line_index((span.offset() + span.len()).saturating_sub(1)) + context_lines_after + 2;
-        let (from, to) = (starts[first], starts.get(last + 1).copied().unwrap_or(text.len()));
+        let (from, to) = (starts[first] as usize, starts.get(last + 1).map_or(text.len(), |&s| s as usize));
         let window: &'a [u8] = &text[from..to];
         let shifted = miette::SourceSpan::new((span.offset() - from).into(), span.len());
         let inner = window.read_span(&shifted, context_lines_before, context_lines_after)?;
@@ -97,29 +100,51 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
 }
 
 /// A byte range in a [`SourceFile`].
+///
+/// 32-bit offsets: a tree holds one span per value and one per key, and a
+/// generated fleet config has hundreds of thousands of them. The parsers
+/// refuse text longer than [`Span::MAX_TEXT`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Span {
-    /// Byte offset of the first byte.
-    pub start: usize,
-    /// Length in bytes (0 for a point).
-    pub len: usize,
+    start: u32,
+    len: u32,
 }
 
 impl Span {
-    /// The span from `start` to `end` (exclusive) bytes.
+    /// The longest text a span can point into (4 GiB).
+    pub const MAX_TEXT: usize = u32::MAX as usize;
+
+    /// The span from `start` to `end` (exclusive) bytes; offsets past
+    /// [`Span::MAX_TEXT`] are clamped to it.
     pub fn new(start: usize, end: usize) -> Self {
-        Self { start, len: end.saturating_sub(start) }
+        let clamp = |offset: usize| offset.min(Self::MAX_TEXT) as u32;
+        Self { start: clamp(start), len: clamp(end.saturating_sub(start)) }
+    }
+
+    /// Byte offset of the first byte.
+    pub fn start(self) -> usize {
+        self.start as usize
+    }
+
+    /// Length in bytes (0 for a point).
+    pub fn len(self) -> usize {
+        self.len as usize
+    }
+
+    /// Whether the span is a point.
+    pub fn is_empty(self) -> bool {
+        self.len == 0
     }
 
     /// One past the last byte.
     pub fn end(self) -> usize {
-        self.start + self.len
+        self.start() + self.len()
     }
 }
 
 impl From<Span> for miette::SourceSpan {
     fn from(span: Span) -> Self {
-        (span.start, span.len).into()
+        (span.start(), span.len()).into()
     }
 }
 
@@ -164,6 +189,10 @@ impl fmt::Display for Number {
 }
 
 /// A value of the document with the span of its text.
+///
+/// Kept small (32 bytes; a key 24): the tree lives beside the text for as
+/// long as diagnostics may point into it, and peak memory of a validate is
+/// mostly this tree.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
     /// The value.
@@ -175,8 +204,9 @@ pub struct Node {
 /// A key of a mapping, with the span of the key text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Key {
-    /// The key.
-    pub name: String,
+    /// The key, shared by every mapping that uses it (configs repeat a few
+    /// dozen field names hundreds of thousands of times).
+    pub name: Arc<str>,
     /// Where the key is written.
     pub span: Span,
 }
@@ -190,12 +220,13 @@ pub enum Value {
     Bool(bool),
     /// A number.
     Number(Number),
-    /// A string.
-    String(String),
+    /// A string, shared by every value with the same text (names are
+    /// referred to again and again: routes name agents, hosts name racks).
+    String(Arc<str>),
     /// A sequence.
-    Seq(Vec<Node>),
+    Seq(Box<[Node]>),
     /// A mapping, in source order (duplicate keys are rejected by the parsers).
-    Map(Vec<(Key, Node)>),
+    Map(Box<[(Key, Node)]>),
 }
 
 impl Value {
@@ -278,12 +309,51 @@ impl Node {
         let mut node = self;
         for segment in &path.0 {
             node = match (segment, &node.value) {
-                (Segment::Key(name), Value::Map(entries)) => &entries.iter().find(|(key, _)| &key.name == name)?.1,
+                (Segment::Key(name), Value::Map(entries)) => &entries.iter().find(|(key, _)| *key.name == **name)?.1,
                 (Segment::Index(index), Value::Seq(items)) => items.get(*index)?,
                 _ => return None,
             };
         }
         Some(node)
+    }
+
+    /// The node at `path`, to change it.
+    pub fn get_mut(&mut self, path: &Path) -> Option<&mut Node> {
+        let mut node = self;
+        for segment in &path.0 {
+            node = match (segment, &mut node.value) {
+                (Segment::Key(name), Value::Map(entries)) => {
+                    &mut entries.iter_mut().find(|(key, _)| *key.name == **name)?.1
+                }
+                (Segment::Index(index), Value::Seq(items)) => items.get_mut(*index)?,
+                _ => return None,
+            };
+        }
+        Some(node)
+    }
+
+    /// `json` as a tree whose every span is `span` (a value that stands in
+    /// for the text there).
+    pub fn from_json(json: &serde_json::Value, span: Span) -> Node {
+        let value = match json {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(b) => Value::Bool(*b),
+            serde_json::Value::Number(n) => Value::Number(match (n.as_u64(), n.as_i64()) {
+                (Some(u), _) => Number::Unsigned(u),
+                (None, Some(i)) => Number::Signed(i),
+                _ => Number::Float(n.as_f64().unwrap_or(0.0)),
+            }),
+            serde_json::Value::String(s) => Value::String(s.as_str().into()),
+            serde_json::Value::Array(items) => {
+                Value::Seq(items.iter().map(|item| Node::from_json(item, span)).collect())
+            }
+            serde_json::Value::Object(map) => Value::Map(
+                map.iter()
+                    .map(|(key, value)| (Key { name: key.as_str().into(), span }, Node::from_json(value, span)))
+                    .collect(),
+            ),
+        };
+        Node { value, span }
     }
 
     /// The span of `path`, falling back to the nearest existing ancestor so
@@ -294,7 +364,7 @@ impl Node {
         for segment in &path.0 {
             let next = match (segment, &node.value) {
                 (Segment::Key(name), Value::Map(entries)) => {
-                    entries.iter().find(|(key, _)| &key.name == name).map(|(key, value)| (Some(key.span), value))
+                    entries.iter().find(|(key, _)| *key.name == **name).map(|(key, value)| (Some(key.span), value))
                 }
                 (Segment::Index(index), Value::Seq(items)) => items.get(*index).map(|v| (None, v)),
                 _ => None,
@@ -320,7 +390,7 @@ impl Node {
     /// value's.
     pub fn relocate(&mut self, places: &HashMap<Path, (Span, Option<Span>)>, text: &str) {
         let fits = |span: &Span| {
-            span.end() <= text.len() && text.is_char_boundary(span.start) && text.is_char_boundary(span.end())
+            span.end() <= text.len() && text.is_char_boundary(span.start()) && text.is_char_boundary(span.end())
         };
         fn walk(
             node: &mut Node,
@@ -343,7 +413,7 @@ impl Node {
                 }
                 Value::Map(entries) => {
                     for (name, value) in entries.iter_mut() {
-                        path.0.push(Segment::Key(name.name.clone()));
+                        path.0.push(Segment::Key(name.name.to_string()));
                         let key = walk(value, path, own, places, fits);
                         name.span = key.unwrap_or(value.span);
                         path.0.pop();
@@ -366,10 +436,10 @@ impl Node {
             Value::Number(Number::Float(x)) => {
                 serde_json::Number::from_f64(*x).map_or(serde_json::Value::Null, serde_json::Value::Number)
             }
-            Value::String(s) => serde_json::Value::String(s.clone()),
+            Value::String(s) => serde_json::Value::String(s.to_string()),
             Value::Seq(items) => serde_json::Value::Array(items.iter().map(Node::to_json).collect()),
             Value::Map(entries) => serde_json::Value::Object(
-                entries.iter().map(|(key, value)| (key.name.clone(), value.to_json())).collect(),
+                entries.iter().map(|(key, value)| (key.name.to_string(), value.to_json())).collect(),
             ),
         }
     }
@@ -378,6 +448,13 @@ impl Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tree_nodes_stay_small() {
+        // Peak memory of validating a fleet config is mostly these (BENCHMARKS.md).
+        assert_eq!(std::mem::size_of::<Node>(), 32);
+        assert_eq!(std::mem::size_of::<(Key, Node)>(), 56);
+    }
 
     #[test]
     fn line_col_counts_characters_from_one() {

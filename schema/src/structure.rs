@@ -46,29 +46,36 @@ pub fn check(root: &Node) -> Shape {
 }
 
 impl Shape {
-    /// The document with every shape error patched, or `None` when some
-    /// error has no neutral stand-in.
-    pub fn repaired(&self, mut document: Json) -> Option<Json> {
-        for (path, repair) in &self.repairs {
-            let (last, parent) = path.0.split_last()?;
-            let pointer: String = parent.iter().map(|s| format!("/{}", pointer_part(s))).collect();
-            let target = document.pointer_mut(&pointer)?;
-            match (repair, last, target) {
-                (Repair::Keep, ..) => {}
-                (Repair::Impossible, ..) => return None,
-                (Repair::Remove, Segment::Key(key), Json::Object(map)) => {
-                    map.remove(key);
-                }
-                (Repair::Replace(value), Segment::Key(key), Json::Object(map)) => {
-                    map.insert(key.clone(), value.clone());
-                }
-                (Repair::Replace(value), Segment::Index(i), Json::Array(items)) if *i < items.len() => {
-                    items[*i] = value.clone();
-                }
-                _ => return None,
+    /// Patches every shape error in place, or returns `false` (leaving the
+    /// document half patched) when some error has no neutral stand-in.
+    /// Stand-ins keep the span of the value they replace and only mapping
+    /// keys are removed, so every path the semantic checks report still
+    /// points where it did.
+    pub fn repair(&self, document: &mut Node) -> bool {
+        self.repairs.iter().all(|(path, repair)| Self::repair_one(document, path, repair).is_some())
+    }
+
+    fn repair_one(document: &mut Node, path: &Path, repair: &Repair) -> Option<()> {
+        let (last, parent) = path.0.split_last()?;
+        let target = document.get_mut(&Path(parent.to_vec()))?;
+        match (repair, last, &mut target.value) {
+            (Repair::Keep, ..) => {}
+            (Repair::Impossible, ..) => return None,
+            (Repair::Remove, Segment::Key(key), Value::Map(entries)) => {
+                let kept: Vec<_> =
+                    std::mem::take(entries).into_vec().into_iter().filter(|(k, _)| *k.name != **key).collect();
+                *entries = kept.into_boxed_slice();
             }
+            (Repair::Replace(value), Segment::Key(key), Value::Map(entries)) => {
+                let (_, node) = entries.iter_mut().find(|(k, _)| *k.name == **key)?;
+                *node = Node::from_json(value, node.span);
+            }
+            (Repair::Replace(value), Segment::Index(i), Value::Seq(items)) if *i < items.len() => {
+                items[*i] = Node::from_json(value, items[*i].span);
+            }
+            _ => return None,
         }
-        Some(document)
+        Some(())
     }
 
     /// Whether a semantic issue at `path` may be a knock-on effect of a
@@ -90,13 +97,6 @@ fn item_prefix(path: &Path) -> &[Segment] {
     match path.0.iter().rposition(|s| matches!(s, Segment::Index(_))) {
         Some(i) => &path.0[..=i],
         None => &path.0,
-    }
-}
-
-fn pointer_part(segment: &Segment) -> String {
-    match segment {
-        Segment::Key(key) => key.replace('~', "~0").replace('/', "~1"),
-        Segment::Index(index) => index.to_string(),
     }
 }
 
@@ -233,7 +233,7 @@ impl<'s> Checker<'s> {
         let additional = schema.get("additionalProperties");
         for (key, value) in entries {
             let child = path.key(&key.name);
-            if let Some(property) = properties.get(&key.name) {
+            if let Some(property) = properties.get(&*key.name) {
                 self.node(property, value, &child);
                 continue;
             }
@@ -254,7 +254,7 @@ impl<'s> Checker<'s> {
         }
         if let Some(required) = schema.get("required").and_then(Json::as_array) {
             for name in required.iter().filter_map(Json::as_str) {
-                if entries.iter().any(|(key, _)| key.name == name) {
+                if entries.iter().any(|(key, _)| &*key.name == name) {
                     continue;
                 }
                 let field_doc = properties.get(name).and_then(|p| p.get("description")).and_then(Json::as_str);

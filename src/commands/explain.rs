@@ -25,7 +25,7 @@ pub fn run(args: &ExplainArgs) -> Result<ExitCode, Failure> {
         "explain: route tests, bindings, shadow prices{}",
         if what_ifs.is_empty() { String::new() } else { format!(", {} what-ifs", what_ifs.len()) }
     ));
-    let input = Input::new(&loaded.model, Internal::config_hash(&loaded)?, &plan, previous.as_ref(), &what_ifs);
+    let input = Input::new(&loaded.model, Internal::config_hash(&loaded.config)?, &plan, previous.as_ref(), &what_ifs);
     let explanation = rtt_planner::explain::explain(&input)?;
     drop(ticker);
     let output = match args.format {

@@ -49,7 +49,7 @@ pub fn run(args: &PlanArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
     let show = |p: rtt_planner::Progress| eprint!("\r{}\x1b[K", progress_line(&p));
     let request = Request {
         model: &loaded.model,
-        config_hash: Internal::config_hash(&loaded)?,
+        config_hash: Internal::config_hash(&loaded.config)?,
         previous: previous.as_ref(),
         limits,
         exhaustive: args.node_limit.is_some() || args.time_limit.is_some(),
@@ -102,8 +102,13 @@ pub fn run(args: &PlanArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
         Format::Text => print!("{}", summary(&loaded, &planned, args.output.as_deref())),
     }
     if args.explain {
-        let input =
-            Input::new(&loaded.model, Internal::config_hash(&loaded)?, &planned.document, previous.as_ref(), &[]);
+        let input = Input::new(
+            &loaded.model,
+            Internal::config_hash(&loaded.config)?,
+            &planned.document,
+            previous.as_ref(),
+            &[],
+        );
         let explanation = rtt_planner::explain::explain(&input)?;
         match args.format {
             Format::Text if args.output.as_deref().is_some_and(crate::files::is_stdio) => {

@@ -8,6 +8,7 @@
 
 pub mod fs;
 pub mod materialize;
+pub mod status;
 pub mod tree;
 
 use std::path::{Path, PathBuf};

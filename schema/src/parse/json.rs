@@ -3,14 +3,15 @@
 //! serde_json drops positions once a value is parsed; diagnostics need them.
 //! Duplicate keys are an error (RFC 8259 leaves them undefined; rtt fails closed).
 
-use std::collections::HashMap;
+use std::sync::Arc;
 
-use super::{MAX_DEPTH, SyntaxError};
+use super::{Keys, MAX_DEPTH, SeenKeys, SyntaxError, check_size};
 use crate::source::{Key, Node, Number, Span, Value};
 
 /// Parses `text` as one JSON document.
 pub fn parse_json(text: &str) -> Result<Node, SyntaxError> {
-    let mut parser = Parser { text, bytes: text.as_bytes(), pos: 0 };
+    check_size(text)?;
+    let mut parser = Parser { text, bytes: text.as_bytes(), pos: 0, keys: Keys::default() };
     parser.skip_whitespace();
     let node = parser.value(0)?;
     parser.skip_whitespace();
@@ -24,12 +25,13 @@ struct Parser<'a> {
     text: &'a str,
     bytes: &'a [u8],
     pos: usize,
+    keys: Keys,
 }
 
 impl Parser<'_> {
     fn here(&self) -> Span {
         let len = self.text[self.pos..].chars().next().map_or(0, char::len_utf8);
-        Span { start: self.pos, len }
+        Span::new(self.pos, self.pos + len)
     }
 
     fn peek(&self) -> Option<u8> {
@@ -66,7 +68,10 @@ impl Parser<'_> {
         let value = match self.peek() {
             Some(b'{') => self.object(depth)?,
             Some(b'[') => self.array(depth)?,
-            Some(b'"') => Value::String(self.string()?),
+            Some(b'"') => {
+                let text = self.string()?;
+                Value::String(self.keys.intern(&text))
+            }
             Some(b't') => self.literal("true", Value::Bool(true))?,
             Some(b'f') => self.literal("false", Value::Bool(false))?,
             Some(b'n') => self.literal("null", Value::Null)?,
@@ -88,12 +93,11 @@ impl Parser<'_> {
     fn object(&mut self, depth: usize) -> Result<Value, SyntaxError> {
         self.pos += 1;
         let mut entries: Vec<(Key, Node)> = Vec::new();
-        // Key → index in `entries`: duplicate detection stays linear in the map size.
-        let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut seen: SeenKeys<usize> = SeenKeys::new();
         self.skip_whitespace();
         if self.peek() == Some(b'}') {
             self.pos += 1;
-            return Ok(Value::Map(entries));
+            return Ok(Value::Map(entries.into_boxed_slice()));
         }
         loop {
             self.skip_whitespace();
@@ -102,10 +106,10 @@ impl Parser<'_> {
             }
             let key_start = self.pos;
             let name = self.string()?;
-            let key = Key { name, span: Span::new(key_start, self.pos) };
-            if let Some(&index) = seen.get(&key.name) {
+            let key = Key { name: self.keys.intern(&name), span: Span::new(key_start, self.pos) };
+            if let Some(index) = seen.get(&key.name) {
                 let first = &entries[index].0;
-                let first_line = self.text[..first.span.start].matches('\n').count() + 1;
+                let first_line = self.text[..first.span.start()].matches('\n').count() + 1;
                 let line_hint = format!("the key {:?} is already set on line {first_line}; keep one", first.name);
                 return Err(SyntaxError::new(format!("duplicate key {:?}", key.name), key.span).with_help(line_hint));
             }
@@ -113,14 +117,14 @@ impl Parser<'_> {
             self.expect(b':', "':' after the key")?;
             self.skip_whitespace();
             let value = self.value(depth + 1)?;
-            seen.insert(key.name.clone(), entries.len());
+            seen.insert(Arc::clone(&key.name), entries.len());
             entries.push((key, value));
             self.skip_whitespace();
             match self.peek() {
                 Some(b',') => self.comma(b'}')?,
                 Some(b'}') => {
                     self.pos += 1;
-                    return Ok(Value::Map(entries));
+                    return Ok(Value::Map(entries.into_boxed_slice()));
                 }
                 _ => return Err(self.unexpected("',' or '}'")),
             }
@@ -133,7 +137,7 @@ impl Parser<'_> {
         self.skip_whitespace();
         if self.peek() == Some(b']') {
             self.pos += 1;
-            return Ok(Value::Seq(items));
+            return Ok(Value::Seq(Box::default()));
         }
         loop {
             self.skip_whitespace();
@@ -143,7 +147,7 @@ impl Parser<'_> {
                 Some(b',') => self.comma(b']')?,
                 Some(b']') => {
                     self.pos += 1;
-                    return Ok(Value::Seq(items));
+                    return Ok(Value::Seq(items.into_boxed_slice()));
                 }
                 _ => return Err(self.unexpected("',' or ']'")),
             }
@@ -168,6 +172,12 @@ impl Parser<'_> {
         self.pos += 1;
         let mut out = String::new();
         loop {
+            // Plain runs in one copy; the text is UTF-8 already and these
+            // three bytes never occur inside a multi-byte character.
+            let run = self.bytes[self.pos..].iter().position(|&b| b == b'"' || b == b'\\' || b < 0x20);
+            let run_end = run.map_or(self.bytes.len(), |n| self.pos + n);
+            out.push_str(&self.text[self.pos..run_end]);
+            self.pos = run_end;
             let Some(c) = self.text[self.pos..].chars().next() else {
                 return Err(SyntaxError::new("unterminated string", Span::new(start, self.pos)));
             };
@@ -302,18 +312,39 @@ mod tests {
         let text = r#"{"a": [1, -2.5e1, "x"], "b": null}"#;
         let node = parse_json(text).expect("valid json");
         let Value::Map(entries) = &node.value else { panic!("expected a map") };
-        assert_eq!(entries[0].0.name, "a");
+        assert_eq!(&*entries[0].0.name, "a");
         let Value::Seq(items) = &entries[0].1.value else { panic!("expected a list") };
-        assert_eq!(&text[items[1].span.start..items[1].span.end()], "-2.5e1");
+        assert_eq!(&text[items[1].span.start()..items[1].span.end()], "-2.5e1");
         assert_eq!(items[1].value, Value::Number(Number::Float(-25.0)));
-        assert_eq!(&text[entries[1].1.span.start..entries[1].1.span.end()], "null");
+        assert_eq!(&text[entries[1].1.span.start()..entries[1].1.span.end()], "null");
     }
 
     #[test]
     fn rejects_duplicate_keys_at_the_second_key() {
         let error = parse_json(r#"{"a": 1, "a": 2}"#).expect_err("duplicate");
-        assert_eq!(error.span.start, 9);
+        assert_eq!(error.span.start(), 9);
         assert!(error.message.contains("duplicate key"));
+    }
+
+    #[test]
+    fn finds_duplicates_in_small_and_large_mappings() {
+        for n in [2, 16, 17, 40] {
+            for repeated in [0, n - 1] {
+                let mut keys: Vec<String> = (0..n).map(|i| format!("\"k{i}\": {i}")).collect();
+                keys.push(format!("\"k{repeated}\": 0"));
+                let error = parse_json(&format!("{{{}}}", keys.join(", "))).expect_err("duplicate");
+                assert!(error.message.contains(&format!("\"k{repeated}\"")), "{n} {repeated}: {}", error.message);
+            }
+            let distinct: Vec<String> = (0..n).map(|i| format!("\"k{i}\": {{\"k{i}\": 1}}")).collect();
+            assert!(parse_json(&format!("{{{}}}", distinct.join(", "))).is_ok(), "{n}");
+        }
+    }
+
+    #[test]
+    fn strings_with_plain_runs_and_escapes_decode_whole() {
+        let node = parse_json(r#""plain \"quoted\" ütf-8 \u0041 end""#).expect("valid");
+        assert_eq!(node.value, Value::String("plain \"quoted\" ütf-8 A end".into()));
+        assert!(parse_json("\"a\u{1}b\"").is_err(), "a raw control character");
     }
 
     #[test]

@@ -9,11 +9,12 @@
 //! are errors.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, SpannedEventReceiver, Tag};
 
 use super::json::number_from_text;
-use super::{MAX_DEPTH, SyntaxError};
+use super::{Keys, MAX_DEPTH, SeenKeys, SyntaxError, check_size};
 use crate::source::{Key, Node, Number, Span, Value};
 
 /// Upper bound on values after alias expansion.
@@ -21,6 +22,7 @@ const MAX_NODES: usize = 2_000_000;
 
 /// Parses `text` as a single YAML document.
 pub fn parse_yaml(text: &str) -> Result<Node, SyntaxError> {
+    check_size(text)?;
     let offsets = CharOffsets::new(text);
     let mut builder = Builder {
         text,
@@ -31,12 +33,13 @@ pub fn parse_yaml(text: &str) -> Result<Node, SyntaxError> {
         documents: 0,
         n_nodes: 0,
         error: None,
+        keys: Keys::default(),
     };
     let mut parser = Parser::new_from_str(text);
     if let Err(error) = parser.load(&mut builder, true) {
         let start = offsets.byte(error.marker().index());
         let len = text[start..].chars().next().map_or(0, char::len_utf8);
-        return Err(SyntaxError::new(error.info().to_owned(), Span { start, len }));
+        return Err(SyntaxError::new(error.info().to_owned(), Span::new(start, start + len)));
     }
     if let Some(error) = builder.error {
         return Err(error);
@@ -81,7 +84,7 @@ enum Frame {
         anchor: usize,
         entries: Vec<(Key, Node)>,
         pending_key: Option<Key>,
-        seen: HashMap<String, Span>,
+        seen: SeenKeys<Span>,
     },
 }
 
@@ -94,6 +97,7 @@ struct Builder<'a> {
     documents: usize,
     n_nodes: usize,
     error: Option<SyntaxError>,
+    keys: Keys,
 }
 
 impl<'input> SpannedEventReceiver<'input> for Builder<'_> {
@@ -110,18 +114,18 @@ impl<'input> SpannedEventReceiver<'input> for Builder<'_> {
 
 impl Builder<'_> {
     fn handle(&mut self, event: Event<'_>, event_span: Span) -> Result<(), SyntaxError> {
-        let at = event_span.start;
+        let at = event_span.start();
         match event {
             Event::DocumentStart(_) => {
                 self.documents += 1;
                 if self.documents > 1 {
-                    return Err(SyntaxError::new("a second YAML document", Span { start: at, len: 3 })
+                    return Err(SyntaxError::new("a second YAML document", Span::new(at, at + 3))
                         .with_help("an rtt config is one document; remove the extra `---`"));
                 }
             }
             Event::Scalar(text, style, anchor, tag) => {
                 let span = self.scalar_span(event_span);
-                let value = scalar_value(text.into_owned(), style, tag.as_deref(), span)?;
+                let value = scalar_value(&mut self.keys, text.into_owned(), style, tag.as_deref(), span)?;
                 self.push(Node { value, span }, anchor)?;
             }
             Event::SequenceStart(anchor, _) => {
@@ -135,29 +139,31 @@ impl Builder<'_> {
                     anchor,
                     entries: Vec::new(),
                     pending_key: None,
-                    seen: HashMap::new(),
+                    seen: SeenKeys::new(),
                 });
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 let end = self.trim_end(at);
                 let (node, anchor) = match self.stack.pop() {
-                    Some(Frame::Seq { start, anchor, items }) => {
-                        (Node { value: Value::Seq(items), span: Span::new(start, end.max(start)) }, anchor)
-                    }
-                    Some(Frame::Map { start, anchor, entries, .. }) => {
-                        (Node { value: Value::Map(entries), span: Span::new(start, end.max(start)) }, anchor)
-                    }
-                    None => return Err(SyntaxError::new("unbalanced collection end", Span { start: at, len: 0 })),
+                    Some(Frame::Seq { start, anchor, items }) => (
+                        Node { value: Value::Seq(items.into_boxed_slice()), span: Span::new(start, end.max(start)) },
+                        anchor,
+                    ),
+                    Some(Frame::Map { start, anchor, entries, .. }) => (
+                        Node { value: Value::Map(entries.into_boxed_slice()), span: Span::new(start, end.max(start)) },
+                        anchor,
+                    ),
+                    None => return Err(SyntaxError::new("unbalanced collection end", Span::new(at, at))),
                 };
                 self.push(node, anchor)?;
             }
             Event::Alias(id) => {
                 let Some(node) = self.anchors.get(&id).cloned() else {
-                    return Err(SyntaxError::new("alias to an unknown anchor", Span { start: at, len: 1 }));
+                    return Err(SyntaxError::new("alias to an unknown anchor", Span::new(at, at + 1)));
                 };
                 self.n_nodes += count_nodes(&node);
                 if self.n_nodes > MAX_NODES {
-                    return Err(SyntaxError::new("aliases expand past the size limit", Span { start: at, len: 1 })
+                    return Err(SyntaxError::new("aliases expand past the size limit", Span::new(at, at + 1))
                         .with_help("expand the aliases by hand or split the config"));
                 }
                 self.push(node, 0)?;
@@ -171,7 +177,7 @@ impl Builder<'_> {
         if self.stack.len() >= MAX_DEPTH {
             return Err(SyntaxError::new(
                 format!("document nests deeper than {MAX_DEPTH} levels"),
-                Span { start: at, len: 1 },
+                Span::new(at, at + 1),
             ));
         }
         Ok(())
@@ -198,6 +204,7 @@ impl Builder<'_> {
                                     .with_help("use a string key"));
                             }
                         };
+                        let name = self.keys.intern(&name);
                         return self.set_key(Key { name, span: node.span });
                     };
                     return self.set_key(Key { name, span: node.span });
@@ -212,11 +219,11 @@ impl Builder<'_> {
             return Ok(());
         };
         if let Some(first) = seen.get(&key.name) {
-            let first_line = self.text[..first.start].matches('\n').count() + 1;
+            let first_line = self.text[..first.start()].matches('\n').count() + 1;
             return Err(SyntaxError::new(format!("duplicate key {:?}", key.name), key.span)
                 .with_help(format!("the key is already set on line {first_line}; keep one")));
         }
-        seen.insert(key.name.clone(), key.span);
+        seen.insert(Arc::clone(&key.name), key.span);
         *pending_key = Some(key);
         Ok(())
     }
@@ -224,8 +231,8 @@ impl Builder<'_> {
     /// A scalar's text as the parser spans it, without the line break and
     /// blank space a block scalar's span runs on to.
     fn scalar_span(&self, span: Span) -> Span {
-        let end = self.trim_end(span.end()).max(span.start);
-        Span::new(span.start, end)
+        let end = self.trim_end(span.end()).max(span.start());
+        Span::new(span.start(), end)
     }
 
     /// Collections end where the next token starts; pull the end back over
@@ -246,17 +253,23 @@ fn count_nodes(node: &Node) -> usize {
 }
 
 /// Types a scalar by the YAML 1.2 core schema.
-fn scalar_value(text: String, style: ScalarStyle, tag: Option<&Tag>, span: Span) -> Result<Value, SyntaxError> {
+fn scalar_value(
+    keys: &mut Keys,
+    text: String,
+    style: ScalarStyle,
+    tag: Option<&Tag>,
+    span: Span,
+) -> Result<Value, SyntaxError> {
     // `!!str 12` and the non-specific `! 12` are both the string "12" (YAML
     // 1.2 §6.9.1); saphyr reports `!` as handle "" and suffix "!".
     if let Some(tag) = tag
         && (((tag.handle == "!!" || tag.handle == "tag:yaml.org,2002:") && tag.suffix == "str")
             || (tag.handle.is_empty() && tag.suffix == "!"))
     {
-        return Ok(Value::String(text));
+        return Ok(Value::String(keys.intern(&text)));
     }
     if style != ScalarStyle::Plain {
-        return Ok(Value::String(text));
+        return Ok(Value::String(keys.intern(&text)));
     }
     Ok(match text.as_str() {
         "" | "~" | "null" | "Null" | "NULL" => Value::Null,
@@ -272,7 +285,7 @@ fn scalar_value(text: String, style: ScalarStyle, tag: Option<&Tag>, span: Span)
             Some(None) => {
                 return Err(SyntaxError::new(format!("number {text} is out of range"), span));
             }
-            None => Value::String(text),
+            None => Value::String(keys.intern(&text)),
         },
     })
 }
@@ -326,7 +339,7 @@ mod tests {
 
     fn value_at<'n>(node: &'n Node, key: &str) -> &'n Node {
         let Value::Map(entries) = &node.value else { panic!("not a map") };
-        &entries.iter().find(|(k, _)| k.name == key).expect("key").1
+        &entries.iter().find(|(k, _)| &*k.name == key).expect("key").1
     }
 
     #[test]
@@ -347,9 +360,9 @@ mod tests {
         let text = "# é\nname: \"h01\"\nlist: [a, bb]\n";
         let node = parse_yaml(text).expect("valid");
         let name = value_at(&node, "name");
-        assert_eq!(&text[name.span.start..name.span.end()], "\"h01\"");
+        assert_eq!(&text[name.span.start()..name.span.end()], "\"h01\"");
         let Value::Seq(items) = &value_at(&node, "list").value else { panic!() };
-        assert_eq!(&text[items[1].span.start..items[1].span.end()], "bb");
+        assert_eq!(&text[items[1].span.start()..items[1].span.end()], "bb");
     }
 
     #[test]
@@ -367,7 +380,7 @@ mod tests {
         let text = "a: \"one\n  two\"\nb: |\n  x\n  y\nc: plain\n";
         let root = parse_yaml(text).unwrap();
         let Value::Map(entries) = root.value else { panic!("a mapping") };
-        let spanned: Vec<&str> = entries.iter().map(|(_, v)| &text[v.span.start..v.span.end()]).collect();
+        let spanned: Vec<&str> = entries.iter().map(|(_, v)| &text[v.span.start()..v.span.end()]).collect();
         assert_eq!(spanned, ["\"one\n  two\"", "x\n  y", "plain"]);
     }
 
