@@ -22,6 +22,9 @@ use crate::files::{read_plan, write_plan};
 use crate::render;
 
 pub fn run(args: &PlanArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
+    // `--time-limit` bounds the whole command: reading, checking and building
+    // views come out of it before the planner gets the rest.
+    let started = std::time::Instant::now();
     let plan_on_stdout = args.output.as_deref().is_none_or(crate::files::is_stdio);
     if args.explain && args.format == Format::Json && plan_on_stdout {
         return Err(ExplainNeedsOutput.into());
@@ -39,7 +42,8 @@ pub fn run(args: &PlanArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
         rtt_dir.root().display()
     ));
     let views = build_views(&rtt_dir, &loaded)?;
-    let limits = Limits { gap: args.gap, node_limit: args.node_limit, time_limit: args.time_limit, light: false };
+    let time_limit = args.time_limit.map(|limit| (limit - started.elapsed().as_secs_f64()).max(0.0));
+    let limits = Limits { gap: args.gap, node_limit: args.node_limit, time_limit, light: false };
     let search = args.search_rounds.map(|rounds| {
         let default = rtt_planner::search::Budget::for_model(&loaded.model);
         rtt_planner::search::Budget { rounds, ..default }
