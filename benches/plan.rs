@@ -57,6 +57,7 @@ fn main() {
             exhaustive: false,
             search: None,
             progress: None,
+            memory_limit: None,
         };
         let plan_started = Instant::now();
         let planned = rtt_planner::plan(&request).expect("generated tiers are feasible");

@@ -125,9 +125,14 @@ pub struct PlanArgs {
     /// Relative MIP gap at which the solver may stop.
     #[arg(long, default_value_t = 1e-4, value_name = "G")]
     pub gap: f64,
-    /// Bound planning (search and final solve) to this many seconds (makes the plan depend on machine speed).
+    /// Bound the whole command to this many seconds (makes the plan depend on machine speed).
     #[arg(long, value_name = "S")]
     pub time_limit: Option<f64>,
+    /// Memory the whole-fleet MILP may take, e.g. 8GiB or 512MiB; past it the planner does not
+    /// build that model and exits 4 saying what it needs when nothing smaller finds a plan
+    /// [default: half the machine's memory].
+    #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
+    pub memory_limit: Option<u64>,
     /// Stop the solver after this many branch-and-bound nodes (deterministic).
     #[arg(long, value_name = "N")]
     pub node_limit: Option<u64>,
@@ -508,4 +513,40 @@ pub enum Format {
     Text,
     /// For a program.
     Json,
+}
+
+/// `8GiB`, `512MiB`, `1.5G`, `4096K` or plain bytes (binary units whichever is written).
+pub fn parse_bytes(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let shift = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 0,
+        "k" | "kb" | "kib" => 10,
+        "m" | "mb" | "mib" => 20,
+        "g" | "gb" | "gib" => 30,
+        "t" | "tb" | "tib" => 40,
+        other => return Err(format!("unknown unit `{other}`; write e.g. 8GiB, 512MiB or a number of bytes")),
+    };
+    let value: f64 = number.parse().map_err(|_| format!("`{text}` is not a size; write e.g. 8GiB or 512MiB"))?;
+    if !value.is_finite() || value <= 0.0 {
+        return Err(format!("`{text}`: a memory limit must be more than zero"));
+    }
+    Ok((value * (1u64 << shift) as f64) as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_bytes;
+
+    #[test]
+    fn sizes_parse_in_binary_units() {
+        assert_eq!(parse_bytes("8GiB"), Ok(8 << 30));
+        assert_eq!(parse_bytes("1.5G"), Ok(3 << 29));
+        assert_eq!(parse_bytes("512 MiB"), Ok(512 << 20));
+        assert_eq!(parse_bytes("4096"), Ok(4096));
+        assert!(parse_bytes("8 parsecs").unwrap_err().contains("unknown unit"));
+        assert!(parse_bytes("0GiB").is_err());
+        assert!(parse_bytes("GiB").is_err());
+    }
 }

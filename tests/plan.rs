@@ -233,3 +233,59 @@ fn a_time_limit_bounds_the_whole_plan() {
     assert!(wall < 4.0 * 1.1 + 3.0, "planned for {wall:.1} s under --time-limit 4");
     assert!(plan["solver"]["bound"].as_f64().unwrap() <= plan["objective"]["total"].as_f64().unwrap() + 1e-6);
 }
+
+/// Greedy keeps `bulk` beside `api` for its traffic, which leaves no room for
+/// `db`, whose SLO needs api's NUMA node: only the MILP finds the plan.
+const GREEDY_TRAP: &str = "version: 1
+topology:
+  latency_us: {numa: 1.5, host: 4, rack: 25, zone: 120, region: 900}
+  hosts:
+    - {name: h1, zone: z1, rack: r1, numa: [{cores: 4, memory_mib: 4096}]}
+    - {name: h2, zone: z1, rack: r1, numa: [{cores: 4, memory_mib: 4096}]}
+agents:
+  - {id: api@1, replicas: 1, cpu: 2, memory_mib: 512, qos: guaranteed, service_us: 50}
+  - {id: bulk@1, replicas: 1, cpu: 2, memory_mib: 512, qos: guaranteed, service_us: 50}
+  - {id: db@1, replicas: 1, cpu: 2, memory_mib: 512, qos: guaranteed, service_us: 50}
+routes:
+  - {from: api@1, to: bulk@1, rps: 1000}
+  - {from: api@1, to: db@1, rps: 1, slo_p99_us: 52}
+";
+
+#[test]
+fn past_the_memory_limit_the_whole_milp_is_not_built_and_the_exit_says_what_it_needs() {
+    let config = temp("greedy-trap.yaml");
+    std::fs::write(&config, GREEDY_TRAP).unwrap();
+    let config = config.to_str().unwrap();
+    let out = temp("greedy-trap.plan.json");
+    // Within the limit (the default: half the machine), the MILP finds the plan.
+    let plan = plan_to(config, &out, &[]);
+    assert_eq!(plan["kind"], "rtt.plan");
+
+    let refused = rtt(&["plan", config, "-o", out.to_str().unwrap(), "--memory-limit", "10KiB"]);
+    assert_eq!(refused.status.code(), Some(4), "{}", String::from_utf8_lossy(&refused.stderr));
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(stderr.contains("over --memory-limit 10 KiB") && stderr.contains("--memory-limit 46 KiB"), "{stderr}");
+    let json = rtt(&["plan", config, "-o", out.to_str().unwrap(), "--memory-limit", "10KiB", "--format", "json"]);
+    assert_eq!(json.status.code(), Some(4));
+    let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(report["kind"], "rtt.no_plan");
+    assert_eq!(report["memory"]["limit_bytes"], 10240);
+    assert!(report["memory"]["needed_bytes"].as_u64().unwrap() > 10240);
+
+    let nonsense = rtt(&["plan", config, "-o", out.to_str().unwrap(), "--memory-limit", "8 parsecs"]);
+    assert_eq!(nonsense.status.code(), Some(1));
+}
+
+#[test]
+fn a_fleet_the_heuristics_place_is_planned_within_any_memory_limit() {
+    let config = temp("tier-s-memory.json");
+    std::fs::write(&config, rtt_instances::to_json_text(&rtt_instances::generate(rtt_instances::Tier::S.spec(1))))
+        .unwrap();
+    let out = temp("tier-s-memory.plan.json");
+    let output = rtt(&["plan", config.to_str().unwrap(), "-o", out.to_str().unwrap(), "--memory-limit", "1KiB"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("whole-fleet MILP not built: it would take about"), "{stderr}");
+    let plan: serde_json::Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    assert!(plan["solver"]["bound"].as_f64().unwrap() <= plan["objective"]["total"].as_f64().unwrap() + 1e-6);
+}

@@ -57,6 +57,10 @@ pub struct Request<'a> {
     /// computes the combinatorial bound before the search, so that the
     /// display can show a gap from the start.
     pub progress: Option<&'a dyn Fn(Progress)>,
+    /// Bytes the whole-fleet MILP may take (`--memory-limit`): past it the
+    /// planner does not build that model (see [`formulation::size`]) and
+    /// says what it would need instead of being killed. `None`: no limit.
+    pub memory_limit: Option<u64>,
 }
 
 /// Where planning is, for a progress display.
@@ -142,6 +146,32 @@ pub struct Stats {
     /// A re-plan's churn-first stage: the fewest moves any feasible
     /// placement needs, and whether that minimum is proven.
     pub minimum_moves: Option<MinimumMoves>,
+    /// The whole-fleet MILP's estimated size when `--memory-limit` kept it
+    /// from being built.
+    pub over_memory: Option<OverMemory>,
+}
+
+/// A model past `--memory-limit`: what it would need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OverMemory {
+    /// Its estimated size.
+    pub size: formulation::size::Size,
+    /// The limit it is over, in bytes.
+    pub limit: u64,
+}
+
+impl std::fmt::Display for OverMemory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use formulation::size::human_bytes;
+        write!(
+            f,
+            "about {} ({} columns, {} nonzeros), over --memory-limit {}",
+            human_bytes(self.size.bytes()),
+            self.size.columns,
+            self.size.nonzeros,
+            human_bytes(self.limit)
+        )
+    }
 }
 
 /// The fewest moves a re-plan needs (the churn-only model's answer).
@@ -162,6 +192,12 @@ pub enum PlanError {
     /// No plan was found within the limits.
     #[error("no plan was found within the limits: {0}")]
     NoPlan(String),
+    /// No heuristic start is feasible and the model that could find one is
+    /// past `--memory-limit`.
+    #[error(
+        "no heuristic start (greedy, the previous plan, its repair) is feasible, and the whole-fleet MILP would take {0}"
+    )]
+    OverMemory(OverMemory),
     /// A bug: the solver's plan breaks a constraint, or HiGHS failed.
     #[error("internal error: {0}")]
     Internal(String),

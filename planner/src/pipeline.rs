@@ -13,6 +13,7 @@ use rtt_plan::{
 use rtt_schema::model::Model;
 use rtt_solver::{SolveError, Status};
 
+use crate::formulation::size::Size;
 use crate::formulation::{Formulation, Options};
 use crate::placement::Placement;
 use crate::previous::Previous;
@@ -20,8 +21,8 @@ use crate::score::{Score, score};
 use crate::topology::{NodeId, Topology};
 use crate::{
     CHURN_FIRST_MAX_CANDIDATES, CHURN_FIRST_NODES, FULL_SOLVE_DEFAULT_NODES, FULL_SOLVE_MAX_VARIABLES,
-    LP_BOUND_MAX_VARIABLES, Limits, MinimumMoves, PlanError, Planned, Progress, Request, Stage, Stats, bound, greedy,
-    infeasible, previous_of, relative_gap, search,
+    LP_BOUND_MAX_VARIABLES, Limits, MinimumMoves, OverMemory, PlanError, Planned, Progress, Request, Stage, Stats,
+    bound, greedy, infeasible, previous_of, relative_gap, search,
 };
 
 /// One planning run: the request, what every stage shares, and statistics.
@@ -35,6 +36,8 @@ pub struct Run<'r> {
     /// The whole-fleet MILP, built on first use: a large fleet's would take
     /// gigabytes just to prove a weak bound.
     whole: OnceCell<Formulation>,
+    /// Its estimated size, computed when a stage first asks whether it fits.
+    whole_size: OnceCell<Size>,
     /// When the whole run must end (`--time-limit`, counted from
     /// [`Run::new`]); `None` keeps it deterministic.
     deadline: Option<Instant>,
@@ -64,6 +67,7 @@ impl<'r> Run<'r> {
             previous,
             candidates,
             whole: OnceCell::new(),
+            whole_size: OnceCell::new(),
             deadline,
             stats: Stats::default(),
         }
@@ -101,6 +105,18 @@ impl<'r> Run<'r> {
     fn formulation(&self) -> &Formulation {
         let options = Options { break_symmetry: true, ..Options::default() };
         self.whole.get_or_init(|| Formulation::build(self.model, &self.topology, self.previous.as_ref(), options))
+    }
+
+    /// Whether the whole-fleet MILP fits `--memory-limit` (always, once
+    /// built or without a limit); what it would need when not.
+    fn whole_fits(&self) -> Result<(), OverMemory> {
+        let Some(limit) = self.request.memory_limit.filter(|_| self.whole.get().is_none()) else {
+            return Ok(());
+        };
+        let size = *self
+            .whole_size
+            .get_or_init(|| crate::formulation::size::estimate(self.model, &self.topology, &self.candidates));
+        if size.bytes() <= limit { Ok(()) } else { Err(OverMemory { size, limit }) }
     }
 
     fn score(&self, placement: &Placement) -> Score {
@@ -168,6 +184,7 @@ impl<'r> Run<'r> {
     /// Any feasible point of the whole-fleet MILP (no objective: much faster
     /// than a solve); `None` when none was found within the limits.
     fn phase_one(&self) -> Result<Option<Scored>, PlanError> {
+        self.whole_fits().map_err(PlanError::OverMemory)?;
         let phase_one = Limits { gap: 1.0, ..self.limits_now() };
         match self.formulation().milp.find_feasible(&phase_one) {
             Ok(solution) => {
@@ -190,7 +207,8 @@ impl<'r> Run<'r> {
     fn churn_first(&mut self) -> Option<Placement> {
         let previous = self.previous.as_ref()?;
         let n_candidates: usize = self.candidates.iter().map(BTreeSet::len).sum();
-        if self.model.churn_weight <= 0.0 || n_candidates > CHURN_FIRST_MAX_CANDIDATES {
+        // The churn-only model is the whole fleet's with other weights.
+        if self.model.churn_weight <= 0.0 || n_candidates > CHURN_FIRST_MAX_CANDIDATES || self.whole_fits().is_err() {
             return None;
         }
         let churn_only = Model { latency_weight: 0.0, ..self.model.clone() };
@@ -244,7 +262,8 @@ impl<'r> Run<'r> {
     ) -> Result<(Placement, SolverReport), SolveError> {
         let request = self.request;
         let n_candidates: usize = self.candidates.iter().map(BTreeSet::len).sum();
-        let use_milp = request.exhaustive || best.is_none() || n_candidates <= LP_BOUND_MAX_VARIABLES;
+        let use_milp = (request.exhaustive || best.is_none() || n_candidates <= LP_BOUND_MAX_VARIABLES)
+            && (best.is_none() || self.whole_fits().is_ok());
         if let Some(progress) = request.progress.filter(|_| use_milp) {
             let branch_and_bound = best.is_none() || branch_and_bound(request, self.formulation());
             progress(Progress {
@@ -310,7 +329,8 @@ impl<'r> Run<'r> {
 
     /// The document, every figure from the scorer; a placement that breaks a
     /// constraint is a bug, never a plan.
-    fn emit(self, placement: Placement, solver: SolverReport) -> Result<Planned, PlanError> {
+    fn emit(mut self, placement: Placement, solver: SolverReport) -> Result<Planned, PlanError> {
+        self.stats.over_memory = self.whole_fits().err();
         let figures = self.score(&placement);
         if !figures.violations.is_empty() {
             return Err(PlanError::Internal(format!("the solver's placement breaks {:?}", figures.violations)));

@@ -22,6 +22,7 @@ fn request<'a>(loaded: &'a LoadedConfig, previous: Option<&'a PlanDocument>) -> 
         exhaustive: false,
         search: None,
         progress: None,
+        memory_limit: None,
     }
 }
 

@@ -30,6 +30,7 @@ fn planned(loaded: &LoadedConfig) -> PlanDocument {
         exhaustive: false,
         search: None,
         progress: None,
+        memory_limit: None,
     };
     plan(&request).unwrap().document
 }

@@ -157,6 +157,7 @@ fn exact(model: &Model) -> Request<'_> {
         exhaustive: true,
         search: None,
         progress: None,
+        memory_limit: None,
     }
 }
 

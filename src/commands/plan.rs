@@ -59,6 +59,7 @@ pub fn run(args: &PlanArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
         exhaustive: args.node_limit.is_some() || args.time_limit.is_some(),
         search,
         progress: if on_terminal { Some(&show) } else { None },
+        memory_limit: args.memory_limit.or_else(half_the_memory),
     };
     let mut planned = match rtt_planner::plan(&request) {
         Ok(planned) => planned,
@@ -75,7 +76,23 @@ pub fn run(args: &PlanArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
                 println!("{:#}", serde_json::json!({"kind": "rtt.no_plan", "reason": reason}));
                 return Ok(ExitCode::from(EXIT_NO_PLAN));
             }
-            return Err(Failure { report: miette::Report::new(NoPlan { reason }), exit_code: EXIT_NO_PLAN });
+            let help = "raise --node-limit or --time-limit, or widen --gap".to_owned();
+            return Err(Failure { report: miette::Report::new(NoPlan { reason, help }), exit_code: EXIT_NO_PLAN });
+        }
+        Err(error @ PlanError::OverMemory(over)) => {
+            let reason = error.to_string();
+            if args.format == Format::Json {
+                let memory = serde_json::json!({"needed_bytes": over.size.bytes(), "limit_bytes": over.limit,
+                    "columns": over.size.columns, "nonzeros": over.size.nonzeros});
+                println!("{:#}", serde_json::json!({"kind": "rtt.no_plan", "reason": reason, "memory": memory}));
+                return Ok(ExitCode::from(EXIT_NO_PLAN));
+            }
+            let needed = rtt_planner::formulation::size::human_bytes(over.size.bytes());
+            let help = format!(
+                "it would fit with --memory-limit {needed} on a machine that has it; or narrow where agents may \
+                 go (selectors, pins) so fewer candidate nodes enter the model"
+            );
+            return Err(Failure { report: miette::Report::new(NoPlan { reason, help }), exit_code: EXIT_NO_PLAN });
         }
         Err(PlanError::Internal(reason)) => return Err(Internal { reason }.into()),
     };
@@ -204,7 +221,9 @@ fn report_stats(planned: &Planned) {
     if std::env::var_os("RTT_QUIET").is_some() {
         return;
     }
-    let milp = if stats.n_variables == 0 {
+    let milp = if let Some(over) = stats.over_memory {
+        format!("whole-fleet MILP not built: it would take {over}; search and combinatorial bound")
+    } else if stats.n_variables == 0 {
         "whole-fleet MILP not built (large fleet: search and combinatorial bound)".to_owned()
     } else {
         format!("MILP {} variables, {} rows", stats.n_variables, stats.n_rows)
@@ -276,9 +295,11 @@ impl Infeasible {
 /// No plan within the limits.
 #[derive(Debug, thiserror::Error, Diagnostic)]
 #[error("failed to find a plan within the limits ({reason})")]
-#[diagnostic(code(rtt::plan::limits), help("raise --node-limit or --time-limit, or widen --gap"))]
+#[diagnostic(code(rtt::plan::limits))]
 pub struct NoPlan {
     reason: String,
+    #[help]
+    help: String,
 }
 
 /// `--explain --format json` would put two documents on stdout.
@@ -295,6 +316,22 @@ pub struct ExplainNeedsOutput;
     help("`rtt registry add` adds manifests; `rtt view ID --provider P` shows one view")
 )]
 pub struct ViewsFailed(#[from] RegistryError);
+
+/// `--memory-limit`'s default: half of `MemTotal` (the rest is for the
+/// search's sub-MILPs, the process itself and whatever else the machine
+/// runs). `None` where /proc/meminfo cannot be read: no limit, as before.
+fn half_the_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let kib: u64 = info
+        .lines()
+        .find_map(|line| line.strip_prefix("MemTotal:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kib * 1024 / 2)
+}
 
 #[cfg(test)]
 mod tests {

@@ -86,11 +86,13 @@ fn afresh(context: &Context<'_>, model: &Model) -> Resolved {
         exhaustive: false,
         search: Some(budget),
         progress: None,
+        memory_limit: None,
     };
     match crate::plan(&request) {
         Ok(planned) => Resolved::Found(planned.placement, planned.score),
         Err(PlanError::Infeasible(conflict)) => Resolved::Infeasible(conflict),
         Err(PlanError::NoPlan(reason) | PlanError::Internal(reason)) => Resolved::NoPlan(reason),
+        Err(error @ PlanError::OverMemory(_)) => Resolved::NoPlan(error.to_string()),
     }
 }
 

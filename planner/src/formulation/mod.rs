@@ -374,6 +374,7 @@ mod churn;
 mod ordering;
 mod routes;
 mod rules;
+pub mod size;
 mod variables;
 
 use capacity::{capacity_rows, fixed_use, node_share_ceilings};
