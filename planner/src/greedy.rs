@@ -3,7 +3,7 @@
 //! incumbent (and serves as the baseline in benchmarks); it does not promise
 //! feasibility — HiGHS discards a start that breaks a constraint.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rtt_schema::model::{AgentId, Model};
 
@@ -11,9 +11,77 @@ use crate::placement::Placement;
 use crate::previous::Previous;
 use crate::topology::{NodeId, Topology, level_index};
 
-/// Places every replica of every agent.
+/// Rounds of placing again the agents whose rules a placement breaks.
+const AGAIN_ROUNDS: usize = 4;
+
+/// Which greedy rule (docs/model.md §5, "Seeds").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Rule {
+    /// Traffic, spread and rules only.
+    Classic,
+    /// Also SLO locality (replica counts proportional to SLO partners'),
+    /// with colocate followers right after their targets.
+    SloAware,
+}
+
+/// Places every replica of every agent. When the classic rule breaks some
+/// rule of the config, the SLO-aware rule is tried too, then, a few times
+/// over, the agents of whatever it still breaks are placed again; the start
+/// that breaks fewer rules is kept. (The classic rule stays first: where it
+/// is feasible, the search from it ends lower on planbench tier S.)
 pub fn place(model: &Model, topology: &Topology, previous: Option<&Previous>) -> Placement {
-    place_onto(model, topology, previous, Placement::empty(model.agents.len()))
+    let empty = || Placement::empty(model.agents.len());
+    let broken_of = |placement: &Placement| crate::score::score(model, topology, placement, previous).violations;
+    let classic = place_onto(model, topology, previous, empty(), Rule::Classic);
+    let classic_broken = broken_of(&classic);
+    if classic_broken.is_empty() {
+        return classic;
+    }
+    let mut placed = place_onto(model, topology, previous, empty(), Rule::SloAware);
+    let mut broken = broken_of(&placed);
+    for _ in 0..AGAIN_ROUNDS {
+        if broken.is_empty() {
+            break;
+        }
+        let mut start = placed.clone();
+        for agent in breakers(model, &broken, &placed) {
+            start.by_agent[agent.0 as usize].clear();
+        }
+        let next = place_onto(model, topology, previous, start, Rule::SloAware);
+        let next_broken = broken_of(&next);
+        if next_broken.len() >= broken.len() {
+            break;
+        }
+        (placed, broken) = (next, next_broken);
+    }
+    if broken.len() < classic_broken.len() { placed } else { classic }
+}
+
+/// The agents to place again for `violations`: each rule's agent, both ends
+/// of a broken SLO, and whatever `on` holds on an overfull node.
+fn breakers(model: &Model, violations: &[crate::score::Violation], on: &Placement) -> BTreeSet<AgentId> {
+    use crate::score::Violation;
+    let mut again = BTreeSet::new();
+    for violation in violations {
+        match violation {
+            Violation::Count { agent, .. }
+            | Violation::Ineligible { agent, .. }
+            | Violation::Spread { agent, .. }
+            | Violation::AntiAffinity { agent, .. }
+            | Violation::Colocate { agent, .. }
+            | Violation::Avoid { agent, .. } => {
+                again.insert(*agent);
+            }
+            Violation::Cpu { node, .. } | Violation::Memory { node, .. } => {
+                again.extend((0..model.agents.len()).map(|a| AgentId(a as u32)).filter(|a| on.get(*a, *node) > 0));
+            }
+            Violation::Slo { route, .. } => {
+                let route = &model.routes[*route];
+                again.extend([route.from, route.to]);
+            }
+        }
+    }
+    again
 }
 
 /// A re-plan's start: the previous placement where it is still allowed, and
@@ -37,44 +105,29 @@ pub fn repair(model: &Model, topology: &Topology, previous: &Previous) -> Placem
             }
         }
     }
-    let mut placed = place_onto(model, topology, Some(previous), kept.clone());
-    for _ in 0..4 {
+    let mut placed = place_onto(model, topology, Some(previous), kept.clone(), Rule::Classic);
+    for _ in 0..AGAIN_ROUNDS {
         let figures = crate::score::score(model, topology, &placed, Some(previous));
-        let mut again: BTreeSet<AgentId> = BTreeSet::new();
-        for violation in &figures.violations {
-            use crate::score::Violation;
-            match violation {
-                Violation::Count { agent, .. }
-                | Violation::Ineligible { agent, .. }
-                | Violation::Spread { agent, .. }
-                | Violation::AntiAffinity { agent, .. }
-                | Violation::Colocate { agent, .. }
-                | Violation::Avoid { agent, .. } => {
-                    again.insert(*agent);
-                }
-                Violation::Cpu { node, .. } | Violation::Memory { node, .. } => {
-                    again
-                        .extend((0..model.agents.len()).map(|a| AgentId(a as u32)).filter(|a| kept.get(*a, *node) > 0));
-                }
-                Violation::Slo { route, .. } => {
-                    let route = &model.routes[*route];
-                    again.extend([route.from, route.to]);
-                }
-            }
-        }
+        let again = breakers(model, &figures.violations, &kept);
         if again.is_empty() {
             break;
         }
         for agent in again {
             kept.by_agent[agent.0 as usize].clear();
         }
-        placed = place_onto(model, topology, Some(previous), kept.clone());
+        placed = place_onto(model, topology, Some(previous), kept.clone(), Rule::Classic);
     }
     placed
 }
 
 /// Places the replicas `start` does not hold yet, around it.
-fn place_onto(model: &Model, topology: &Topology, previous: Option<&Previous>, start: Placement) -> Placement {
+fn place_onto(
+    model: &Model,
+    topology: &Topology,
+    previous: Option<&Previous>,
+    start: Placement,
+    rule: Rule,
+) -> Placement {
     let n_nodes = topology.nodes.len();
     let mut cpu_left: Vec<f64> = topology.nodes.iter().map(|n| f64::from(model.node(*n).cores)).collect();
     let mut memory_left: Vec<u64> = topology.nodes.iter().map(|n| model.node(*n).memory_mib).collect();
@@ -96,7 +149,7 @@ fn place_onto(model: &Model, topology: &Topology, previous: Option<&Previous>, s
         }
     }
 
-    for agent in order(model) {
+    for agent in order(model, rule) {
         let a = &model.agents[agent.0 as usize];
         let cpu = model.effective_cpu(a);
         let partners: Vec<(AgentId, f64)> = model
@@ -111,6 +164,23 @@ fn place_onto(model: &Model, topology: &Topology, previous: Option<&Previous>, s
                 } else {
                     None
                 }
+            })
+            .collect();
+        // Partners of SLO routes and the level the SLO needs: the coarsest
+        // whose latency still meets it. Being local there (F ≥ 0.99) means
+        // replica counts proportional to the partner's in every domain.
+        let slo_partners: Vec<(AgentId, usize)> = model
+            .routes
+            .iter()
+            .filter(|r| rule == Rule::SloAware && (r.from == agent || r.to == agent))
+            .filter_map(|r| {
+                let slo = r.slo_p99_us?;
+                let service = model.agents[r.to.0 as usize].service_us;
+                if latency[4] + service <= slo {
+                    return None;
+                }
+                let level = (0..4).rev().find(|level| latency[*level] + service <= slo)?;
+                Some((if r.from == agent { r.to } else { r.from }, level))
             })
             .collect();
         let mut avoided: Vec<(AgentId, usize)> = a.avoid.iter().map(|(o, l)| (*o, level_index(*l))).collect();
@@ -135,6 +205,26 @@ fn place_onto(model: &Model, topology: &Topology, previous: Option<&Previous>, s
             let near: Vec<(f64, [BTreeSet<u32>; 4])> =
                 partners.iter().map(|(p, w)| (*w, [0, 1, 2, 3].map(|level| domains(*p, level)))).collect();
             let kept_before = previous.and_then(|p| p.agent(agent));
+            // Per SLO partner already placed: (level, its counts, my counts, my R / its R).
+            let proportional: Vec<_> = slo_partners
+                .iter()
+                .filter(|(partner, _)| placement.total(*partner) > 0)
+                .map(|(partner, level)| {
+                    let ratio = f64::from(a.n_replicas) / f64::from(model.agents[partner.0 as usize].n_replicas);
+                    let theirs = placement.per_domain(topology, *partner, *level);
+                    (*level, theirs, placement.per_domain(topology, agent, *level), ratio)
+                })
+                .collect();
+            // SLO partners still to come: spread evenly at the level they
+            // need, which any spread-constrained partner can then mirror.
+            let even: Vec<(usize, BTreeMap<u32, u32>)> = slo_partners
+                .iter()
+                .filter(|(partner, _)| placement.total(*partner) == 0)
+                .map(|(_, level)| *level)
+                .collect::<BTreeSet<usize>>()
+                .into_iter()
+                .map(|level| (level, placement.per_domain(topology, agent, level)))
+                .collect();
 
             let mut best: Option<(f64, NodeId)> = None;
             for index in 0..n_nodes {
@@ -166,6 +256,16 @@ fn place_onto(model: &Model, topology: &Topology, previous: Option<&Previous>, s
                         }
                     }
                 }
+                for (level, mine) in &even {
+                    cost += 1e4 * f64::from(mine.get(&topology.domain_of(*level, node)).copied().unwrap_or(0));
+                }
+                // Past a partner's share of a domain, the SLO's locality is lost.
+                for (level, theirs, mine, ratio) in &proportional {
+                    let domain = topology.domain_of(*level, node);
+                    let target = f64::from(theirs.get(&domain).copied().unwrap_or(0)) * ratio;
+                    let after = f64::from(mine.get(&domain).copied().unwrap_or(0) + 1);
+                    cost += 1e5 * (after - target).max(0.0);
+                }
                 if kept_before.is_some_and(|b| b.on_nodes.get(&node).is_some_and(|c| *c > placement.get(agent, node))) {
                     cost -= model.churn_weight;
                 }
@@ -186,7 +286,7 @@ fn place_onto(model: &Model, topology: &Topology, previous: Option<&Previous>, s
 
 /// Pinned agents first, then colocate targets before the agents that follow
 /// them, then constrained before free, bigger before smaller.
-fn order(model: &Model) -> Vec<AgentId> {
+fn order(model: &Model, rule: Rule) -> Vec<AgentId> {
     // depth[t] > depth[a] whenever a must be colocated with t, so targets come
     // first along whole chains (capped, in case of cycles).
     let n = model.agents.len();
@@ -210,11 +310,52 @@ fn order(model: &Model) -> Vec<AgentId> {
     ids.sort_by(|x, y| {
         let key = |id: &AgentId| {
             let a = &model.agents[id.0 as usize];
-            let constrained = a.pin.is_some() || !a.selector.is_empty() || a.anti_affinity.is_some();
+            // SLO-aware, spread counts too: an SLO partner placed first
+            // would be mirrored (see `proportional`) where the spread cannot follow.
+            let constrained = a.pin.is_some()
+                || !a.selector.is_empty()
+                || a.anti_affinity.is_some()
+                || (rule == Rule::SloAware && a.spread.is_some());
             let size = model.effective_cpu(a) * f64::from(a.n_replicas);
             (a.pin.is_none(), std::cmp::Reverse(depth[id.0 as usize]), !constrained, -size)
         };
         key(x).partial_cmp(&key(y)).unwrap_or(std::cmp::Ordering::Equal).then(x.cmp(y))
     });
-    ids
+    if rule == Rule::Classic {
+        return ids;
+    }
+    // Each agent that must be colocated with a target comes right after it,
+    // while the target's hosts still have room: placed after every other
+    // agent, a host-level follower found its target's hosts full (31 agents
+    // of planbench XL seed 101 were left unplaced so).
+    let rank: Vec<usize> = {
+        let mut rank = vec![0; n];
+        for (position, id) in ids.iter().enumerate() {
+            rank[id.0 as usize] = position;
+        }
+        rank
+    };
+    let mut followers: Vec<Vec<AgentId>> = vec![Vec::new(); n];
+    for (index, agent) in model.agents.iter().enumerate() {
+        for (target, _) in &agent.colocate {
+            followers[target.0 as usize].push(AgentId(index as u32));
+        }
+    }
+    for list in &mut followers {
+        list.sort_by_key(|id| rank[id.0 as usize]);
+        list.dedup();
+    }
+    let mut emitted = vec![false; n];
+    let mut out = Vec::with_capacity(n);
+    for id in ids {
+        let mut stack = vec![id];
+        while let Some(next) = stack.pop() {
+            if std::mem::replace(&mut emitted[next.0 as usize], true) {
+                continue;
+            }
+            out.push(next);
+            stack.extend(followers[next.0 as usize].iter().rev().filter(|f| !emitted[f.0 as usize]));
+        }
+    }
+    out
 }
