@@ -234,21 +234,23 @@ fn a_time_limit_bounds_the_whole_plan() {
     assert!(plan["solver"]["bound"].as_f64().unwrap() <= plan["objective"]["total"].as_f64().unwrap() + 1e-6);
 }
 
-/// Greedy keeps `bulk` beside `api` for its traffic, which leaves no room for
-/// `db`, whose SLO needs api's NUMA node: only the MILP finds the plan.
+/// Two 6-core hosts and replicas of 3, 3, 2, 2 and 2 cores: greedy (largest
+/// first, to the emptier node) puts a 3 and a 2 on each host and has no room
+/// for the last 2; only the MILP finds {3, 3} and {2, 2, 2}.
 const GREEDY_TRAP: &str = "version: 1
 topology:
   latency_us: {numa: 1.5, host: 4, rack: 25, zone: 120, region: 900}
   hosts:
-    - {name: h1, zone: z1, rack: r1, numa: [{cores: 4, memory_mib: 4096}]}
-    - {name: h2, zone: z1, rack: r1, numa: [{cores: 4, memory_mib: 4096}]}
+    - {name: h1, zone: z1, rack: r1, numa: [{cores: 6, memory_mib: 4096}]}
+    - {name: h2, zone: z1, rack: r1, numa: [{cores: 6, memory_mib: 4096}]}
 agents:
-  - {id: api@1, replicas: 1, cpu: 2, memory_mib: 512, qos: guaranteed, service_us: 50}
-  - {id: bulk@1, replicas: 1, cpu: 2, memory_mib: 512, qos: guaranteed, service_us: 50}
-  - {id: db@1, replicas: 1, cpu: 2, memory_mib: 512, qos: guaranteed, service_us: 50}
+  - {id: a@1, replicas: 1, cpu: 3, memory_mib: 64, qos: guaranteed, service_us: 50}
+  - {id: b@1, replicas: 1, cpu: 3, memory_mib: 64, qos: guaranteed, service_us: 50}
+  - {id: c@1, replicas: 1, cpu: 2, memory_mib: 64, qos: guaranteed, service_us: 50}
+  - {id: d@1, replicas: 1, cpu: 2, memory_mib: 64, qos: guaranteed, service_us: 50}
+  - {id: e@1, replicas: 1, cpu: 2, memory_mib: 64, qos: guaranteed, service_us: 50}
 routes:
-  - {from: api@1, to: bulk@1, rps: 1000}
-  - {from: api@1, to: db@1, rps: 1, slo_p99_us: 52}
+  - {from: a@1, to: c@1, rps: 10}
 ";
 
 #[test]
@@ -261,16 +263,19 @@ fn past_the_memory_limit_the_whole_milp_is_not_built_and_the_exit_says_what_it_n
     let plan = plan_to(config, &out, &[]);
     assert_eq!(plan["kind"], "rtt.plan");
 
-    let refused = rtt(&["plan", config, "-o", out.to_str().unwrap(), "--memory-limit", "10KiB"]);
+    let refused = rtt(&["plan", config, "-o", out.to_str().unwrap(), "--memory-limit", "1KiB"]);
     assert_eq!(refused.status.code(), Some(4), "{}", String::from_utf8_lossy(&refused.stderr));
     let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(stderr.contains("over --memory-limit 10 KiB") && stderr.contains("--memory-limit 46 KiB"), "{stderr}");
-    let json = rtt(&["plan", config, "-o", out.to_str().unwrap(), "--memory-limit", "10KiB", "--format", "json"]);
+    assert!(
+        stderr.contains("over --memory-limit 1 KiB") && stderr.contains("it would fit with --memory-limit"),
+        "{stderr}"
+    );
+    let json = rtt(&["plan", config, "-o", out.to_str().unwrap(), "--memory-limit", "1KiB", "--format", "json"]);
     assert_eq!(json.status.code(), Some(4));
     let report: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(report["kind"], "rtt.no_plan");
-    assert_eq!(report["memory"]["limit_bytes"], 10240);
-    assert!(report["memory"]["needed_bytes"].as_u64().unwrap() > 10240);
+    assert_eq!(report["memory"]["limit_bytes"], 1024);
+    assert!(report["memory"]["needed_bytes"].as_u64().unwrap() > 1024);
 
     let nonsense = rtt(&["plan", config, "-o", out.to_str().unwrap(), "--memory-limit", "8 parsecs"]);
     assert_eq!(nonsense.status.code(), Some(1));

@@ -54,7 +54,126 @@ pub fn place(model: &Model, topology: &Topology, previous: Option<&Previous>) ->
         }
         (placed, broken) = (next, next_broken);
     }
+    for _ in 0..AGAIN_ROUNDS {
+        let before = broken.len();
+        mirror(model, topology, previous, &mut placed, &mut broken);
+        if broken.is_empty() || broken.len() == before {
+            break;
+        }
+    }
     if broken.len() < classic_broken.len() { placed } else { classic }
+}
+
+/// Destination nodes [`mirror`] tries per replica move.
+const MIRROR_TRIES: usize = 5;
+
+/// The last step of the SLO-aware rule: for each broken SLO, moves one
+/// replica of either end from a domain where it has more than its share of
+/// the other end's to one where it has less (at the level the SLO needs),
+/// keeping a move only when the placement then breaks fewer rules.
+fn mirror(
+    model: &Model,
+    topology: &Topology,
+    previous: Option<&Previous>,
+    placed: &mut Placement,
+    broken: &mut Vec<crate::score::Violation>,
+) {
+    let latency = model.latency.by_locality;
+    let routes: Vec<usize> = broken
+        .iter()
+        .filter_map(|v| if let crate::score::Violation::Slo { route, .. } = v { Some(*route) } else { None })
+        .collect();
+    for index in routes {
+        let route = &model.routes[index];
+        let (Some(slo), service) = (route.slo_p99_us, model.agents[route.to.0 as usize].service_us) else { continue };
+        let Some(level) = (0..4).rev().find(|level| latency[*level] + service <= slo) else { continue };
+        'ends: for (mover, other) in [(route.from, route.to), (route.to, route.from)] {
+            let a = &model.agents[mover.0 as usize];
+            let ratio = f64::from(a.n_replicas) / f64::from(model.agents[other.0 as usize].n_replicas);
+            let mine = placed.per_domain(topology, mover, level);
+            let theirs = placed.per_domain(topology, other, level);
+            let share = |domain: u32| f64::from(theirs.get(&domain).copied().unwrap_or(0)) * ratio;
+            let Some((&from_domain, _)) =
+                mine.iter().filter(|(d, count)| f64::from(**count) > share(**d) + 1e-9).max_by_key(|(_, c)| **c)
+            else {
+                continue;
+            };
+            let Some(&to_domain) =
+                theirs.keys().find(|d| f64::from(mine.get(d).copied().unwrap_or(0)) + 1.0 <= share(**d) + 1e-9)
+            else {
+                continue;
+            };
+            let Some((&source, _)) =
+                placed.by_agent[mover.0 as usize].iter().find(|(n, _)| topology.domain_of(level, **n) == from_domain)
+            else {
+                continue;
+            };
+            // Room left per node, from what is placed.
+            let mut cpu_used = vec![0.0; topology.nodes.len()];
+            let mut memory_used = vec![0u64; topology.nodes.len()];
+            for (agent, nodes) in placed.by_agent.iter().enumerate() {
+                let placed_agent = &model.agents[agent];
+                for (node, count) in nodes {
+                    cpu_used[node.0 as usize] += model.effective_cpu(placed_agent) * f64::from(*count);
+                    memory_used[node.0 as usize] += placed_agent.memory_mib * u64::from(*count);
+                }
+            }
+            let cpu = model.effective_cpu(a);
+            // The rules the greedy rule checks: anti-affinity, avoid (both
+            // directions) and colocate, from what is placed.
+            let domains = |agent: AgentId, level: usize| -> BTreeSet<u32> {
+                placed.per_domain(topology, agent, level).into_keys().collect()
+            };
+            let mut kept_apart: Vec<(usize, BTreeSet<u32>)> =
+                a.avoid.iter().map(|(o, l)| (level_index(*l), domains(*o, level_index(*l)))).collect();
+            for (index, other_agent) in model.agents.iter().enumerate() {
+                for (avoided, l) in &other_agent.avoid {
+                    if *avoided == mover {
+                        kept_apart.push((level_index(*l), domains(AgentId(index as u32), level_index(*l))));
+                    }
+                }
+            }
+            if let Some(l) = a.anti_affinity {
+                kept_apart.push((level_index(l), domains(mover, level_index(l))));
+            }
+            let together: Vec<(usize, BTreeSet<u32>)> =
+                a.colocate.iter().map(|(o, l)| (level_index(*l), domains(*o, level_index(*l)))).collect();
+            let mut targets: Vec<(f64, NodeId)> = (0..topology.nodes.len())
+                .map(|i| NodeId(i as u32))
+                .filter(|node| topology.domain_of(level, *node) == to_domain)
+                .filter(|node| {
+                    kept_apart.iter().all(|(l, set)| !set.contains(&topology.domain_of(*l, *node)))
+                        && together.iter().all(|(l, set)| set.contains(&topology.domain_of(*l, *node)))
+                })
+                .filter(|node| {
+                    let numa = topology.node(*node);
+                    let capacity = model.node(numa);
+                    model.host_is_eligible(a, numa.host)
+                        && a.pin.and_then(|(_, n)| n).is_none_or(|n| n == numa.numa)
+                        && f64::from(capacity.cores) - cpu_used[node.0 as usize] + 1e-9 >= cpu
+                        && capacity.memory_mib.saturating_sub(memory_used[node.0 as usize]) >= a.memory_mib
+                })
+                .map(|node| (f64::from(model.node(topology.node(node)).cores) - cpu_used[node.0 as usize], node))
+                .collect();
+            targets.sort_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)));
+            for (_, target) in targets.into_iter().take(MIRROR_TRIES) {
+                let mut moved = placed.clone();
+                let nodes = &mut moved.by_agent[mover.0 as usize];
+                match nodes.get_mut(&source) {
+                    Some(count) if *count > 1 => *count -= 1,
+                    _ => {
+                        nodes.remove(&source);
+                    }
+                }
+                moved.add(mover, target, 1);
+                let now = crate::score::score(model, topology, &moved, previous).violations;
+                if now.len() < broken.len() {
+                    (*placed, *broken) = (moved, now);
+                    break 'ends;
+                }
+            }
+        }
+    }
 }
 
 /// The agents to place again for `violations`: each rule's agent, both ends
@@ -358,4 +477,55 @@ fn order(model: &Model, rule: Rule) -> Vec<AgentId> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn model(yaml: &str) -> Model {
+        let source = rtt_schema::source::SourceFile::new("t.yaml", yaml.to_owned());
+        rtt_schema::check_text(source, rtt_schema::Format::Yaml).expect("valid").model
+    }
+
+    /// Two zones of two hosts; `api` and `db` with an SLO only zone locality meets.
+    const TWO_ZONES: &str = "version: 1
+topology:
+  latency_us: {numa: 1, host: 2, rack: 25, zone: 250, region: 1500}
+  hosts:
+    - {name: a1, zone: za, rack: r1, numa: [{cores: 8, memory_mib: 4096}]}
+    - {name: a2, zone: za, rack: r2, numa: [{cores: 8, memory_mib: 4096}]}
+    - {name: b1, zone: zb, rack: r3, numa: [{cores: 8, memory_mib: 4096}]}
+    - {name: b2, zone: zb, rack: r4, numa: [{cores: 8, memory_mib: 4096}]}
+agents:
+  - {id: api@1, replicas: 2, cpu: 1, memory_mib: 64, qos: guaranteed, service_us: 50}
+  - {id: db@1, replicas: 2, cpu: 1, memory_mib: 64, qos: guaranteed, service_us: 50, spread: {level: zone, max_skew: 0}}
+routes:
+  - {from: api@1, to: db@1, rps: 10, slo_p99_us: 400}
+";
+
+    #[test]
+    fn mirror_moves_a_replica_to_make_an_slo_partner_proportional() {
+        let model = model(TWO_ZONES);
+        let topology = Topology::new(&model);
+        // api in one zone, db spread over both: zone locality is 1/2, the SLO is broken.
+        let mut placed = Placement::empty(2);
+        placed.add(AgentId(0), NodeId(0), 1);
+        placed.add(AgentId(0), NodeId(1), 1);
+        placed.add(AgentId(1), NodeId(0), 1);
+        placed.add(AgentId(1), NodeId(2), 1);
+        let mut broken = crate::score::score(&model, &topology, &placed, None).violations;
+        assert!(matches!(broken.as_slice(), [crate::score::Violation::Slo { route: 0, .. }]), "{broken:?}");
+        mirror(&model, &topology, None, &mut placed, &mut broken);
+        assert!(broken.is_empty(), "{broken:?}");
+        assert_eq!(placed.per_domain(&topology, AgentId(0), 3).len(), 2, "api now in both zones");
+    }
+
+    #[test]
+    fn place_meets_an_slo_that_needs_zone_locality() {
+        let model = model(TWO_ZONES);
+        let topology = Topology::new(&model);
+        let placed = place(&model, &topology, None);
+        assert!(crate::score::score(&model, &topology, &placed, None).violations.is_empty());
+    }
 }
