@@ -156,6 +156,54 @@ fn apply_status_rollback_and_an_old_serial_refused() {
     assert_eq!(code_of(&none), Some(1), "plan 1 was not planned from a previous plan");
 }
 
+#[test]
+fn fifty_concurrent_applies_of_one_plan_have_exactly_one_coordinator() {
+    let (dir, hashes) = template(Drivers::Processes, 0);
+    let root = dir.path();
+    // All fifty are started before any is waited for; each is an
+    // independent `rtt apply` racing for the lock.
+    let children: Vec<_> = (0..50)
+        .map(|_| {
+            std::process::Command::new(apply_workspace::rtt_bin())
+                .args(["apply", "p1.json", "--format", "json"])
+                .current_dir(root)
+                .env_remove("RTT_FAULT")
+                .env_remove("RTT_FAULT_ONCE")
+                .env_remove("RTT_FAULT_TRACE")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("rtt apply starts")
+        })
+        .collect();
+    let (mut committed, mut nothing, mut locked) = (0, 0, 0);
+    for child in children {
+        let output = child.wait_with_output().expect("rtt apply ends");
+        let (out, err) = (support::stdout(&output), support::stderr(&output));
+        match code_of(&output) {
+            Some(0) => {
+                let json: serde_json::Value = serde_json::from_str(&out).expect("one JSON report");
+                match json["result"].as_str() {
+                    Some("committed") => committed += 1,
+                    Some("nothing to do") => nothing += 1,
+                    other => panic!("unexpected result {other:?}: {out}{err}"),
+                }
+            }
+            Some(1) if err.contains("locked") => locked += 1,
+            code => panic!("exit {code:?}: {out}{err}"),
+        }
+    }
+    assert_eq!(committed, 1, "exactly one coordinated ({nothing} found nothing to do, {locked} were locked out)");
+    assert_eq!(nothing + locked, 49);
+    eprintln!("50 concurrent applies: 1 committed, {nothing} nothing to do, {locked} locked");
+    let wal = std::fs::read_to_string(root.join(".rtt/wal/wal.jsonl")).expect("wal");
+    assert_eq!(wal.lines().count(), 3, "one transaction logged: {wal}");
+    ok(root, &["wal", "verify"]);
+    let status = support::stdout(&ok(root, &["status"]));
+    assert!(status.contains(&format!("applied   {} serial 1", hashes[0])), "{status}");
+    assert!(status.contains("in doubt  none"), "{status}");
+}
+
 /// A workspace with three plans applied (nine WAL records), and its WAL lines.
 fn applied_three() -> (tempfile::TempDir, Vec<String>) {
     let (dir, _) = template(Drivers::BuiltIn, 3);

@@ -16,7 +16,7 @@
 //! .rtt/state/wal-anchor.json                       last WAL record at the end of a transaction
 //! .rtt/state/breakers.json                         driver breakers
 //! .rtt/wal/wal.jsonl, torn-<offset>.bin            write-ahead log, torn tails set aside
-//! .rtt/apply.lock                                  coordinator lock (pid)
+//! .rtt/apply.lock                                  coordinator lock (flock; holder's pid)
 //! .rtt/telemetry/phases.jsonl                      phase timings per driver
 //! .rtt/logs/<driver>.log                           stderr of driver processes
 //! .rtt/mount.log                                   log of a background mount

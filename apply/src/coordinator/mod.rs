@@ -200,7 +200,7 @@ pub struct Coordinator {
     drivers: BTreeMap<String, Driver>,
     opened: BTreeSet<String>,
     failed: BTreeSet<String>,
-    /// Things worth telling the operator (stale lock taken over, torn record).
+    /// Things worth telling the operator (a holder that died holding the lock, torn record).
     pub notes: Vec<String>,
     _lock: CoordinatorLock,
 }
@@ -210,8 +210,8 @@ impl Coordinator {
     pub fn open(workspace: Workspace, fleet: Fleet, faults: Faults) -> Result<Coordinator, ApplyError> {
         let lock = CoordinatorLock::acquire(&workspace.layout.apply_lock())?;
         let mut notes = Vec::new();
-        if let Some(pid) = lock.stale_pid {
-            notes.push(format!("took over a stale lock left by process {pid}"));
+        if let Some(pid) = lock.crashed_pid {
+            notes.push(format!("process {pid} exited holding the apply lock; recovering what it left"));
         }
         let anchor = workspace.read_anchor()?;
         let wal = Wal::open(&workspace.layout.wal(), anchor.as_ref())?;
