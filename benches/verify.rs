@@ -101,6 +101,9 @@ fn main() {
         std::hint::black_box(document.to_file_bytes().expect("canonical"));
     });
     let message = document.signed_bytes().expect("canonical");
+    let canonical_check = timing::median_of(RUNS, || {
+        rtt_canonical::check_canonical(std::hint::black_box(&message)).expect("canonical");
+    });
     let signature = keys[0].sign(&message);
     let ed25519 = timing::median_of(RUNS, || {
         assert!(keys[0].public_key().verify(&message, &signature));
@@ -149,6 +152,7 @@ fn main() {
     row("  parse into PlanDocument", parse_typed, sha256);
     row("  PlanDocument::signed_bytes (JCS without signatures)", signed_bytes, sha256);
     row("  PlanDocument::to_file_bytes (JCS)", file_bytes, sha256);
+    row("  check_canonical of the signed bytes (one pass)", canonical_check, sha256);
     row("  one strict Ed25519 verification", ed25519, sha256);
     row("verify_plan, 1 signature (threshold 1)", verify_1, sha256);
     row("verify_plan, 2 signatures (threshold 2)", verify_2, sha256);

@@ -4,11 +4,15 @@
 //! Serialisation is delegated to `serde_json_canonicalizer` (ECMAScript number
 //! formatting, UTF-16 key order); this module fixes how rtt names hashes.
 
+mod check;
+
 use std::fmt;
 use std::str::FromStr;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256 as Sha256Hasher};
+
+pub use check::{NotCanonical, check_canonical};
 
 /// The JCS bytes of a value.
 ///

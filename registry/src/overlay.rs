@@ -49,6 +49,7 @@ impl OverlayFile {
     pub fn parse(path: &Path, text: &str) -> Result<Self> {
         let name = path.display().to_string();
         let (value, _) = canonical_from_text(&name, text)?;
+        refuse_null_merges(path, &value)?;
         let overlay: Overlay = serde_json::from_value(value).map_err(|e| RegistryError::Invalid {
             path: name.clone(),
             line: 1,
@@ -78,6 +79,25 @@ impl OverlayFile {
     }
 }
 
+/// `"merge": null` is a valid RFC 7396 patch that replaces the whole
+/// manifest with `null`; no view can be that, and an absent `merge` reads
+/// the same to serde, so it is refused by name before the typed parse.
+fn refuse_null_merges(path: &Path, value: &Value) -> Result<()> {
+    let Some(agents) = value.get("agents").and_then(Value::as_object) else { return Ok(()) };
+    for (selector, entry) in agents {
+        if entry.get("merge").is_some_and(Value::is_null) {
+            return Err(RegistryError::Overlay {
+                file: path.to_owned(),
+                selector: selector.clone(),
+                message: "`merge: null` would replace the whole manifest with null (RFC 7396); to remove fields, \
+                          merge an object that sets them to null, e.g. {\"merge\": {\"field\": null}}"
+                    .into(),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// The part of an overlay (or of none) that applies to `id`.
 pub fn applicable(overlay: Option<&Overlay>, id: &str) -> Overlay {
     let mut agents = BTreeMap::new();
@@ -102,9 +122,20 @@ impl Overlay {
         Sha256::of(&self.to_bytes())
     }
 
-    /// Applies the `*` entry, then the `id` entry (merge, then patch, each).
-    /// `file` names the overlay in errors.
-    pub fn apply(&self, id: &str, doc: &mut Value, file: &Path) -> Result<()> {
+    /// This overlay as its canonical bytes read back: numbers in one
+    /// representation (`1.0` and `1` both become the integer 1), so that
+    /// overlays with the same hash (the cache key) behave the same. A
+    /// patch's `test` compares values structurally, and serde_json's `1.0`
+    /// is not its `1`: without this a view could pass or fail depending on
+    /// which spelling filled the cache first.
+    fn normalized(&self) -> Overlay {
+        serde_json::from_slice(&self.to_bytes()).unwrap_or_else(|_| self.clone())
+    }
+
+    /// Applies the `*` entry, then the `id` entry (merge, then patch, each),
+    /// to a normalized document (one read from canonical bytes), as
+    /// [`apply_layers`] does. `file` names the overlay in errors.
+    fn apply_normalized(&self, id: &str, doc: &mut Value, file: &Path) -> Result<()> {
         for selector in [ALL, id] {
             let Some(entry) = self.agents.get(selector) else { continue };
             if let Some(merge) = &entry.merge {
@@ -133,8 +164,10 @@ impl Overlay {
 pub fn apply_layers(id: &str, base: &[u8], layers: &[(&Overlay, &Path)]) -> Result<Vec<u8>> {
     let mut doc: Value = serde_json::from_slice(base)
         .map_err(|e| RegistryError::Unavailable(format!("manifest of {id} is not JSON: {e}")))?;
+    // The base is canonical bytes, so `doc` starts normalized, and
+    // normalized overlays keep it so.
     for (overlay, file) in layers {
-        overlay.apply(id, &mut doc, file)?;
+        overlay.normalized().apply_normalized(id, &mut doc, file)?;
     }
     canonical_bytes(&doc).map_err(RegistryError::Unavailable)
 }
@@ -179,6 +212,50 @@ mod tests {
             .expect_err("test op fails");
         let text = err.to_string();
         assert!(text.contains("prod.json") && text.contains("x@1") && text.contains("operation 0"), "{text}");
+    }
+
+    #[test]
+    fn a_test_compares_numbers_by_value_whatever_their_spelling() {
+        let base = br#"{"n":1,"x":0.5}"#;
+        for (spelling, passes) in [("1", true), ("1.0", true), ("1e0", true), ("10e-1", true), ("1.5", false)] {
+            let file = overlay(&format!(
+                r#"{{"agents":{{"x@1":{{"patch":[{{"op":"test","path":"/n","value":{spelling}}},{{"op":"test","path":"/x","value":5e-1}}]}}}}}}"#
+            ));
+            let part = file.applicable("x@1");
+            assert_eq!(apply_layers("x@1", base, &[(&part, Path::new("e"))]).is_ok(), passes, "{spelling}");
+        }
+    }
+
+    #[test]
+    fn overlays_with_one_cache_key_behave_the_same_whichever_is_read_first() {
+        // `1.0` and `1` have one canonical form, hence one hash and one
+        // cache key: each must succeed exactly when the other does, also
+        // as typed values built without the parser (from the CAS).
+        let spelled = |n: Value| Overlay {
+            agents: BTreeMap::from([(
+                "x@1".to_owned(),
+                OverlayEntry {
+                    merge: Some(serde_json::json!({"m": n.clone()})),
+                    patch: Some(
+                        serde_json::from_value(serde_json::json!([{"op": "test", "path": "/n", "value": n}])).unwrap(),
+                    ),
+                },
+            )]),
+        };
+        let (float, int) = (spelled(serde_json::json!(1.0)), spelled(serde_json::json!(1)));
+        assert_eq!(float.hash(), int.hash());
+        let base = br#"{"n":1}"#;
+        let a = apply_layers("x@1", base, &[(&float, Path::new("e"))]).expect("1.0 tests equal to 1");
+        let b = apply_layers("x@1", base, &[(&int, Path::new("e"))]).expect("1 tests equal to 1");
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_null_merge_is_refused_and_says_what_to_write() {
+        let error = OverlayFile::parse(Path::new("o.json"), r#"{"agents":{"x@1":{"merge":null}}}"#).expect_err("null");
+        let text = error.to_string();
+        assert!(text.contains("x@1") && text.contains("merge: null"), "{text}");
+        assert!(format!("{error:?}").contains("sets them to null"), "{error:?}");
     }
 
     #[test]

@@ -4,7 +4,9 @@
 //! 1. [`parse_plan`] — the bytes are UTF-8 and a version-1 plan (no unknown
 //!    or duplicate fields, integers JSON carries exactly), laid out as rtt
 //!    writes it; the signed bytes are cut out of the file as they are
-//!    (`layout`), so signatures are checked against exactly the bytes on disk;
+//!    (`layout`), so signatures are checked against exactly the bytes on disk,
+//!    and those bytes must be the canonical form of what they hold (no
+//!    duplicate keys, nothing spelled otherwise than JCS spells it);
 //! 2. [`check_signatures`] — at least `threshold` signatures verify strictly
 //!    under distinct trusted keys; everything that does not count is reported;
 //! 3. [`check_serial`] — the serial is above the highest applied one.
@@ -104,7 +106,18 @@ pub fn parse_plan(bytes: &[u8]) -> Result<ParsedPlan, Rejection> {
         reason: match error {
             LayoutError::Framing => "it is not one JSON object followed by one newline",
             LayoutError::NoSignaturesMember => "its signatures are not where and as rtt writes them",
-        },
+        }
+        .to_owned(),
+    })?;
+    // The signed bytes must mean exactly one thing: what was parsed. A
+    // duplicate key (the parse kept the last) or any other spelling would
+    // let two readers of the same signed file see different plans.
+    rtt_canonical::check_canonical(&signed_bytes).map_err(|e| {
+        // Name the place in the file, not in the signed bytes cut from it.
+        let cut = bytes.iter().zip(&signed_bytes).take_while(|(a, b)| a == b).count();
+        let member = bytes.len() - 1 - signed_bytes.len();
+        let offset = if e.offset < cut { e.offset } else { e.offset + member };
+        Rejection::NotCanonical { reason: format!("byte {offset}: {}", e.reason) }
     })?;
     let hash = Sha256::of(&signed_bytes);
     Ok(ParsedPlan { document, signed_bytes, hash })
@@ -238,7 +251,7 @@ pub enum Rejection {
     )]
     NotCanonical {
         /// What is out of place.
-        reason: &'static str,
+        reason: String,
     },
     /// Too few valid signatures from distinct trusted keys.
     #[error(
@@ -313,6 +326,36 @@ mod tests {
         let text = signed(&SecretKey::from_seed(&[1; 32])).replace("\"serial\":1,", "\"serial\":9007199254740993,");
         let error = parse_plan(text.as_bytes()).unwrap_err();
         assert!(matches!(&error, Rejection::Malformed { reason } if reason.contains("2^53")), "{error}");
+    }
+
+    #[test]
+    fn signed_bytes_that_are_not_canonical_are_refused_though_the_signature_verifies() {
+        let key = SecretKey::from_seed(&[1; 32]);
+        let store = TrustStore::new([("k1.pub".to_owned(), key.public_key())], Policy { threshold: 1 }).unwrap();
+        // A trusted key signs exactly these bytes, so only the canonical
+        // check stands between them and the last-key-wins parse.
+        let forge = |signed: &str| -> Vec<u8> {
+            let sig = hex::encode(key.sign(signed.as_bytes()));
+            let member =
+                format!(r#","signatures":[{{"alg":"ed25519","key_id":"{}","sig":"{sig}"}}]"#, key.public_key().id());
+            let at = signed.find(r#","solver""#).unwrap();
+            format!("{}{member}{}\n", &signed[..at], &signed[at..]).into_bytes()
+        };
+        let canonical = UNSIGNED.replace(r#","signatures":[]"#, "");
+        assert!(verify_plan(&forge(&canonical), &store, None).is_ok(), "the control case verifies");
+        for (what, signed, there) in [
+            ("a duplicate provider", canonical.replace(r#""views":{}"#, r#""views":{"p":[],"p":[]}"#), r#""p":[]}"#),
+            ("an escaped character", canonical.replace(r#""kind":"rtt.plan""#, r#""kind":"rtt\u002eplan""#), r"\u002e"),
+            ("a number spelled long", canonical.replace(r#""total":0"#, r#""total":0.0"#), "0.0}"),
+        ] {
+            let file = forge(&signed);
+            let error = verify_plan(&file, &store, None).expect_err(what);
+            let Rejection::NotCanonical { reason } = &error else { panic!("{what}: {error}") };
+            assert_eq!(error.check(), "format", "{what}");
+            // The byte named is the file's, where it departs from canonical form.
+            let offset: usize = reason["byte ".len()..reason.find(':').unwrap()].parse().unwrap();
+            assert!(file[offset..].starts_with(there.as_bytes()), "{what}: {reason}");
+        }
     }
 
     #[test]
