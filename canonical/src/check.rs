@@ -173,60 +173,63 @@ impl<'a> Scan<'a> {
         let mut decoded: Option<String> = None;
         let mut copied_to = start;
         loop {
-            let Some(&byte) = bytes.get(self.at) else { return Err(self.fail("the string is not closed")) };
-            match byte {
-                b'"' => {
-                    let end = self.at;
-                    self.at += 1;
-                    return Ok(match decoded {
-                        Some(mut text) => {
-                            text.push_str(&self.text[copied_to..end]);
-                            Cow::Owned(text)
-                        }
-                        None => Cow::Borrowed(&self.text[start..end]),
-                    });
-                }
-                0x00..=0x1f => return Err(self.fail("a raw control character; JSON escapes it")),
-                b'\\' => {
-                    let escape = bytes.get(self.at + 1).copied();
-                    let (decoded_char, len) = match escape {
-                        Some(b'"') => ('"', 2),
-                        Some(b'\\') => ('\\', 2),
-                        Some(b'b') => ('\u{8}', 2),
-                        Some(b'f') => ('\u{c}', 2),
-                        Some(b'n') => ('\n', 2),
-                        Some(b'r') => ('\r', 2),
-                        Some(b't') => ('\t', 2),
-                        Some(b'u') => {
-                            let hex = self.text.get(self.at + 2..self.at + 6).unwrap_or("");
-                            let code = u32::from_str_radix(hex, 16).ok().filter(|_| hex.len() == 4);
-                            match code {
-                                Some(c @ 0..=0x1f)
-                                    if !matches!(c, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d)
-                                        && hex.bytes().all(|b| !b.is_ascii_uppercase()) =>
-                                {
-                                    (char::from_u32(c).unwrap_or('\0'), 6)
-                                }
-                                Some(c) => {
-                                    return Err(self.fail(format!(
-                                        "`\\u{hex}` where JCS writes {}",
-                                        describe_char(char::from_u32(c))
-                                    )));
-                                }
-                                None => return Err(self.fail("a malformed `\\u` escape")),
-                            }
-                        }
-                        Some(b'/') => return Err(self.fail("`\\/` where JCS writes `/`")),
-                        _ => return Err(self.fail("an escape JSON does not have")),
-                    };
-                    let text = decoded.get_or_insert_with(String::new);
-                    text.push_str(&self.text[copied_to..self.at]);
-                    text.push(decoded_char);
-                    self.at += len;
-                    copied_to = self.at;
-                }
-                _ => self.at += 1,
+            // Skip to the next quote or backslash in one search, then check
+            // the stretch skipped for raw control characters.
+            let Some(next) = memchr::memchr2(b'"', b'\\', &bytes[self.at..]) else {
+                return Err(self.fail("the string is not closed"));
+            };
+            if let Some(control) = bytes[self.at..self.at + next].iter().position(|&b| b < 0x20) {
+                self.at += control;
+                return Err(self.fail("a raw control character; JSON escapes it"));
             }
+            self.at += next;
+            if bytes[self.at] == b'"' {
+                let end = self.at;
+                self.at += 1;
+                return Ok(match decoded {
+                    Some(mut text) => {
+                        text.push_str(&self.text[copied_to..end]);
+                        Cow::Owned(text)
+                    }
+                    None => Cow::Borrowed(&self.text[start..end]),
+                });
+            }
+            // A backslash: decode the escape, or say how JCS writes it.
+            let escape = bytes.get(self.at + 1).copied();
+            let (decoded_char, len) = match escape {
+                Some(b'"') => ('"', 2),
+                Some(b'\\') => ('\\', 2),
+                Some(b'b') => ('\u{8}', 2),
+                Some(b'f') => ('\u{c}', 2),
+                Some(b'n') => ('\n', 2),
+                Some(b'r') => ('\r', 2),
+                Some(b't') => ('\t', 2),
+                Some(b'u') => {
+                    let hex = self.text.get(self.at + 2..self.at + 6).unwrap_or("");
+                    let code = u32::from_str_radix(hex, 16).ok().filter(|_| hex.len() == 4);
+                    match code {
+                        Some(c @ 0..=0x1f)
+                            if !matches!(c, 0x08 | 0x09 | 0x0a | 0x0c | 0x0d)
+                                && hex.bytes().all(|b| !b.is_ascii_uppercase()) =>
+                        {
+                            (char::from_u32(c).unwrap_or('\0'), 6)
+                        }
+                        Some(c) => {
+                            return Err(
+                                self.fail(format!("`\\u{hex}` where JCS writes {}", describe_char(char::from_u32(c))))
+                            );
+                        }
+                        None => return Err(self.fail("a malformed `\\u` escape")),
+                    }
+                }
+                Some(b'/') => return Err(self.fail("`\\/` where JCS writes `/`")),
+                _ => return Err(self.fail("an escape JSON does not have")),
+            };
+            let text = decoded.get_or_insert_with(String::new);
+            text.push_str(&self.text[copied_to..self.at]);
+            text.push(decoded_char);
+            self.at += len;
+            copied_to = self.at;
         }
     }
 
