@@ -126,8 +126,10 @@ pub fn spans(file: &Path) -> Result<Option<Vec<ValueSpan>>, CueError> {
         .ok_or_else(|| CueError::Broken { tool: tool.display().to_string(), what: "output rtt cannot read".into() })
 }
 
-/// Reads `{"spans": [{"path": [...], "start": B, "end": B, "key": [B, B]}]}`.
-fn parse_spans(bytes: &[u8]) -> Option<Vec<ValueSpan>> {
+/// Reads `rtt-cue-spans`' output,
+/// `{"spans": [{"path": [...], "start": B, "end": B, "key": [B, B]}]}`;
+/// `None` when it is anything else.
+pub fn parse_spans(bytes: &[u8]) -> Option<Vec<ValueSpan>> {
     #[derive(serde::Deserialize)]
     struct Raw {
         spans: Option<Vec<RawSpan>>,

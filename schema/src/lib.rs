@@ -20,5 +20,5 @@ mod structure;
 mod validate;
 
 pub use issue::{Issue, LocatedIssue};
-pub use load::{ConfigError, Format, LoadedConfig, check_text, config_hash, load};
+pub use load::{ConfigError, Format, LoadedConfig, check_cue_export, check_text, config_hash, load};
 pub use validate::refine;

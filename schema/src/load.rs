@@ -248,14 +248,21 @@ pub fn load(path: &FsPath) -> Result<LoadedConfig, ConfigError> {
                 let name = format!("{name} (exported by cue; run scripts/setup for positions in the .cue file)");
                 return check_text(SourceFile::new(name, json), format);
             };
-            let exported = SourceFile::new(format!("{name} (exported by cue)"), json);
-            let mut root = parse_json(exported.text()).map_err(|error| syntax_error(&exported, error, format))?;
-            let places = spans.into_iter().map(|span| (span.path, (span.value, span.key))).collect();
-            let source = SourceFile::new(name.clone(), read()?);
-            root.relocate(&places, source.text());
-            check_tree(source, root)
+            check_cue_export(SourceFile::new(name.clone(), read()?), json, spans)
         }
     }
+}
+
+/// Checks a `.cue` config from what the tools said of it: `cue export`'s
+/// JSON and `rtt-cue-spans`' places of its values in `source`; pure.
+/// Diagnostics point into the `.cue` file wherever a span says where a
+/// value stands, and into the export elsewhere.
+pub fn check_cue_export(source: SourceFile, json: String, spans: Vec<cue::ValueSpan>) -> Result<LoadedConfig, ConfigError> {
+    let exported = SourceFile::new(format!("{} (exported by cue)", source.name()), json);
+    let mut root = parse_json(exported.text()).map_err(|error| syntax_error(&exported, error, Format::Cue))?;
+    let places = spans.into_iter().map(|span| (span.path, (span.value, span.key))).collect();
+    root.relocate(&places, source.text());
+    check_tree(source, root)
 }
 
 fn utf8(name: &str, bytes: Vec<u8>) -> Result<String, ConfigError> {
