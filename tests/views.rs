@@ -201,8 +201,8 @@ fn mark_applied(root: &Path, plan_file: &str) {
     let plans = root.join(".rtt/state/plans");
     fs::create_dir_all(&plans).expect("mkdir");
     fs::write(plans.join(format!("{}.json", hash.trim_start_matches("sha256:"))), &bytes).expect("keep plan");
-    let state = format!("{{\"highest_serial\":{serial},\"plan\":\"{hash}\",\"serial\":{serial}}}");
-    fs::write(root.join(".rtt/state/applied.json"), state).expect("state");
+    let state = rtt_trust::AppliedState { plan: hash.parse().expect("hash"), serial, highest_serial: serial };
+    fs::write(root.join(".rtt/state/applied.json"), state.to_bytes().expect("sealed")).expect("state");
 }
 
 #[test]

@@ -116,9 +116,10 @@ impl Workspace {
             Err(e) => return Err(io_error("read", &path, e)),
         };
         let corrupt = |reason: String| WorkspaceError::Corrupt { path: path.clone(), reason };
-        let text = std::str::from_utf8(&bytes).map_err(|e| corrupt(e.to_string()))?;
-        let document = PlanDocument::parse(text).map_err(corrupt)?;
-        let actual = document.hash().map_err(|e| corrupt(e.to_string()))?;
+        // The same strict reading as `rtt verify`: the hash is of the exact
+        // signed bytes in the file, so not even a lost newline passes.
+        let parsed = rtt_trust::parse_plan(&bytes).map_err(|e| corrupt(e.to_string()))?;
+        let (document, actual) = (parsed.document, parsed.hash);
         if actual != *hash {
             return Err(corrupt(format!("its hash is {actual}, not the {hash} it is filed under")));
         }
@@ -130,19 +131,20 @@ fn io_error(action: &'static str, path: &Path, e: std::io::Error) -> WorkspaceEr
     WorkspaceError::Io { action, path: path.to_owned(), reason: e.to_string() }
 }
 
+/// Reads a sealed state file (`rtt_canonical::sealed`): any change to it,
+/// a lost newline included, is refused as corrupt rather than believed.
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, WorkspaceError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
+        Ok(bytes) => rtt_canonical::sealed::open(&bytes)
             .map(Some)
-            .map_err(|e| WorkspaceError::Corrupt { path: path.to_owned(), reason: e.to_string() }),
+            .map_err(|reason| WorkspaceError::Corrupt { path: path.to_owned(), reason }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_error("read", path, e)),
     }
 }
 
 fn write_json<T: serde::Serialize>(path: &Path, value: &T) -> Result<(), WorkspaceError> {
-    let mut bytes = serde_json::to_vec(value).map_err(|e| io_error("encode", path, std::io::Error::other(e)))?;
-    bytes.push(b'\n');
+    let bytes = rtt_canonical::sealed::seal(value).map_err(|e| io_error("encode", path, std::io::Error::other(e)))?;
     rtt_durable::write_atomic(path, &bytes, rtt_durable::READ_WRITE).map_err(|e| io_error("write", path, e))
 }
 

@@ -5,6 +5,7 @@
 //! formatting, UTF-16 key order); this module fixes how rtt names hashes.
 
 mod check;
+pub mod sealed;
 
 use std::fmt;
 use std::str::FromStr;

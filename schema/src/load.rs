@@ -257,7 +257,11 @@ pub fn load(path: &FsPath) -> Result<LoadedConfig, ConfigError> {
 /// JSON and `rtt-cue-spans`' places of its values in `source`; pure.
 /// Diagnostics point into the `.cue` file wherever a span says where a
 /// value stands, and into the export elsewhere.
-pub fn check_cue_export(source: SourceFile, json: String, spans: Vec<cue::ValueSpan>) -> Result<LoadedConfig, ConfigError> {
+pub fn check_cue_export(
+    source: SourceFile,
+    json: String,
+    spans: Vec<cue::ValueSpan>,
+) -> Result<LoadedConfig, ConfigError> {
     let exported = SourceFile::new(format!("{} (exported by cue)", source.name()), json);
     let mut root = parse_json(exported.text()).map_err(|error| syntax_error(&exported, error, Format::Cue))?;
     let places = spans.into_iter().map(|span| (span.path, (span.value, span.key))).collect();

@@ -1,8 +1,11 @@
 //! The applied-plan state (`.rtt/state/applied.json`): which plan is in force
 //! and the highest serial ever applied, the anchor of rollback protection.
 //!
-//! Format (canonical JSON, then a newline):
-//! `{"highest_serial": M, "plan": "sha256:…", "serial": N}` with `N ≤ M`.
+//! Format: a sealed object (`rtt_canonical::sealed`: canonical JSON carrying
+//! the sha256 of its own content, then a newline):
+//! `{"checksum": "sha256:…", "highest_serial": M, "plan": "sha256:…", "serial": N}`
+//! with `N ≤ M`. The checksum catches what parsing cannot: a flipped digit in
+//! a serial is still a serial.
 //! `plan`/`serial` name the plan in force; `highest_serial` only grows, so
 //! that after `rtt rollback` re-applies an older plan the serials above it stay
 //! spent. No directory or no file means nothing was applied yet; anything
@@ -14,7 +17,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rtt_canonical::{CanonicalError, Sha256, to_canonical_vec};
+use rtt_canonical::{CanonicalError, Sha256};
 use serde::{Deserialize, Serialize};
 
 use rtt_durable::{READ_WRITE, StateLayout, write_atomic};
@@ -38,9 +41,9 @@ impl AppliedState {
         Self { plan, serial, highest_serial }
     }
 
-    /// Parses the file's bytes strictly.
+    /// Parses the file's bytes strictly: sealed, intact, `serial ≤ highest_serial`.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let state: AppliedState = crate::json::from_object(bytes)?;
+        let state: AppliedState = rtt_canonical::sealed::open(bytes)?;
         if state.serial > state.highest_serial {
             return Err(format!(
                 "serial {} of the plan in force is above highest_serial {}",
@@ -50,11 +53,9 @@ impl AppliedState {
         Ok(state)
     }
 
-    /// The file's bytes: canonical JSON and a newline.
+    /// The file's bytes: sealed canonical JSON and a newline.
     pub fn to_bytes(&self) -> Result<Vec<u8>, CanonicalError> {
-        let mut bytes = to_canonical_vec(self)?;
-        bytes.push(b'\n');
-        Ok(bytes)
+        rtt_canonical::sealed::seal(self)
     }
 }
 
@@ -149,7 +150,9 @@ mod tests {
         write_applied(&dir, &state).unwrap();
         assert_eq!(read_applied(&dir).unwrap(), Some(state));
         let text = std::fs::read_to_string(StateLayout::at(&dir).applied()).unwrap();
-        assert_eq!(text, format!("{{\"highest_serial\":3,\"plan\":\"{}\",\"serial\":3}}\n", Sha256::of(b"plan")));
+        let content = format!("{{\"highest_serial\":3,\"plan\":\"{}\",\"serial\":3}}", Sha256::of(b"plan"));
+        let checksum = Sha256::of(content.as_bytes());
+        assert_eq!(text, format!("{{\"checksum\":\"{checksum}\",{}\n", &content[1..]));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
