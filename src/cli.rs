@@ -130,7 +130,7 @@ pub struct PlanArgs {
     pub time_limit: Option<f64>,
     /// Memory the whole-fleet MILP may take, e.g. 8GiB or 512MiB; past it the planner does not
     /// build that model and exits 4 saying what it needs when nothing smaller finds a plan
-    /// [default: half the machine's memory].
+    /// [default: half of what the process may use: MemTotal, `ulimit -v`, the cgroup's memory.max].
     #[arg(long, value_name = "SIZE", value_parser = parse_bytes)]
     pub memory_limit: Option<u64>,
     /// Stop the solver after this many branch-and-bound nodes (deterministic).

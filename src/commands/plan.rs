@@ -317,10 +317,18 @@ pub struct ExplainNeedsOutput;
 )]
 pub struct ViewsFailed(#[from] RegistryError);
 
-/// `--memory-limit`'s default: half of `MemTotal` (the rest is for the
-/// search's sub-MILPs, the process itself and whatever else the machine
-/// runs). `None` where /proc/meminfo cannot be read: no limit, as before.
+/// `--memory-limit`'s default: half of the memory this process may have —
+/// the least of `MemTotal`, its address-space limit (`ulimit -v`) and its
+/// cgroup's `memory.max` — so that a planner in a container or under a
+/// ulimit exits 4 with the estimate instead of being killed or aborting on
+/// a failed allocation. The other half is for the search's sub-MILPs, the
+/// process itself and whatever else runs. `None` where nothing can be read.
 fn half_the_memory() -> Option<u64> {
+    let address_space = rustix::process::getrlimit(rustix::process::Resource::As).current;
+    [mem_total(), address_space, cgroup_memory_max()].into_iter().flatten().min().map(|bytes| bytes / 2)
+}
+
+fn mem_total() -> Option<u64> {
     let info = std::fs::read_to_string("/proc/meminfo").ok()?;
     let kib: u64 = info
         .lines()
@@ -330,7 +338,20 @@ fn half_the_memory() -> Option<u64> {
         .trim()
         .parse()
         .ok()?;
-    Some(kib * 1024 / 2)
+    Some(kib * 1024)
+}
+
+/// The memory limit of this process's cgroup: v2's `memory.max` (from
+/// `0::/path` in `/proc/self/cgroup`) or v1's `memory.limit_in_bytes`;
+/// `None` for "max" or no cgroup filesystem (v1's "no limit" is a huge
+/// number, which loses to `MemTotal` anyway).
+fn cgroup_memory_max() -> Option<u64> {
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let read = |file: String| std::fs::read_to_string(file).ok()?.trim().parse::<u64>().ok();
+    let v2 = cgroup.lines().find_map(|line| line.strip_prefix("0::"));
+    let v1 = cgroup.lines().find_map(|line| line.split_once(":memory:").map(|(_, path)| path));
+    v2.and_then(|path| read(format!("/sys/fs/cgroup{}/memory.max", path.trim_end())))
+        .or_else(|| v1.and_then(|path| read(format!("/sys/fs/cgroup/memory{}/memory.limit_in_bytes", path.trim_end()))))
 }
 
 #[cfg(test)]
