@@ -399,3 +399,55 @@ fn verify_rejects_a_repointed_index() {
         "the registry index is",
     );
 }
+
+#[test]
+fn readers_racing_add_pack_and_gc_always_get_the_right_bytes() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = project();
+    let root = dir.path().to_owned();
+    let registry_dir = root.join(".rtt/registry");
+    let wanted: Vec<(rtt_canonical::Sha256, Vec<u8>)> = ["gateway@1", "search@1"]
+        .iter()
+        .map(|id| {
+            let bytes = rtt_in(&root, &["registry", "get", id]).stdout;
+            (rtt_canonical::Sha256::of(&bytes), bytes)
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    // Readers as a mount has them: a registry opened once and read for a
+    // long time, and ones opened afresh for every read.
+    let readers: Vec<_> = [false, true]
+        .into_iter()
+        .map(|fresh_each_time| {
+            let (stop, dir, wanted) = (Arc::clone(&stop), registry_dir.clone(), wanted.clone());
+            std::thread::spawn(move || {
+                let mut reads = 0usize;
+                let mut held = rtt_registry::Registry::open(&dir);
+                while !stop.load(Ordering::Relaxed) {
+                    if fresh_each_time {
+                        held = rtt_registry::Registry::open(&dir);
+                    }
+                    for (hash, bytes) in &wanted {
+                        let got = held.get(hash).unwrap_or_else(|e| panic!("read {reads}: {e}"));
+                        assert_eq!(&*got, &bytes[..], "read {reads}: wrong bytes");
+                        reads += 1;
+                    }
+                }
+                reads
+            })
+        })
+        .collect();
+    for round in 0..12 {
+        let name = format!("extra{round}.json");
+        fs::write(root.join(&name), format!(r#"{{"id": "extra{round}@1", "image": "x:{round}"}}"#)).expect("write");
+        for args in [&["registry", "add", name.as_str()][..], &["registry", "pack"], &["registry", "gc"]] {
+            let out = rtt_in(&root, args);
+            assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for reader in readers {
+        assert!(reader.join().expect("a reader failed") > 0);
+    }
+}

@@ -113,8 +113,10 @@ impl Registry {
     /// never sees an object before the index entry a concurrent add is about
     /// to write, and two packs never interleave. It is an OS lock (`flock`):
     /// the kernel releases it when its holder exits, even by `kill -9`, so it
-    /// is never stale. Readers need none: every write is an atomic rename
-    /// and every read is verified.
+    /// is never stale. Readers take it (shared) only to re-map a pack and
+    /// lut that did not match, which a writer renaming the pair causes;
+    /// every other write is a single atomic rename and every read is
+    /// verified.
     pub fn lock_writes(&self, waiting: impl FnOnce()) -> Result<WriteLock> {
         let root = self.layout.root();
         fs::create_dir_all(root).map_err(RegistryError::io("create", root))?;
@@ -195,7 +197,19 @@ impl Registry {
             Ok(None) => {}
             Err(e) => return Err(self.pack_error(e)),
         }
-        self.loose.get(hash)?.map(Cow::Owned).ok_or(RegistryError::Missing(*hash))
+        if let Some(bytes) = self.loose.get(hash)? {
+            return Ok(Cow::Owned(bytes));
+        }
+        // Not loose: a `pack` since this registry was opened may have moved
+        // it into a new pack (objects reach the new pack before their loose
+        // copies go), so a long-lived reader such as a mount looks there.
+        match MappedPack::open(&self.layout)? {
+            Some(fresh) => match fresh.view().get(hash).map_err(|e| self.pack_corrupt(e))? {
+                Some(bytes) => Ok(Cow::Owned(bytes.to_vec())),
+                None => Err(RegistryError::Missing(*hash)),
+            },
+            None => Err(RegistryError::Missing(*hash)),
+        }
     }
 
     /// The bytes of a packed object, bounds-checked but not re-hashed: for a
@@ -418,8 +432,29 @@ impl Registry {
 
 impl MappedPack {
     /// Maps and checks `agents.pack` and `index.lut`; `None` when
-    /// neither exists.
+    /// neither exists. The pair is two files a `pack` or `gc` renames one
+    /// after the other, holding the writer lock for its whole run; a pair
+    /// that does not match is either damaged or being switched. So a failed
+    /// mapping is redone under the writer lock taken shared (waiting for a
+    /// writer that holds it): what fails then is damage. Readers take the
+    /// lock only then, so they never starve a writer.
     fn open(layout: &RegistryLayout) -> Result<Option<Self>> {
+        let first = match Self::open_unlocked(layout) {
+            Ok(mapped) => return Ok(mapped),
+            Err(e) => e,
+        };
+        let lock = layout.lock();
+        let file = match fs::File::open(&lock) {
+            Ok(file) => file,
+            // No writer ever ran here, so nothing was being switched.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(first),
+            Err(e) => return Err(RegistryError::io("open", &lock)(e)),
+        };
+        file.lock_shared().map_err(RegistryError::io("lock", &lock))?;
+        Self::open_unlocked(layout)
+    }
+
+    fn open_unlocked(layout: &RegistryLayout) -> Result<Option<Self>> {
         let pack_path = layout.pack();
         let lut_path = layout.lut();
         match (pack_path.exists(), lut_path.exists()) {

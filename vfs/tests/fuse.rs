@@ -159,3 +159,58 @@ fn damaged_object_is_an_io_error_not_data() {
     assert_eq!(err.raw_os_error(), Some(5), "EIO: {err}");
     mount.unmount().expect("unmount");
 }
+
+#[test]
+fn a_file_read_in_pieces_across_hundreds_of_switches_is_one_plans_bytes() {
+    use std::io::Read;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join(".rtt/registry");
+    let registry = Registry::open(&root);
+    // 256 KiB each, so a read takes 64 page-sized pieces and a switch can
+    // land between any two of them.
+    let big = |fill: char| format!("{{\"v\":\"{}\"}}", fill.to_string().repeat(256 << 10));
+    let (a, b) = (big('a'), big('b'));
+    let (va, vb) = (views(&registry, &[("f@1", a.clone())]), views(&registry, &[("f@1", b.clone())]));
+    let snap = |v: &Views, name: &[u8]| snapshot(Sha256::of(name), v, Registry::open(&root)).expect("snapshot");
+    let mountpoint = dir.path().join("mnt");
+    fs::create_dir(&mountpoint).expect("mkdir");
+    let mount = Mount::new(&mountpoint, snap(&va, b"a")).expect("mount");
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let reader = {
+        let stop = Arc::clone(&stop);
+        let file = mountpoint.join("p/d/f@1.json");
+        let (a, b) = (a.clone(), b.clone());
+        std::thread::spawn(move || {
+            let (mut reads, mut kinds) = (0usize, BTreeSet::new());
+            while !stop.load(Ordering::Relaxed) {
+                let mut handle = fs::File::open(&file).expect("open during a switch");
+                let mut whole = Vec::new();
+                let mut piece = [0u8; 4096];
+                loop {
+                    let n = handle.read(&mut piece).expect("read during a switch");
+                    if n == 0 {
+                        break;
+                    }
+                    whole.extend_from_slice(&piece[..n]);
+                    std::thread::yield_now();
+                }
+                let text = String::from_utf8(whole).expect("utf-8");
+                assert!(text == a || text == b, "a read mixed two plans ({} bytes)", text.len());
+                kinds.insert(text == a);
+                reads += 1;
+            }
+            (reads, kinds.len())
+        })
+    };
+    let switches = 300;
+    for round in 0..switches {
+        mount.switch(if round % 2 == 0 { snap(&vb, b"b") } else { snap(&va, b"a") });
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    stop.store(true, Ordering::Relaxed);
+    let (reads, kinds) = reader.join().expect("reader");
+    eprintln!("{switches} switches under {reads} whole reads in 4 KiB pieces: none mixed");
+    assert!(reads > 0 && kinds == 2, "the reader saw both plans ({reads} reads)");
+    mount.unmount().expect("unmount");
+}
