@@ -290,3 +290,60 @@ fn a_rehashed_forgery_is_caught_by_the_anchor() {
     wal_verify_fails_with(tampered(dir.path(), &forged).path(), "rtt::wal::rewritten");
     assert_eq!(HOSTS.len(), 6);
 }
+
+#[test]
+fn the_harness_reports_every_driver_fault_at_every_method_as_a_failed_check() {
+    const FAULTS: [&str; 8] = ["hang", "crash", "garbage", "huge", "partial", "wrong-id", "stale-id", "stderr-flood"];
+    const POINTS: [&str; 8] = ["Probe", "Open", "prepare", "commit", "abort", "Rx", "Health", "Close"];
+    let script = support::repo().join("apply/tests/drivers/misbehaving");
+    let cases: Vec<(&str, &str)> = FAULTS.iter().flat_map(|f| POINTS.iter().map(move |p| (*f, *p))).collect();
+    let results: Vec<(String, Option<i32>, String)> = std::thread::scope(|scope| {
+        cases
+            .chunks(cases.len().div_ceil(4))
+            .map(|chunk| {
+                let script = &script;
+                scope.spawn(move || {
+                    chunk
+                        .iter()
+                        .map(|(fault, point)| {
+                            let mode = format!("{fault}@{point}");
+                            let state = tempfile::tempdir().expect("tempdir");
+                            let root = state.path().display().to_string();
+                            let output = support::rtt(&[
+                                "driver",
+                                "test",
+                                "--timeout-ms",
+                                "1000",
+                                "--",
+                                "python3",
+                                script.to_str().expect("utf-8"),
+                                &mode,
+                                "--root",
+                                &root,
+                            ]);
+                            (mode, code_of(&output), support::stdout(&output) + &support::stderr(&output))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect::<Vec<_>>()
+            .into_iter()
+            .flat_map(|h| h.join().expect("a case panicked"))
+            .collect()
+    });
+    let mut reported = 0;
+    for (mode, code, out) in &results {
+        assert!(!out.contains("panicked"), "{mode}: {out}");
+        if mode.starts_with("stderr-flood") {
+            assert_eq!(*code, Some(0), "{mode}: a stderr flood is only noise:\n{out}");
+        } else {
+            assert_eq!(*code, Some(1), "{mode}: the fault is a failed check:\n{out}");
+            assert!(out.contains("FAIL "), "{mode}: {out}");
+            reported += 1;
+        }
+    }
+    eprintln!(
+        "driver test: {reported} of {} faulty drivers failed a named check; 8 stderr floods passed",
+        results.len()
+    );
+}

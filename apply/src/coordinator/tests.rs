@@ -348,3 +348,76 @@ fn recovery_redelivers_a_logged_commit_and_replaying_it_again_changes_nothing() 
     once.remove(&setup.workspace.layout.state().breakers());
     assert_eq!(many, once, "replaying the finished WAL changes no file");
 }
+
+/// The misbehaving-driver matrix (issue 16): driver `b` misbehaves once,
+/// in every way, at every point of an apply; `a` is well behaved. Whatever
+/// the first apply returns, after recovery every host holds the plan the
+/// applied state names (never a mix), nothing is staged or in doubt, and
+/// once `b` behaves the new plan is reached. A failure is a typed error
+/// naming `b`, never a panic or a hang.
+#[test]
+fn every_driver_fault_at_every_point_ends_on_one_plan() {
+    const FAULTS: [&str; 8] = ["hang", "crash", "garbage", "huge", "partial", "wrong-id", "stale-id", "stderr-flood"];
+    const POINTS: [&str; 6] = ["Probe", "Open", "prepare", "commit", "Rx", "Close"];
+    let cases: Vec<(&str, &str)> = FAULTS.iter().flat_map(|f| POINTS.iter().map(move |p| (*f, *p))).collect();
+    // Two at a time: half the hangs' deadlines overlap.
+    let outcomes: Vec<String> = std::thread::scope(|scope| {
+        cases
+            .chunks(cases.len().div_ceil(2))
+            .map(|chunk| scope.spawn(move || chunk.iter().map(|(f, p)| one_fault(f, p)).collect::<Vec<_>>()))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .flat_map(|h| h.join().expect("a case panicked"))
+            .collect()
+    });
+    let failed = outcomes.iter().filter(|o| o.contains("failed")).count();
+    eprintln!("driver faults: {} of {} survived, {failed} of them with a typed error", outcomes.len(), cases.len());
+    for outcome in &outcomes {
+        eprintln!("  {outcome}");
+    }
+}
+
+/// One case of the matrix; returns what happened, for the tally.
+fn one_fault(fault: &str, point: &str) -> String {
+    let mode = format!("{fault}@{point}");
+    let setup = Setup::new(&[("a", None, &["h1"]), ("b", Some(&mode), &["h2"])]);
+    let before = plan(1, None, &[("x@1", "h1", 1)]);
+    setup.apply(&before).expect("only `a` takes part in the first plan");
+    let after = plan(2, Some(before.hash()), &[("x@1", "h1", 2), ("x@1", "h2", 1)]);
+    let first = setup.apply(&after);
+    if let Err(error) = &first {
+        assert!(error.to_string().contains("`b`"), "{mode}: the error names the driver: {error}");
+    }
+    // Recovery (as the next command runs it), then one plan everywhere.
+    let mut coordinator = setup.coordinator();
+    coordinator.recover().unwrap_or_else(|e| panic!("{mode}: recovery: {e}"));
+    coordinator.finish();
+    let applied = read_applied(&setup.workspace.state_dir()).expect("readable").expect("applied");
+    let on = |host: &str, driver: &str| setup.host(driver, host).map(|f| f.placements).unwrap_or_default();
+    if applied.plan == after.hash() {
+        assert_eq!((on("h1", "a"), on("h2", "b")), (rows("x@1", 2), rows("x@1", 1)), "{mode}: all on plan 2");
+    } else {
+        assert_eq!(applied.plan, before.hash(), "{mode}");
+        assert_eq!((on("h1", "a"), on("h2", "b")), (rows("x@1", 1), vec![]), "{mode}: all on plan 1");
+    }
+    assert!(setup.staged_files().is_empty(), "{mode}: nothing staged: {:?}", setup.staged_files());
+    assert_eq!(setup.wal_action(), Action::Nothing, "{mode}: nothing in doubt");
+    // `b` behaves now: the new plan is reached.
+    if applied.plan != after.hash() {
+        setup.apply(&after).unwrap_or_else(|e| panic!("{mode}: once `b` behaves: {e}"));
+        assert_eq!((on("h1", "a"), on("h2", "b")), (rows("x@1", 2), rows("x@1", 1)), "{mode}: then plan 2");
+    }
+    // Before the decision a fault aborts; after it, the decision is
+    // delivered to a restarted `b` and verified within the same apply; a
+    // flood on stderr is drained to the driver's log and changes nothing.
+    let before_decision = matches!(point, "Probe" | "Open" | "prepare") && fault != "stderr-flood";
+    assert_eq!(first.is_err(), before_decision, "{mode}: {first:?}");
+    match first {
+        Ok(_) => format!("{mode}: committed"),
+        Err(error) => format!("{mode}: failed ({}), then on plan {}", error_code(&error), applied.serial),
+    }
+}
+
+fn error_code(error: &ApplyError) -> String {
+    miette::Diagnostic::code(error).map(|c| c.to_string()).unwrap_or_else(|| "no code".into())
+}
