@@ -1,8 +1,9 @@
 //! The Promela model of apply (`apply/model/two_phase.pml`) checked
 //! exhaustively with spin for 1, 2 and 3 drivers: atomicity, no lost commit,
-//! nothing left prepared, a finished WAL (assertions and valid end states),
-//! and termination (the `terminates` LTL claim). Two seeded bugs must be
-//! found, so a model that checks nothing cannot pass.
+//! a failed verify always rolled back, nothing left prepared, a finished WAL
+//! (assertions and valid end states), and termination (the `terminates` LTL
+//! claim), with verify-triggered rollback and breakers in the model. Four
+//! seeded bugs must be found, so a model that checks nothing cannot pass.
 //!
 //! Needs `spin` and a C compiler (`scripts/setup` installs the Debian
 //! package `spin`); their absence fails the test, it is not skipped.
@@ -82,4 +83,16 @@ fn without_fencing_the_model_finds_a_mixed_state() {
 fn reading_the_decision_before_fencing_is_found_to_mix_plans() {
     let output = verify(&["-DREAD_BEFORE_FENCE"], false);
     assert!(errors(&output) > 0 && output.contains("assertion violated"), "{output}");
+}
+
+#[test]
+fn a_recovery_that_honours_breakers_is_found_to_leave_drivers_prepared() {
+    let output = verify(&["-DRECOVERY_HONOURS_BREAKERS"], false);
+    assert!(errors(&output) > 0 && output.contains("assertion violated"), "{output}");
+}
+
+#[test]
+fn a_recovery_that_ignores_a_failed_verify_is_found_to_skip_the_rollback() {
+    let output = verify(&["-DNO_ROLLBACK_IN_RECOVERY"], false);
+    assert!(errors(&output) > 0 && output.contains("wal_begin[1]"), "{output}");
 }
