@@ -1,7 +1,7 @@
 //! Resource exhaustion (issue 16): a full disk (a size-limited tmpfs, so
 //! CI runs as root) during `apply` (WAL appends, kept plans, state writes),
 //! `registry add`, `registry pack` and `materialize`; too few file
-//! descriptors during `apply`; an address-space limit on `rtt plan`. Each
+//! descriptors during `apply` and `plan`; an address-space limit on `rtt plan`. Each
 //! fails cleanly — an error, no panic — and leaves the previous state
 //! intact, and once the resource is back the next run finishes the job.
 
@@ -188,4 +188,27 @@ fn an_address_space_limit_shrinks_the_planners_budget_instead_of_aborting_it() {
     let err = support::stderr(&out);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("whole-fleet MILP not built") && err.contains("over --memory-limit"), "{err}");
+}
+
+#[test]
+fn plan_needs_one_file_descriptor_beyond_the_standard_three() {
+    // A plan with views reads the config, the registry (objects, index,
+    // overlays) and writes the plan, each file closed before the next is
+    // opened: `ulimit -n 4` (stdin, stdout, stderr and one more) is enough.
+    // Below that the dynamic loader fails before rtt runs.
+    let dir = support::project();
+    let root = dir.path();
+    support::config_with_providers(root);
+    for limit in 4..=6 {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(format!("ulimit -n {limit} && exec \"$0\" plan rtt.yaml -o plan.json"))
+            .arg(apply_workspace::rtt_bin())
+            .current_dir(root)
+            .output()
+            .expect("sh runs");
+        no_panic(&out, "plan with few fds");
+        assert!(out.status.success(), "ulimit -n {limit}: {}", support::stderr(&out));
+        assert!(fs::read_to_string(root.join("plan.json")).expect("plan").contains("\"views\""));
+    }
 }
