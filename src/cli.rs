@@ -270,6 +270,9 @@ pub struct SignArgs {
 pub struct VerifyArgs {
     /// The plan to check.
     pub plan: PathBuf,
+    /// Accept the plan only if its hash (sha256 of its signed bytes) is this one.
+    #[arg(long, value_name = "sha256:HEX")]
+    pub hash: Option<rtt_canonical::Sha256>,
     /// What the plan is checked against.
     #[command(flatten)]
     pub checks: PlanChecks,
@@ -404,6 +407,9 @@ pub enum MaterializeMode {
 pub struct ApplyArgs {
     /// The signed plan (`-`: standard input).
     pub plan: PathBuf,
+    /// Apply the plan only if its hash (sha256 of its signed bytes) is this one.
+    #[arg(long, value_name = "sha256:HEX")]
+    pub hash: Option<rtt_canonical::Sha256>,
     /// Config file (default: the rtt.cue, rtt.yaml, rtt.yml or rtt.json in this directory).
     #[arg(long, value_name = "CONFIG")]
     pub config: Option<PathBuf>,

@@ -347,3 +347,32 @@ fn the_harness_reports_every_driver_fault_at_every_method_as_a_failed_check() {
         results.len()
     );
 }
+
+#[test]
+fn a_plan_named_by_hash_is_verified_and_applied_only_when_the_file_is_that_plan() {
+    let (dir, hashes) = template(Drivers::BuiltIn, 0);
+    let root = dir.path();
+    let (p1, p2) = (hashes[0].to_string(), hashes[1].to_string());
+    // The right hash: accepted, and the report says the hash was checked.
+    let verified = ok(root, &["verify", "p1.json", "--hash", &p1]);
+    assert!(support::stdout(&verified).contains("hash        the one --hash names"), "{}", support::stdout(&verified));
+    // Another plan's hash: refused by `verify` as the `hash` check…
+    let wrong = run(root, &["verify", "p1.json", "--hash", &p2, "--format", "json"], &[]);
+    assert_eq!(code_of(&wrong), Some(1));
+    let report: serde_json::Value = serde_json::from_slice(&wrong.stdout).expect("json");
+    assert_eq!((report["accepted"].as_bool(), report["check"].as_str()), (Some(false), Some("hash")), "{report}");
+    // …and by `apply` before anything is touched.
+    let before = support::snapshot(root);
+    let refused = run(root, &["apply", "p1.json", "--hash", &p2], &[]);
+    assert_eq!(code_of(&refused), Some(1));
+    let err = support::stderr(&refused);
+    assert!(err.contains("rtt::verify::hash") && err.contains(&p1) && err.contains(&p2), "{err}");
+    assert_eq!(support::snapshot(root), before, "nothing written");
+    assert!(!root.join("hosts").exists(), "no driver touched");
+    // A malformed hash is refused, naming the form (exit 1, like every usage error).
+    let malformed = run(root, &["apply", "p1.json", "--hash", "sha256:xyz"], &[]);
+    assert_eq!(code_of(&malformed), Some(1), "{}", support::stderr(&malformed));
+    assert!(support::stderr(&malformed).contains("64 lowercase hex digits"), "{}", support::stderr(&malformed));
+    let applied = ok(root, &["apply", "p1.json", "--hash", &p1]);
+    assert!(support::stdout(&applied).contains("committed and verified"), "{}", support::stdout(&applied));
+}

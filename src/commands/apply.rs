@@ -20,6 +20,9 @@ pub fn apply(args: &ApplyArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> 
     let bytes = crate::files::read_plan_bytes(&args.plan)?;
     let (workspace, fleet) = load(args.config.as_deref(), dir)?;
     let parsed = rtt_trust::parse_plan(&bytes)?;
+    if let Some(expected) = &args.hash {
+        rtt_trust::verify::check_hash(&parsed, expected)?;
+    }
     let in_force = |applied: Option<&rtt_trust::AppliedState>| applied.is_some_and(|a| a.plan == parsed.hash);
     // Verified before anything is touched (lock, WAL, recovery included)…
     let applied = rtt_trust::state::read_applied(&workspace.state_dir())?;

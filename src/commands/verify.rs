@@ -128,6 +128,9 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode, Failure> {
 
 fn verify(args: &VerifyArgs) -> Result<(VerifiedPlan, Vec<Passed>), Rejected> {
     let inputs = load(args)?;
+    if let Some(expected) = &args.hash {
+        rtt_trust::verify::check_hash(&rtt_trust::parse_plan(&inputs.plan_bytes)?, expected)?;
+    }
     let verified = rtt_trust::verify_plan(&inputs.plan_bytes, &inputs.trust, inputs.state.as_ref())?;
     let mut passed = trust_checks_passed(&inputs, &verified);
     for check in AFTER_TRUST {
@@ -150,8 +153,10 @@ fn trust_checks_passed(inputs: &Inputs, verified: &VerifiedPlan) -> Vec<Passed> 
     let signed_by: Vec<String> = verified.signed_by().iter().map(ToString::to_string).collect();
     let serial = verified.document().serial;
     let state = inputs.args.checks.state.display();
-    vec![
-        Passed { check: "format", detail: "canonical rtt plan, version 1".into() },
+    let hash = inputs.args.hash.map(|_| Passed { check: "hash", detail: "the one --hash names".into() });
+    let mut passed = vec![Passed { check: "format", detail: "canonical rtt plan, version 1".into() }];
+    passed.extend(hash);
+    passed.extend([
         Passed {
             check: "signatures",
             detail: format!(
@@ -168,7 +173,8 @@ fn trust_checks_passed(inputs: &Inputs, verified: &VerifiedPlan) -> Vec<Passed> 
                 None => format!("{serial}; nothing applied yet ({state})"),
             },
         },
-    ]
+    ]);
+    passed
 }
 
 fn accepted_text(args: &VerifyArgs, verified: &VerifiedPlan, passed: &[Passed]) -> String {

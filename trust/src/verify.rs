@@ -223,6 +223,18 @@ pub fn check_signatures(parsed: &ParsedPlan, store: &TrustStore) -> Result<Signa
     Ok(report)
 }
 
+/// Check 1b, when the caller names the plan by hash (`--hash`): the file is
+/// that plan. A pipeline that passes a hash from the step that reviewed a
+/// plan to the one that applies it is refused a swapped file before its
+/// signatures are even read.
+pub fn check_hash(parsed: &ParsedPlan, expected: &Sha256) -> Result<(), Rejection> {
+    if parsed.hash == *expected {
+        Ok(())
+    } else {
+        Err(Rejection::HashMismatch { expected: *expected, actual: parsed.hash })
+    }
+}
+
 /// Check 3: rollback protection — the serial is strictly above the highest applied one.
 pub fn check_serial(document: &PlanDocument, applied: Option<&AppliedState>) -> Result<(), Rejection> {
     match applied {
@@ -252,6 +264,18 @@ pub enum Rejection {
     NotCanonical {
         /// What is out of place.
         reason: String,
+    },
+    /// Not the plan the caller named by hash.
+    #[error("plan rejected: its hash is {actual}, not the {expected} asked for")]
+    #[diagnostic(
+        code(rtt::verify::hash),
+        help("the file is another plan than the one reviewed; pass the file whose `rtt verify` printed that hash")
+    )]
+    HashMismatch {
+        /// The hash asked for.
+        expected: Sha256,
+        /// The file's plan hash (sha256 of its signed bytes).
+        actual: Sha256,
     },
     /// Too few valid signatures from distinct trusted keys.
     #[error(
@@ -292,6 +316,7 @@ impl Rejection {
     pub fn check(&self) -> &'static str {
         match self {
             Self::Malformed { .. } | Self::NotCanonical { .. } => "format",
+            Self::HashMismatch { .. } => "hash",
             Self::ThresholdNotMet { .. } => "signatures",
             Self::Rollback { .. } => "serial",
         }
