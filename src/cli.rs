@@ -62,6 +62,8 @@ pub enum Command {
     View(ViewArgs),
     /// Generate an Ed25519 key pair for signing plans (NAME.key, NAME.pub).
     Keygen(KeygenArgs),
+    /// The keys trusted to sign plans: list, add, revoke.
+    Keys(KeysArgs),
     /// Sign a plan with a secret key (in place unless -o is given).
     Sign(SignArgs),
     /// Accept or reject a signed plan (trust policy, rollback protection).
@@ -247,6 +249,40 @@ pub struct KeygenArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// `rtt keys`.
+#[derive(Debug, Args)]
+pub struct KeysArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: KeysCommand,
+    /// Trust store: keys/*.pub, policy.json, revoked.json [default: DIR/registry/trust, DIR from --dir].
+    #[arg(long = "trust", value_name = "DIR", global = true)]
+    pub trust_override: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text, global = true)]
+    pub format: Format,
+    /// Resolved trust store.
+    #[arg(skip)]
+    pub trust: PathBuf,
+}
+
+/// `rtt keys` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Every key file and revoked id, the threshold, and whether the store is usable.
+    List,
+    /// Trust a public key (NAME.pub from `rtt keygen`): copied into keys/ as <key id>.pub.
+    Add {
+        /// The public key file.
+        key: PathBuf,
+    },
+    /// Revoke a key for good: its signatures never count again (its file may stay).
+    Revoke {
+        /// The key id (16 hex digits, as `rtt keys list` shows it).
+        key_id: String,
+    },
 }
 
 /// `rtt sign`.

@@ -9,6 +9,7 @@
 //! .rtt/registry/lock                               the registry's writer lock (flock)
 //! .rtt/registry/cache/views/<key>                  overlay results by input hash
 //! .rtt/registry/trust/keys/*.pub, policy.json      who may sign plans, and how many
+//! .rtt/registry/trust/revoked.json                  key ids revoked (`rtt keys revoke`)
 //! .rtt/overlays/provider/<name>.json               provider overlay
 //! .rtt/overlays/env/<name>.json                    environment overlay
 //! .rtt/state/applied.json                          plan in force, its serial, highest serial
@@ -211,6 +212,12 @@ impl TrustLayout {
     /// `policy.json`.
     pub fn policy(&self) -> PathBuf {
         self.dir.join("policy.json")
+    }
+
+    /// `revoked.json`: key ids that never count again, even with their
+    /// `.pub` file still in `keys/` (`rtt keys revoke`).
+    pub fn revoked(&self) -> PathBuf {
+        self.dir.join("revoked.json")
     }
 }
 

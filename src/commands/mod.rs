@@ -6,6 +6,7 @@ mod driver;
 mod explain;
 mod init;
 mod keygen;
+mod keys;
 mod man;
 mod mount;
 mod plan;
@@ -40,6 +41,11 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             registry::view(&args)
         }
         Command::Keygen(args) => keygen::run(&args),
+        Command::Keys(mut args) => {
+            args.trust =
+                args.trust_override.clone().unwrap_or_else(|| rtt_dir(None).registry().trust().dir().to_owned());
+            keys::run(&args)
+        }
         Command::Sign(args) => sign::run(&args),
         Command::Verify(mut args) => {
             args.checks.resolve(rtt_dir(None));

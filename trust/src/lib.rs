@@ -9,6 +9,7 @@
 //! deciding when a plan is applied (both belong to their own crates).
 //! Formats and the threat model: docs/trust.md.
 
+pub mod admin;
 mod json;
 pub mod keyfile;
 pub mod keys;
@@ -20,7 +21,7 @@ pub mod verify;
 pub use keys::{KeyError, KeyId, PublicKey, SecretKey};
 pub use signing::{SignError, sign_document};
 pub use state::{AppliedState, StateError, read_applied, write_applied};
-pub use store::{Policy, TrustStore, TrustStoreError};
+pub use store::{Policy, Revoked, TrustStore, TrustStoreError};
 pub use verify::{
     IgnoreReason, IgnoredSignature, ParsedPlan, Rejection, SignatureReport, VerifiedPlan, parse_plan, verify_plan,
 };

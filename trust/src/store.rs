@@ -1,13 +1,15 @@
 //! The trust store: which public keys may sign plans, and how many must.
 //!
 //! On disk (SPEC §2): `<trust>/keys/*.pub` and `<trust>/policy.json`
-//! (`{"threshold": N}`, N ≥ 1). Building a store is pure ([`TrustStore::new`],
+//! (`{"threshold": N}`, N ≥ 1), and (rtt's extension) `<trust>/revoked.json`,
+//! `{"revoked": ["<key id>", …]}`: keys that never count again, their `.pub`
+//! files left in place so `rtt keys list` can say so. Building a store is pure ([`TrustStore::new`],
 //! [`Policy::parse`]); [`TrustStore::load`] is the IO around it. Anything
 //! doubtful — a malformed or weak key, a missing or malformed policy, a
 //! threshold no set of keys could meet — makes the whole store unusable, so a
 //! mistake in the trust configuration can only ever reject plans.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use rtt_durable::TrustLayout;
@@ -38,11 +40,52 @@ impl Policy {
     }
 }
 
+/// `revoked.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Revoked {
+    /// The revoked key ids.
+    pub ids: BTreeSet<KeyId>,
+}
+
+impl Revoked {
+    /// Parses `{"revoked": ["<key id>", …]}` strictly.
+    pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Raw {
+            revoked: Vec<String>,
+        }
+        let raw: Raw = crate::json::from_object(bytes)?;
+        let ids: Result<BTreeSet<KeyId>, String> =
+            raw.revoked.iter().map(|id| id.parse::<KeyId>().map_err(|e| format!("{id:?}: {e}"))).collect();
+        Ok(Self { ids: ids? })
+    }
+
+    /// Canonical bytes and a newline.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let ids: Vec<String> = self.ids.iter().map(ToString::to_string).collect();
+        let mut bytes = rtt_canonical::to_canonical_vec(&serde_json::json!({ "revoked": ids })).unwrap_or_default();
+        bytes.push(b'\n');
+        bytes
+    }
+
+    /// Reads `<dir>/revoked.json`; none is an empty list, a malformed one an error.
+    pub fn load(dir: &Path) -> Result<Self, TrustStoreError> {
+        let path = TrustLayout::at(dir).revoked();
+        match std::fs::read(&path) {
+            Ok(bytes) => Self::parse(&bytes).map_err(|reason| TrustStoreError::MalformedRevoked { path, reason }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(TrustStoreError::Io { path, reason: e.to_string() }),
+        }
+    }
+}
+
 /// Trusted keys (deduplicated by key) and the policy.
 #[derive(Debug, Clone)]
 pub struct TrustStore {
     keys: BTreeMap<KeyId, TrustedKey>,
     policy: Policy,
+    revoked: BTreeSet<KeyId>,
 }
 
 /// One trusted key and the files it was read from.
@@ -82,7 +125,28 @@ impl TrustStore {
         if policy.threshold as usize > by_id.len() {
             return Err(TrustStoreError::ThresholdUnreachable { threshold: policy.threshold, n_keys: by_id.len() });
         }
-        Ok(Self { keys: by_id, policy })
+        Ok(Self { keys: by_id, policy, revoked: BTreeSet::new() })
+    }
+
+    /// The store without the revoked keys: they never count, whatever file
+    /// still holds them. Fails closed like [`TrustStore::new`] when what is
+    /// left cannot meet the threshold.
+    pub fn without(mut self, revoked: &Revoked) -> Result<Self, TrustStoreError> {
+        self.keys.retain(|id, _| !revoked.ids.contains(id));
+        self.revoked.extend(revoked.ids.iter().copied());
+        if self.keys.is_empty() || self.policy.threshold as usize > self.keys.len() {
+            return Err(TrustStoreError::RevokedBelowThreshold {
+                threshold: self.policy.threshold,
+                left: self.keys.len(),
+                revoked: self.revoked.len(),
+            });
+        }
+        Ok(self)
+    }
+
+    /// Whether `key_id` was revoked (its signatures are reported as such).
+    pub fn is_revoked(&self, key_id: &KeyId) -> bool {
+        self.revoked.contains(key_id)
     }
 
     /// Reads `<dir>/keys/*.pub` and `<dir>/policy.json`.
@@ -129,10 +193,11 @@ impl TrustStore {
             let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             keys.push((name, key));
         }
-        Self::new(keys, policy).map_err(|error| match error {
+        let store = Self::new(keys, policy).map_err(|error| match error {
             TrustStoreError::NoKeys => TrustStoreError::NoKeysIn { path: keys_dir },
             other => other,
-        })
+        })?;
+        store.without(&Revoked::load(dir)?)
     }
 
     /// The trusted key with this id.
@@ -213,6 +278,34 @@ pub enum TrustStoreError {
         path: PathBuf,
         /// Why it is refused.
         source: KeyError,
+    },
+    /// `revoked.json` is not `{"revoked": [key ids]}`.
+    #[error("failed to load the revocation list {}: {reason}", .path.display())]
+    #[diagnostic(
+        code(rtt::trust::bad_revoked),
+        help("it is exactly {{\"revoked\": [\"<16 hex key id>\", ...]}}, written by `rtt keys revoke`")
+    )]
+    MalformedRevoked {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Revocations leave fewer keys than the threshold.
+    #[error(
+        "failed to load the trust store: {revoked} revoked key(s) leave {left} trusted key(s), the policy needs {threshold}"
+    )]
+    #[diagnostic(
+        code(rtt::trust::revoked_below_threshold),
+        help("every plan is rejected until a new key is added (`rtt keys add NAME.pub`) or the threshold lowered")
+    )]
+    RevokedBelowThreshold {
+        /// The policy's threshold.
+        threshold: u32,
+        /// Keys left.
+        left: usize,
+        /// Keys revoked.
+        revoked: usize,
     },
     /// Two different keys share a key id.
     #[error("failed to load trusted keys: {first} and {second} are different keys with the same key id {key_id}")]

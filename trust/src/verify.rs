@@ -151,6 +151,8 @@ pub enum IgnoreReason {
     MalformedKeyId,
     /// No trusted key has this id.
     UnknownKey,
+    /// The key was revoked (`rtt keys revoke`).
+    Revoked,
     /// This key already counted (the same signature or key listed twice).
     AlreadyCounted,
     /// `sig` is not 128 lowercase hex digits.
@@ -165,6 +167,7 @@ impl fmt::Display for IgnoreReason {
             Self::UnknownAlgorithm(alg) => write!(f, "unknown algorithm {alg:?} (only {ED25519:?} is accepted)"),
             Self::MalformedKeyId => f.write_str("key_id is not 16 lowercase hex digits"),
             Self::UnknownKey => f.write_str("no trusted key has this id"),
+            Self::Revoked => f.write_str("the key was revoked (revoked.json)"),
             Self::AlreadyCounted => f.write_str("this key already counted once"),
             Self::MalformedSignature => f.write_str("sig is not 128 lowercase hex digits"),
             Self::Invalid => {
@@ -198,7 +201,11 @@ pub fn check_signatures(parsed: &ParsedPlan, store: &TrustStore) -> Result<Signa
             continue;
         };
         let Some(trusted) = store.get(&key_id) else {
-            ignored.push(ignore(IgnoreReason::UnknownKey));
+            ignored.push(ignore(if store.is_revoked(&key_id) {
+                IgnoreReason::Revoked
+            } else {
+                IgnoreReason::UnknownKey
+            }));
             continue;
         };
         if counted.contains(&key_id) {
