@@ -133,6 +133,23 @@ fn background_mount_then_kill_9_then_cleanup() {
 }
 
 #[test]
+fn a_mount_unmounted_from_outside_ends_its_process_and_its_record() {
+    let dir = project();
+    let root = dir.path();
+    signed_plan_with_views(root);
+    let mnt = root.join("mnt");
+    fs::create_dir(&mnt).expect("mkdir");
+    let out = rtt_in(root, &["mount", "mnt", "--plan", "plan.json"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let pid = mount_status(root)[0]["pid"].to_string();
+    assert!(Command::new("umount").arg(&mnt).status().expect("umount(8)").success());
+    wait_until("the server to notice and exit", || !Path::new(&format!("/proc/{pid}")).exists());
+    assert!(mount_status(root).is_empty(), "the record is withdrawn");
+    let log = fs::read_to_string(root.join(".rtt/mount.log")).expect("mount log");
+    assert!(log.contains("(from outside)"), "{log}");
+}
+
+#[test]
 fn unverified_or_tampered_plans_are_not_served() {
     let dir = project();
     let root = dir.path();

@@ -70,7 +70,10 @@ pub fn mount(args: &MountArgs) -> Result<ExitCode, Failure> {
         signal_hook::flag::register(signal, Arc::clone(&stop)).map_err(|e| MountFailed { reason: e.to_string() })?;
     }
     let mut serving = plan;
-    while !stop.load(Ordering::Relaxed) {
+    // Until a signal, or until the mount is unmounted from outside (then
+    // there is nothing left to serve, and a lingering process would only
+    // confuse `rtt mount status`).
+    while !stop.load(Ordering::Relaxed) && mount.is_serving() {
         std::thread::sleep(FOLLOW_EVERY);
         if args.plan.is_some() {
             continue;
@@ -106,9 +109,11 @@ pub fn mount(args: &MountArgs) -> Result<ExitCode, Failure> {
             Err(failure) => eprintln!("rtt: cannot read the applied state: {}", failure.report),
         }
     }
+    let from_outside = !mount.is_serving();
     mount.unmount()?;
     rtt_vfs::status::withdraw(layout, &record.mountpoint)?;
-    crate::output::note(format_args!("unmounted {}", mountpoint.display()));
+    let how = if from_outside { " (from outside)" } else { "" };
+    crate::output::note(format_args!("unmounted {}{how}", mountpoint.display()));
     Ok(ExitCode::SUCCESS)
 }
 

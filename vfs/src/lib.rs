@@ -125,10 +125,22 @@ impl Mount {
         changes
     }
 
-    /// Unmounts and waits for the session to end.
+    /// Whether the kernel still talks to this mount: false once it was
+    /// unmounted from outside (`umount`, `fusermount3 -u`) and the session
+    /// ended.
+    pub fn is_serving(&self) -> bool {
+        !self.session.guard.is_finished()
+    }
+
+    /// Unmounts and waits for the session to end. A mount already unmounted
+    /// from outside has nothing left to unmount: that is not an error.
     pub fn unmount(self) -> Result<(), VfsError> {
         let mountpoint = self.mountpoint.clone();
-        self.session.umount_and_join().map_err(VfsError::io("unmount", &mountpoint))
+        let ended = !self.is_serving();
+        match self.session.umount_and_join() {
+            Err(_) if ended => Ok(()),
+            result => result.map_err(VfsError::io("unmount", &mountpoint)),
+        }
     }
 }
 
