@@ -3,7 +3,8 @@
 //! `.rtt/state` files — is damaged in each region (head, middle, tail) in
 //! each way (one flipped bit, truncated, zeroed), on a fresh copy each time.
 //! Every case must be detected by the artifact's readers: `registry verify`
-//! and `verify` fail, `registry get` and `view` never print wrong bytes, and
+//! and `verify` fail, `registry get`, `view` and a FUSE `mount` never serve
+//! wrong bytes, `materialize` refuses, and
 //! `apply`/`rollback` refuse without changing anything (recovery does not
 //! guess). The tally is printed for BENCHMARKS.md.
 
@@ -113,7 +114,44 @@ fn registry_reads(root: &Path, goods: &Goods) -> Result<(), String> {
             }
         }
     }
-    Ok(())
+    mount_reads(root, goods)
+}
+
+/// Damaged copies that `rtt mount` still served (their damage elsewhere).
+static MOUNTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// `rtt mount` of the plan: refused, or every file it serves is either
+/// unreadable (EIO) or exactly the intact fixture's.
+fn mount_reads(root: &Path, goods: &Goods) -> Result<(), String> {
+    let mnt = root.join("mnt");
+    std::fs::create_dir_all(&mnt).expect("mkdir");
+    let out = rtt(root, &["mount", "mnt", "--plan", "plan.json"]);
+    if !out.status.success() {
+        return Ok(());
+    }
+    MOUNTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut problem = None;
+    for (path, bytes) in goods.0.iter().filter_map(|(k, v)| k.strip_prefix("tree:").map(|p| (p, v))) {
+        if let Ok(served) = std::fs::read(mnt.join(path))
+            && &served != bytes
+        {
+            problem = Some(format!("the mount served wrong bytes for {path}"));
+        }
+    }
+    let pid = std::fs::read_dir(root.join(".rtt/mounts"))
+        .ok()
+        .and_then(|mut d| d.next())
+        .and_then(|e| std::fs::read_to_string(e.ok()?.path()).ok())
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|r| r["pid"].as_u64());
+    let _ = std::process::Command::new("umount").arg(&mnt).status();
+    if let Some(pid) = pid {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while Path::new(&format!("/proc/{pid}")).exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    problem.map_or(Ok(()), Err)
 }
 
 /// The registry reads, `rtt verify` of the plan made from what was damaged,
@@ -194,6 +232,23 @@ fn goods_of(root: &Path) -> Goods {
             goods.0.insert(args.join(" "), out.stdout);
         }
     }
+    // Every file of the plan's views, as materialize writes them.
+    let tree = tempfile::tempdir().expect("tempdir");
+    let out = rtt(root, &["materialize", "--plan", "plan.json", tree.path().join("v").to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", support::stderr(&out));
+    let mut stack = vec![tree.path().join("v")];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).expect("list").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n != ".rtt-materialized.json") {
+                let relative = path.strip_prefix(tree.path().join("v")).expect("inside").display().to_string();
+                goods.0.insert(format!("tree:{relative}"), std::fs::read(&path).expect("read"));
+            }
+        }
+    }
+    assert!(goods.0.keys().filter(|k| k.starts_with("tree:")).count() >= 3, "the plan has views");
     goods
 }
 
@@ -262,6 +317,7 @@ fn every_damaged_artifact_is_detected_and_never_served() {
         let copy = tempfile::tempdir().expect("tempdir");
         copy_tree(fixture, copy.path());
         assert!(registry_reads(copy.path(), &goods_of(copy.path())).is_err(), "registry verify fails only on damage");
+        mount_reads(copy.path(), &goods_of(copy.path())).expect("an intact mount serves the right bytes");
         let out = rtt(copy.path(), &["materialize", "--plan", "plan.json", "views"]);
         assert!(out.status.success() && plan_refused(copy.path()).is_err(), "{}", support::stderr(&out));
     }
@@ -272,7 +328,13 @@ fn every_damaged_artifact_is_detected_and_never_served() {
         assert!(out.status.success(), "{args:?}: {}", support::stderr(&out));
     }
     let goods = BTreeMap::from([(loose, goods_of(loose)), (packed, goods_of(packed)), (applied, Goods::default())]);
+    let before = MOUNTED.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(before, 2, "both intact fixtures mount");
     let (tried, failures) = run_matrix(&artifacts, &goods);
-    eprintln!("corruption matrix: {} detected / {tried} tried", tried - failures.len());
+    let mounted = MOUNTED.load(std::sync::atomic::Ordering::Relaxed) - before;
+    eprintln!(
+        "corruption matrix: {} detected / {tried} tried; {mounted} damaged copies mounted, none served wrong bytes",
+        tried - failures.len()
+    );
     assert!(failures.is_empty(), "{} undetected:\n{}", failures.len(), failures.join("\n"));
 }
