@@ -187,6 +187,7 @@ mod tests {
         for (bits, expected) in NUMBER_VECTORS {
             let value = f64::from_bits(*bits);
             assert_eq!(to_canonical_string(&value).expect("finite"), *expected, "bits {bits:#018x}");
+            assert_eq!(check_canonical(expected.as_bytes()), Ok(()), "{expected} is canonical");
         }
     }
 
@@ -206,6 +207,9 @@ mod tests {
         let value: serde_json::Value = serde_json::from_str(input).expect("json");
         let expected = r#"{"literals":[null,true,false],"numbers":[333333333.3333333,1e+30,4.5,0.002,1e-27],"string":"€$\u000f\nA'B\"\\\\\"/"}"#;
         assert_eq!(to_canonical_string(&value).expect("canonical"), expected);
+        // The one-pass check agrees: the output is canonical, the input not.
+        assert_eq!(check_canonical(expected.as_bytes()), Ok(()));
+        assert!(check_canonical(input.as_bytes()).is_err());
     }
 
     #[test]
@@ -217,6 +221,7 @@ mod tests {
             ["Carriage Return", "One", "Control", "Latin Small", "Euro Sign", "Emoji", "Hebrew"].into_iter().collect();
         let positions: Vec<usize> = order.iter().map(|k| out.find(k).expect("present")).collect();
         assert!(positions.windows(2).all(|w| w[0] < w[1]), "{out}");
+        assert_eq!(check_canonical(out.as_bytes()), Ok(()), "the key order check agrees");
     }
 
     #[test]
