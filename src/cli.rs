@@ -147,6 +147,10 @@ pub struct PlanArgs {
     /// Sign the plan with this secret key (written by `rtt keygen`).
     #[arg(long, value_name = "KEY")]
     pub sign_key: Option<PathBuf>,
+    /// Also write each provider's views as a signed view plan, DIR/provider.<p>.view.json, that a
+    /// mount or materialize of that provider accepts alone (needs --sign-key).
+    #[arg(long, value_name = "DIR", requires = "sign_key")]
+    pub view_plans: Option<PathBuf>,
     /// Show what the objective is made of and what binds.
     #[arg(long)]
     pub explain: bool,
@@ -384,6 +388,10 @@ pub struct MountArgs {
     /// Serve this plan (default: follow the applied plan, switching when a new one is applied).
     #[arg(long, value_name = "PLAN")]
     pub plan: Option<PathBuf>,
+    /// Serve only this provider's views; with a view plan (`rtt plan --view-plans`), it must be
+    /// that plan's provider.
+    #[arg(long, value_name = "P")]
+    pub provider: Option<String>,
     /// Stay in the foreground until SIGINT or SIGTERM, then unmount.
     #[arg(long)]
     pub foreground: bool,
@@ -418,6 +426,10 @@ pub struct MaterializeArgs {
     /// How files reach the tree.
     #[arg(long, value_enum, default_value_t = MaterializeMode::Auto)]
     pub mode: MaterializeMode,
+    /// Write only this provider's views; with a view plan (`rtt plan --view-plans`), it must be
+    /// that plan's provider.
+    #[arg(long, value_name = "P")]
+    pub provider: Option<String>,
     /// What the plan is checked against.
     #[command(flatten)]
     pub checks: PlanChecks,

@@ -359,3 +359,94 @@ fn hostile_view_paths_in_a_signed_plan_are_refused() {
     assert!(!is_mounted(&root.join("mnt")));
     assert!(!root.join("out").exists() && !root.join("escape").exists());
 }
+
+/// Every file under `dir` (relative path → bytes), the materialize marker aside.
+fn tree(dir: &Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(at) = stack.pop() {
+        for entry in fs::read_dir(&at).expect("list").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n != ".rtt-materialized.json") {
+                let relative = path.strip_prefix(dir).expect("inside").display().to_string();
+                out.insert(relative, fs::read(&path).expect("read"));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn a_providers_view_plan_serves_the_same_bytes_as_the_fleet_plan() {
+    let dir = project();
+    let root = dir.path();
+    signed_plan_with_views(root);
+    let out = rtt_in(root, &["plan", "rtt.yaml", "-o", "plan.json", "--sign-key", "k.key", "--view-plans", "vp"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    for provider in ["claude", "codex"] {
+        assert!(root.join(format!("vp/provider.{provider}.view.json")).exists(), "{provider}");
+    }
+    let materialize = |args: &[&str]| {
+        let out = rtt_in(root, args);
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+    };
+    materialize(&["materialize", "--plan", "plan.json", "--provider", "claude", "from-fleet"]);
+    materialize(&["materialize", "--plan", "vp/provider.claude.view.json", "from-slice"]);
+    let fleet = tree(&root.join("from-fleet"));
+    assert!(fleet.len() >= 2 && fleet.keys().all(|k| k.starts_with("claude/")), "{:?}", fleet.keys());
+    assert_eq!(tree(&root.join("from-slice")), fleet, "materialize: the same bytes");
+    let mnt = root.join("mnt");
+    fs::create_dir(&mnt).expect("mkdir");
+    let out = rtt_in(root, &["mount", "mnt", "--plan", "vp/provider.claude.view.json", "--provider", "claude"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let mounted = tree(&mnt);
+    let pid = mount_status(root)[0]["pid"].to_string();
+    assert!(Command::new("umount").arg(&mnt).status().expect("umount").success());
+    wait_until("the mount to exit", || !Path::new(&format!("/proc/{pid}")).exists());
+    assert_eq!(mounted, fleet, "mount: the same bytes");
+}
+
+#[test]
+fn view_plans_used_out_of_place_are_refused_and_change_nothing() {
+    let dir = project();
+    let root = dir.path();
+    signed_plan_with_views(root);
+    let out = rtt_in(root, &["plan", "rtt.yaml", "-o", "plan.json", "--sign-key", "k.key", "--view-plans", "vp"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let slice = fs::read_to_string(root.join("vp/provider.claude.view.json")).expect("view plan");
+    let refused = |file: &str, extra: &[&str], says: &str| {
+        let before = support::snapshot(root);
+        let mut args = vec!["materialize", "--plan", file, "out"];
+        args.extend(extra);
+        let out = rtt_in(root, &args);
+        assert!(!out.status.success(), "{file} {extra:?} was accepted");
+        let err: String = stderr(&out).split_whitespace().filter(|w| *w != "│").collect::<Vec<_>>().join(" ");
+        assert!(err.contains(says), "{file} {extra:?}: {err}");
+        assert!(!root.join("out").exists(), "nothing written");
+        assert_eq!(support::snapshot(root), before, "state unchanged");
+    };
+    // Provider A's plan used for provider B.
+    refused("vp/provider.claude.view.json", &["--provider", "codex"], "not \"codex\"");
+    // Edited after signing: another result for an entry.
+    let hash = slice.split("\"result\":\"").nth(1).and_then(|r| r.split('"').next()).expect("a result");
+    let other = format!("sha256:{}", "0".repeat(64));
+    write(root, "edited.json", &slice.replacen(hash, &other, 1));
+    refused("edited.json", &[], "valid signature");
+    // Unsigned.
+    let unsigned = slice.split(",\"signatures\":").next().expect("head").to_owned()
+        + ",\"signatures\":[],\"version\""
+        + slice.split(",\"version\"").nth(1).expect("tail");
+    write(root, "unsigned.json", &unsigned);
+    refused("unsigned.json", &[], "valid signature");
+    // A fleet plan other than the one in force, and not newer: its slice is stale.
+    let state = rtt_trust::AppliedState {
+        plan: rtt_canonical::Sha256::of(b"a newer fleet plan"),
+        serial: 7,
+        highest_serial: 7,
+    };
+    fs::create_dir_all(root.join(".rtt/state")).expect("mkdir");
+    fs::write(root.join(".rtt/state/applied.json"), state.to_bytes().expect("sealed")).expect("state");
+    refused("vp/provider.claude.view.json", &[], "not the applied plan");
+}

@@ -8,13 +8,16 @@
 //! - [`document`]: [`PlanDocument`] and its rows, canonical file bytes, hash.
 //! - [`layout`]: where the signed bytes sit in a plan file.
 //! - [`views`]: the provider views a plan carries.
+//! - [`view_plan`]: one provider's slice of them, signed on its own.
 
 pub mod document;
 pub mod layout;
+pub mod view_plan;
 pub mod views;
 
 pub use document::{
     Inputs, Locality, ObjectiveReport, PLAN_KIND, PlacementRow, PlanDocument, RouteRow, Signature, SolverReport,
     SolverStatus, round_figure,
 };
+pub use view_plan::{VIEW_PLAN_KIND, ViewPlan};
 pub use views::{Layer, OverlayRef, View, Views};

@@ -45,7 +45,7 @@ pub fn mount(args: &MountArgs) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::SUCCESS);
     }
     // Fail before forking: a plan that does not verify is reported here, to the caller.
-    let (plan_path, plan, views) = verified_views(args.plan.as_deref(), &args.checks)?;
+    let (plan_path, plan, views) = verified_views(args.plan.as_deref(), &args.checks, args.provider.as_deref())?;
     if !args.foreground {
         return spawn_background(args, mountpoint);
     }
@@ -80,7 +80,7 @@ pub fn mount(args: &MountArgs) -> Result<ExitCode, Failure> {
         }
         // Following the applied plan: switch only to a plan that verifies; otherwise keep serving.
         match applied_plan_hash(&args.checks.state) {
-            Ok(Some(hash)) if hash != serving => match verified_views(None, &args.checks) {
+            Ok(Some(hash)) if hash != serving => match verified_views(None, &args.checks, args.provider.as_deref()) {
                 Ok((path, next, views)) => {
                     let registry = Registry::open(args.checks.layout.registry().root());
                     match snapshot(next, &views, registry) {
@@ -169,7 +169,7 @@ fn age(seconds: u64) -> String {
 }
 
 pub fn materialize(args: &MaterializeArgs) -> Result<ExitCode, Failure> {
-    let (_, plan, views) = verified_views(args.plan.as_deref(), &args.checks)?;
+    let (_, plan, views) = verified_views(args.plan.as_deref(), &args.checks, args.provider.as_deref())?;
     let registry = Registry::open(args.checks.layout.registry().root());
     let mode = match args.mode {
         MaterializeMode::Auto => Mode::Auto,
@@ -193,7 +193,11 @@ pub fn materialize(args: &MaterializeArgs) -> Result<ExitCode, Failure> {
 
 /// The plan to serve (`--plan`, else the applied plan kept under
 /// `<state>/plans/`), verified, with its views.
-fn verified_views(plan: Option<&Path>, checks: &PlanChecks) -> Result<(PathBuf, Sha256, Views), Failure> {
+fn verified_views(
+    plan: Option<&Path>,
+    checks: &PlanChecks,
+    provider: Option<&str>,
+) -> Result<(PathBuf, Sha256, Views), Failure> {
     let path = match plan {
         Some(path) => path.to_owned(),
         None => match applied_plan_hash(&checks.state)? {
@@ -209,20 +213,53 @@ fn verified_views(plan: Option<&Path>, checks: &PlanChecks) -> Result<(PathBuf, 
     let bytes = crate::files::read_bytes(&path)
         .map_err(|e| MountFailed { reason: format!("{}: {e}", crate::files::shown(&path)) })?;
     let trust = TrustStore::load(&checks.trust)?;
+    let applied = rtt_trust::read_applied(&checks.state)?;
+    if rtt_trust::view_plan::is_view_plan(&bytes) {
+        // A provider's slice, signed on its own: verified alone, and held to
+        // the same rules as the fleet plan it names.
+        let verified = rtt_trust::view_plan::verify_view_plan(&bytes, &trust)?;
+        let slice = verified.plan;
+        if let Some(wanted) = provider
+            && wanted != slice.provider
+        {
+            return Err(MountFailed {
+                reason: format!("{} is the view plan of provider {:?}, not {wanted:?}", path.display(), slice.provider),
+            }
+            .into());
+        }
+        check_not_rolled_back(slice.fleet_plan, slice.serial, applied.as_ref()).map_err(|_| MountFailed {
+            reason: format!(
+                "the view plan belongs to fleet plan {} (serial {}), which is not the applied plan and not above the \
+                 highest applied serial",
+                slice.fleet_plan, slice.serial
+            ),
+        })?;
+        let problems = crate::views::view_mismatches(&slice, &checks.layout);
+        if !problems.is_empty() {
+            return Err(MountFailed {
+                reason: format!("the view plan does not match the registry: {}", problems.join("; ")),
+            }
+            .into());
+        }
+        return Ok((path, slice.fleet_plan, Views::from([(slice.provider, slice.views)])));
+    }
     // The serial rule differs from `rtt verify`'s (see below), so it is checked here.
     let verified = rtt_trust::verify_plan(&bytes, &trust, None)?;
-    check_not_rolled_back(
-        verified.hash(),
-        verified.document().serial,
-        rtt_trust::read_applied(&checks.state)?.as_ref(),
-    )?;
+    check_not_rolled_back(verified.hash(), verified.document().serial, applied.as_ref())?;
     let problems = crate::views::plan_view_mismatches(verified.document(), &checks.layout);
     if !problems.is_empty() {
         return Err(
             MountFailed { reason: format!("the plan does not match the registry: {}", problems.join("; ")) }.into()
         );
     }
-    Ok((path, verified.hash(), verified.document().views.clone()))
+    let mut views = verified.document().views.clone();
+    if let Some(wanted) = provider {
+        views.retain(|name, _| name == wanted);
+        if views.is_empty() {
+            return Err(MountFailed { reason: format!("the plan has no views for provider {wanted:?}") }.into());
+        }
+    }
+    Ok((path, verified.hash(), views))
 }
 
 /// A mount may serve the plan in force or a plan newer than any applied;

@@ -110,6 +110,9 @@ pub fn run(args: &PlanArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
     if let Some(output) = &args.output {
         write_plan(output, &planned.document)?;
     }
+    if let (Some(dir), Some(key)) = (&args.view_plans, &sign_key) {
+        write_view_plans(dir, &planned.document, key)?;
+    }
     match args.format {
         Format::Json if args.output.is_none() => {
             let bytes = planned.document.to_file_bytes().map_err(|e| Internal { reason: e.to_string() })?;
@@ -316,6 +319,22 @@ pub struct ExplainNeedsOutput;
     help("`rtt registry add` adds manifests; `rtt view ID --provider P` shows one view")
 )]
 pub struct ViewsFailed(#[from] RegistryError);
+
+/// `--view-plans DIR`: one signed view plan per provider of the plan.
+fn write_view_plans(dir: &Path, plan: &rtt_plan::PlanDocument, key: &rtt_trust::SecretKey) -> Result<(), Failure> {
+    let fleet_hash = plan.hash().map_err(|e| Internal { reason: e.to_string() })?;
+    std::fs::create_dir_all(dir).map_err(|e| Internal { reason: format!("{}: {e}", dir.display()) })?;
+    for provider in plan.views.keys() {
+        let Some(mut view_plan) = rtt_plan::ViewPlan::of(plan, fleet_hash, provider) else { continue };
+        rtt_trust::view_plan::sign_view_plan(&mut view_plan, key)?;
+        let path = dir.join(rtt_plan::ViewPlan::file_name(provider));
+        let bytes = view_plan.to_file_bytes().map_err(|e| Internal { reason: e.to_string() })?;
+        crate::files::write_bytes(&path, &bytes)
+            .map_err(|e| Internal { reason: format!("{}: {e}", path.display()) })?;
+        crate::output::note(format_args!("view plan of {provider} written to {}", path.display()));
+    }
+    Ok(())
+}
 
 /// `--memory-limit`'s default: half of the memory this process may have —
 /// the least of `MemTotal`, its address-space limit (`ulimit -v`) and its

@@ -17,6 +17,7 @@ pub mod signing;
 pub mod state;
 pub mod store;
 pub mod verify;
+pub mod view_plan;
 
 pub use keys::{KeyError, KeyId, PublicKey, SecretKey};
 pub use signing::{SignError, sign_document};

@@ -18,13 +18,19 @@ pub const MAX_EXACT_INTEGER: u64 = (1 << 53) - 1;
 pub fn sign_document(document: &mut PlanDocument, key: &SecretKey) -> Result<KeyId, SignError> {
     check_exact_integers(document)?;
     let message = document.signed_bytes()?;
+    Ok(add_signature(&mut document.signatures, &message, key))
+}
+
+/// Signs `message` into `signatures`: replacing the key's earlier signature,
+/// sorted by key id (the order every signed document keeps).
+pub fn add_signature(signatures: &mut Vec<Signature>, message: &[u8], key: &SecretKey) -> KeyId {
     let key_id = key.public_key().id();
     let signature =
-        Signature { alg: ED25519.to_owned(), key_id: key_id.to_string(), sig: hex::encode(key.sign(&message)) };
-    document.signatures.retain(|s| s.key_id != signature.key_id);
-    document.signatures.push(signature);
-    document.signatures.sort_by(|a, b| (&a.key_id, &a.alg, &a.sig).cmp(&(&b.key_id, &b.alg, &b.sig)));
-    Ok(key_id)
+        Signature { alg: ED25519.to_owned(), key_id: key_id.to_string(), sig: hex::encode(key.sign(message)) };
+    signatures.retain(|s| s.key_id != signature.key_id);
+    signatures.push(signature);
+    signatures.sort_by(|a, b| (&a.key_id, &a.alg, &a.sig).cmp(&(&b.key_id, &b.alg, &b.sig)));
+    key_id
 }
 
 /// The `u64` fields of a plan must survive JSON unchanged (the `u32` ones always do).

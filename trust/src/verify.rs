@@ -188,9 +188,18 @@ impl fmt::Display for IgnoredSignature {
 /// The store maps each key id to one key, so distinct ids are distinct keys;
 /// a key listed under two ids cannot happen (the id is derived from the key).
 pub fn check_signatures(parsed: &ParsedPlan, store: &TrustStore) -> Result<SignatureReport, Rejection> {
+    check_signature_list(&parsed.signed_bytes, &parsed.document.signatures, store)
+}
+
+/// [`check_signatures`] for any signed document: `signatures` over `signed_bytes`.
+pub fn check_signature_list(
+    signed_bytes: &[u8],
+    signatures: &[rtt_plan::Signature],
+    store: &TrustStore,
+) -> Result<SignatureReport, Rejection> {
     let mut counted = BTreeSet::new();
     let mut ignored = Vec::new();
-    for signature in &parsed.document.signatures {
+    for signature in signatures {
         let ignore = |reason| IgnoredSignature { key_id: signature.key_id.clone(), reason };
         if signature.alg != ED25519 {
             ignored.push(ignore(IgnoreReason::UnknownAlgorithm(signature.alg.clone())));
@@ -216,7 +225,7 @@ pub fn check_signatures(parsed: &ParsedPlan, store: &TrustStore) -> Result<Signa
             ignored.push(ignore(IgnoreReason::MalformedSignature));
             continue;
         };
-        if !trusted.key.verify(&parsed.signed_bytes, &sig) {
+        if !trusted.key.verify(signed_bytes, &sig) {
             ignored.push(ignore(IgnoreReason::Invalid));
             continue;
         }
