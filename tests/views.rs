@@ -429,6 +429,9 @@ fn view_plans_used_out_of_place_are_refused_and_change_nothing() {
     };
     // Provider A's plan used for provider B.
     refused("vp/provider.claude.view.json", &["--provider", "codex"], "not \"codex\"");
+    // `rtt verify` says what it was given.
+    let verify = rtt_in(root, &["verify", "vp/provider.claude.view.json"]);
+    assert!(!verify.status.success() && stderr(&verify).contains("view plan"), "{}", stderr(&verify));
     // Edited after signing: another result for an entry.
     let hash = slice.split("\"result\":\"").nth(1).and_then(|r| r.split('"').next()).expect("a result");
     let other = format!("sha256:{}", "0".repeat(64));

@@ -64,6 +64,17 @@ struct ViewsMismatch {
     problems: Vec<String>,
 }
 
+/// A view plan where a fleet plan was expected.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("{path} is a provider's view plan, not a fleet plan")]
+#[diagnostic(
+    code(rtt::verify::view_plan),
+    help("a view plan is verified where it is used: `rtt materialize --plan FILE DIR` or `rtt mount --plan FILE MP`")
+)]
+struct ViewPlanGiven {
+    path: String,
+}
+
 /// A rejection: which check failed and why.
 pub struct Rejected {
     /// The check's name.
@@ -128,6 +139,9 @@ pub fn run(args: &VerifyArgs) -> Result<ExitCode, Failure> {
 
 fn verify(args: &VerifyArgs) -> Result<(VerifiedPlan, Vec<Passed>), Rejected> {
     let inputs = load(args)?;
+    if rtt_trust::view_plan::is_view_plan(&inputs.plan_bytes) {
+        return Err(Rejected::new("format", ViewPlanGiven { path: crate::files::shown(&args.plan) }));
+    }
     if let Some(expected) = &args.hash {
         rtt_trust::verify::check_hash(&rtt_trust::parse_plan(&inputs.plan_bytes)?, expected)?;
     }
