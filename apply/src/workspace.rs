@@ -132,11 +132,13 @@ fn io_error(action: &'static str, path: &Path, e: std::io::Error) -> WorkspaceEr
 }
 
 /// Reads a sealed state file (`rtt_canonical::sealed`): any change to it,
-/// a lost newline included, is refused as corrupt rather than believed.
+/// a lost newline included, is refused as corrupt rather than believed. A
+/// file written before sealing (exactly canonical, no `checksum`) is still
+/// read, and sealed by its next write.
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, WorkspaceError> {
     match std::fs::read(path) {
-        Ok(bytes) => rtt_canonical::sealed::open(&bytes)
-            .map(Some)
+        Ok(bytes) => rtt_canonical::sealed::open_migrating(&bytes)
+            .map(|(value, _)| Some(value))
             .map_err(|reason| WorkspaceError::Corrupt { path: path.to_owned(), reason }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(io_error("read", path, e)),

@@ -38,6 +38,19 @@ pub fn seal<T: Serialize>(value: &T) -> Result<Vec<u8>, CanonicalError> {
 /// newline or more than one, a missing or wrong checksum, or content `T`
 /// does not accept. The message says which.
 pub fn open<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
+    open_or_unsealed(bytes, false).map(|(value, _)| value)
+}
+
+/// [`open`], also accepting a file written before sealing existed: exactly
+/// canonical JSON and a newline, with no `checksum` member at all. Returns
+/// whether the file was sealed. A damaged sealed file never reads as an
+/// unsealed one (losing the whole member takes more than a flip or a cut),
+/// and every writer seals, so an unsealed file lasts until its next write.
+pub fn open_migrating<T: DeserializeOwned>(bytes: &[u8]) -> Result<(T, bool), String> {
+    open_or_unsealed(bytes, true)
+}
+
+fn open_or_unsealed<T: DeserializeOwned>(bytes: &[u8], unsealed_ok: bool) -> Result<(T, bool), String> {
     let body = bytes.strip_suffix(b"\n").ok_or("it does not end with a newline (cut short?)")?;
     check_canonical(body).map_err(|e| e.to_string())?;
     let value: Value = serde_json::from_slice(body).map_err(|e| e.to_string())?;
@@ -45,13 +58,16 @@ pub fn open<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, String> {
     let written = match object.remove(CHECKSUM) {
         Some(Value::String(text)) => text.parse::<Sha256>().map_err(|e| format!("`{CHECKSUM}`: {e}"))?,
         Some(_) => return Err(format!("`{CHECKSUM}` is not a \"sha256:<hex>\" string")),
+        None if unsealed_ok => {
+            return serde_json::from_value(Value::Object(object)).map(|v| (v, false)).map_err(|e| e.to_string());
+        }
         None => return Err(format!("it has no `{CHECKSUM}` (written by an older rtt, or damaged)")),
     };
     let actual = Sha256::of(&to_canonical_vec(&object).map_err(|e| e.to_string())?);
     if actual != written {
         return Err(format!("its content hashes to {actual}, not the {written} it was sealed with"));
     }
-    serde_json::from_value(Value::Object(object)).map_err(|e| e.to_string())
+    serde_json::from_value(Value::Object(object)).map(|v| (v, true)).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]
@@ -87,8 +103,15 @@ mod tests {
     }
 
     #[test]
-    fn a_file_without_checksum_says_so() {
-        let error = open::<State>(b"{\"plan\":\"p\",\"serial\":12}\n").unwrap_err();
+    fn a_file_without_checksum_says_so_unless_migrating() {
+        let unsealed = b"{\"plan\":\"p\",\"serial\":12}\n";
+        let error = open::<State>(unsealed).unwrap_err();
         assert!(error.contains("no `checksum`"), "{error}");
+        assert_eq!(open_migrating::<State>(unsealed).unwrap(), (State { serial: 12, plan: "p".into() }, false));
+        // Unsealed is still exact: canonical, one newline.
+        assert!(open_migrating::<State>(b"{\"plan\":\"p\", \"serial\":12}\n").is_err());
+        assert!(open_migrating::<State>(b"{\"plan\":\"p\",\"serial\":12}").is_err());
+        let sealed = seal(&State { serial: 12, plan: "p".into() }).unwrap();
+        assert_eq!(open_migrating::<State>(&sealed).unwrap().1, true);
     }
 }

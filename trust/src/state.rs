@@ -43,7 +43,7 @@ impl AppliedState {
 
     /// Parses the file's bytes strictly: sealed, intact, `serial ≤ highest_serial`.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
-        let state: AppliedState = rtt_canonical::sealed::open(bytes)?;
+        let (state, _): (AppliedState, bool) = rtt_canonical::sealed::open_migrating(bytes)?;
         if state.serial > state.highest_serial {
             return Err(format!(
                 "serial {} of the plan in force is above highest_serial {}",
