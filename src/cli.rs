@@ -204,6 +204,29 @@ pub enum RegistryCommand {
         /// Manifest files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Also vouch for them as a registry signer with this secret key (its targets file,
+        /// registry/targets/<key id>.json, signed).
+        #[arg(long, value_name = "KEY")]
+        sign_key: Option<PathBuf>,
+        /// How long the signer's targets file stays valid; every signing renews it (e.g. 90d, 12h).
+        #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = parse_duration, requires = "sign_key")]
+        expires_in: std::time::Duration,
+    },
+    /// Vouch for manifests of the index as a registry signer: record their hashes in the
+    /// signer's targets file (version up by one, expiry renewed), signed.
+    Sign {
+        /// Agent ids whose indexed manifests to vouch for.
+        #[arg(required_unless_present = "all", conflicts_with = "all", value_name = "ID")]
+        ids: Vec<String>,
+        /// Every manifest of the index.
+        #[arg(long)]
+        all: bool,
+        /// The registry signer's secret key (written by `rtt keygen`).
+        #[arg(long, value_name = "KEY", required = true)]
+        sign_key: PathBuf,
+        /// How long the signer's targets file stays valid (e.g. 90d, 12h).
+        #[arg(long, value_name = "DURATION", default_value = "90d", value_parser = parse_duration)]
+        expires_in: std::time::Duration,
     },
     /// Print an object's bytes, by agent id or sha256:<hex>.
     Get {
@@ -218,7 +241,8 @@ pub enum RegistryCommand {
     Ls,
     /// Pack every object into agents.pack and index.lut; loose copies are removed.
     Pack,
-    /// Re-hash every object and look for every indexed one; exit 1 if any is corrupt or missing.
+    /// Re-hash every object and look for every indexed one, and (under a registry_threshold)
+    /// check the registry signers' targets files; exit 1 if anything is corrupt, missing or unsigned.
     Verify,
     /// Remove objects that neither the index nor a retained plan references.
     Gc {
@@ -589,9 +613,27 @@ pub fn parse_bytes(text: &str) -> Result<u64, String> {
     Ok((value * (1u64 << shift) as f64) as u64)
 }
 
+/// `--expires-in`: a duration such as `90d`, `12h` or `1week`, above zero.
+pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let duration =
+        humantime::parse_duration(text.trim()).map_err(|e| format!("`{text}`: {e}; write e.g. 90d or 12h"))?;
+    if duration.is_zero() {
+        return Err(format!("`{text}`: a validity must be more than zero"));
+    }
+    Ok(duration)
+}
+
 #[cfg(test)]
 mod tests {
-    use super::parse_bytes;
+    use super::{parse_bytes, parse_duration};
+
+    #[test]
+    fn durations_parse_in_human_units() {
+        assert_eq!(parse_duration("90d"), Ok(std::time::Duration::from_secs(90 * 86_400)));
+        assert_eq!(parse_duration("12h"), Ok(std::time::Duration::from_secs(12 * 3_600)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("soon").is_err());
+    }
 
     #[test]
     fn sizes_parse_in_binary_units() {

@@ -8,6 +8,7 @@ mod files;
 mod output;
 mod render;
 mod report;
+mod signed_manifests;
 mod views;
 mod workspace;
 

@@ -181,6 +181,16 @@ impl RegistryLayout {
         self.cache().join("views").join(key.hex())
     }
 
+    /// `targets/`: one signed targets file per registry signer.
+    pub fn targets_dir(&self) -> PathBuf {
+        self.root.join("targets")
+    }
+
+    /// `targets/<key id>.json`: the manifests one registry signer vouches for.
+    pub fn targets(&self, key_id: &str) -> PathBuf {
+        self.targets_dir().join(format!("{key_id}.json"))
+    }
+
     /// `trust/`.
     pub fn trust(&self) -> TrustLayout {
         TrustLayout::at(self.root.join("trust"))
@@ -207,6 +217,12 @@ impl TrustLayout {
     /// `keys/`, one `*.pub` per trusted key.
     pub fn keys(&self) -> PathBuf {
         self.dir.join("keys")
+    }
+
+    /// `registry-keys/`, one `*.pub` per registry signer: the keys whose
+    /// targets files vouch for manifests (not for plans).
+    pub fn registry_keys(&self) -> PathBuf {
+        self.dir.join("registry-keys")
     }
 
     /// `policy.json`.
@@ -284,6 +300,12 @@ impl StateLayout {
     /// `breakers.json`.
     pub fn breakers(&self) -> PathBuf {
         self.dir.join("breakers.json")
+    }
+
+    /// `registry-targets.json`: the newest version of each registry signer's
+    /// targets file seen so far (rollback protection for them).
+    pub fn registry_targets(&self) -> PathBuf {
+        self.dir.join("registry-targets.json")
     }
 }
 

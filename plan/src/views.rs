@@ -63,6 +63,24 @@ impl Layer {
     }
 }
 
+/// Checks that `id` is an agent id (`name@version`) that is safe as a file
+/// name: the pattern alone already excludes separators and NUL; `.` and `..`
+/// as a whole name part are refused too so no id can read as a path step.
+pub fn check_agent_id(id: &str) -> std::result::Result<(), String> {
+    let valid_part = |part: &str| {
+        !part.is_empty()
+            && part != "."
+            && part != ".."
+            && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+    };
+    match id.split_once('@') {
+        Some((name, version)) if id.len() <= 200 && valid_part(name) && valid_part(version) => Ok(()),
+        _ => Err(format!(
+            "{id:?} is not an agent id: expected name@version, each part [a-z0-9._-]+ (not `.` or `..`), at most 200 characters"
+        )),
+    }
+}
+
 /// A view's `path` must stay inside its provider's tree and name the agent's
 /// file: relative, no `.`/`..`/empty parts, no NUL or backslash, ending in
 /// `/<id>.json` (or being just `<id>.json`).

@@ -65,23 +65,8 @@ pub fn check_stored(hash: &Sha256, bytes: &[u8], what: &'static str, path: &std:
     Ok(())
 }
 
-/// Checks that `id` is an agent id (`name@version`) that is safe as a file
-/// name: the pattern alone already excludes separators and NUL; `.` and `..`
-/// as a whole name part are refused too so no id can read as a path step.
-pub fn check_agent_id(id: &str) -> std::result::Result<(), String> {
-    let valid_part = |part: &str| {
-        !part.is_empty()
-            && part != "."
-            && part != ".."
-            && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
-    };
-    match id.split_once('@') {
-        Some((name, version)) if id.len() <= 200 && valid_part(name) && valid_part(version) => Ok(()),
-        _ => Err(format!(
-            "{id:?} is not an agent id: expected name@version, each part [a-z0-9._-]+ (not `.` or `..`), at most 200 characters"
-        )),
-    }
-}
+/// The agent id rule, shared with everything that reads ids without the registry.
+pub use rtt_plan::views::check_agent_id;
 
 #[cfg(test)]
 mod tests {

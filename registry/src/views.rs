@@ -9,11 +9,11 @@ use rtt_canonical::Sha256;
 use rtt_durable::OverlayLayout;
 use rtt_plan::views::check_view_path;
 use rtt_plan::{Layer, OverlayRef, View, Views};
-use rtt_schema::model::Model;
+use rtt_schema::model::{AgentId, Model};
 
-use crate::Registry;
 use crate::error::{RegistryError, Result};
 use crate::overlay::{Overlay, OverlayFile, applicable, apply_layers, cache_key};
+use crate::{Index, Registry};
 
 /// The `.rtt/overlays` directory.
 #[derive(Debug, Clone)]
@@ -72,16 +72,7 @@ pub fn build(registry: &Registry, overlays: &OverlayDir, model: &Model) -> Resul
         for agent_id in &provider.agents {
             let agent = &model.agents[agent_id.0 as usize];
             let id = agent.id.as_str();
-            let base = match agent.manifest.or_else(|| index.agents.get(id).copied()) {
-                Some(hash) => hash,
-                None => {
-                    return Err(RegistryError::Unavailable(format!(
-                        "provider `{}` shows agent {id}, which has no manifest: add one with \
-                         `rtt registry add FILE` or set `manifest:` on the agent",
-                        provider.name
-                    )));
-                }
-            };
+            let base = base_of(&index, model, &provider.name, *agent_id)?;
             let provider_part = applicable(provider_file.as_ref().map(|f| &f.overlay), id);
             let env_part = applicable(env.as_ref().map(|(_, f)| &f.overlay), id);
             let mut layers = vec![(Layer::Provider, provider.name.as_str(), provider_part, provider_path.clone())];
@@ -99,6 +90,39 @@ pub fn build(registry: &Registry, overlays: &OverlayDir, model: &Model) -> Resul
         views.insert(provider.name.clone(), entries);
     }
     Ok((index.hash(), views))
+}
+
+/// The manifest a provider's view of an agent starts from: the agent's
+/// `manifest:` pin, else the index's entry for its id.
+fn base_of(index: &Index, model: &Model, provider: &str, agent: AgentId) -> Result<Sha256> {
+    let agent = &model.agents[agent.0 as usize];
+    let id = agent.id.as_str();
+    agent.manifest.or_else(|| index.agents.get(id).copied()).ok_or_else(|| {
+        RegistryError::Unavailable(format!(
+            "provider `{provider}` shows agent {id}, which has no manifest: add one with \
+             `rtt registry add FILE` or set `manifest:` on the agent"
+        ))
+    })
+}
+
+/// Every manifest a plan of `model` rests on, agent id → hash: the base of
+/// each provider view and every `manifest:` pin. What signed ingest checks
+/// before anything is built.
+pub fn manifests(registry: &Registry, model: &Model) -> Result<BTreeMap<String, Sha256>> {
+    let index = registry.index()?;
+    let mut manifests = BTreeMap::new();
+    for agent in &model.agents {
+        if let Some(hash) = agent.manifest {
+            manifests.insert(agent.id.clone(), hash);
+        }
+    }
+    for provider in &model.providers {
+        for agent in &provider.agents {
+            let id = model.agents[agent.0 as usize].id.clone();
+            manifests.insert(id, base_of(&index, model, &provider.name, *agent)?);
+        }
+    }
+    Ok(manifests)
 }
 
 /// One way a plan's views no longer match the registry.

@@ -241,7 +241,9 @@ fn verified_views(
             }
             .into());
         }
-        return Ok((path, slice.fleet_plan, Views::from([(slice.provider, slice.views)])));
+        let views = Views::from([(slice.provider, slice.views)]);
+        require_signed_manifests(checks, &views)?;
+        return Ok((path, slice.fleet_plan, views));
     }
     // The serial rule differs from `rtt verify`'s (see below), so it is checked here.
     let verified = rtt_trust::verify_plan(&bytes, &trust, None)?;
@@ -259,7 +261,18 @@ fn verified_views(
             return Err(MountFailed { reason: format!("the plan has no views for provider {wanted:?}") }.into());
         }
     }
+    require_signed_manifests(checks, &views)?;
     Ok((path, verified.hash(), views))
+}
+
+/// Signed ingest: under a registry_threshold nothing is served from a
+/// manifest that too few registry signers vouch for, whoever signed the plan.
+fn require_signed_manifests(checks: &PlanChecks, views: &Views) -> Result<(), Failure> {
+    if let Some(targets) = crate::signed_manifests::load(&checks.trust, &checks.layout, &checks.state)? {
+        let bases = views.values().flatten().map(|view| (view.id.as_str(), view.base));
+        crate::signed_manifests::require(&targets, bases)?;
+    }
+    Ok(())
 }
 
 /// A mount may serve the plan in force or a plan newer than any applied;

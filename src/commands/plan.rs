@@ -181,6 +181,18 @@ fn build_views(layout: &Layout, loaded: &LoadedConfig) -> Result<Option<(Sha256,
         return Ok(None);
     }
     let registry = Registry::open(root.root());
+    // Signed ingest: under a registry_threshold every manifest the plan rests
+    // on is vouched for before anything is built from it.
+    if let Some(targets) = crate::signed_manifests::load(root.trust().dir(), layout, layout.state().dir())? {
+        let manifests = rtt_registry::views::manifests(&registry, &loaded.model).map_err(ViewsFailed::from)?;
+        let checked =
+            crate::signed_manifests::require(&targets, manifests.iter().map(|(id, hash)| (id.as_str(), *hash)))?;
+        rtt_trust::registry::record_seen(layout.state().dir(), &targets)?;
+        crate::output::detail(format_args!(
+            "{checked} manifests signed by at least {} registry signer(s)",
+            targets.attestations.threshold()
+        ));
+    }
     let overlays = OverlayDir::new(layout.overlays());
     let (index, views) = rtt_registry::views::build(&registry, &overlays, &loaded.model).map_err(ViewsFailed::from)?;
     Ok(Some((index, views)))

@@ -1,17 +1,20 @@
 //! `rtt registry …` and `rtt view`: the content-addressed store from the
 //! command line.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use miette::Diagnostic;
 use rtt_canonical::Sha256;
+use rtt_durable::Layout;
 use rtt_plan::Layer;
 use rtt_registry::overlay::applicable;
 use rtt_registry::views::OverlayDir;
 use rtt_registry::{Registry, RegistryError};
+use rtt_trust::SecretKey;
+use rtt_trust::registry::{Draft, Signed};
 
 use crate::cli::{Format, RegistryArgs, RegistryCommand, ViewArgs};
 use crate::exit::Failure;
@@ -25,14 +28,59 @@ pub fn run(args: &RegistryArgs) -> Result<ExitCode, Failure> {
     let mut registry = Registry::open(root);
     // Writers take turns (Registry::lock_writes); readers never wait.
     let _lock = match &args.command {
-        RegistryCommand::Add { .. } | RegistryCommand::Pack | RegistryCommand::Gc { .. } => {
+        RegistryCommand::Add { .. }
+        | RegistryCommand::Sign { .. }
+        | RegistryCommand::Pack
+        | RegistryCommand::Gc { .. } => {
             let waiting = || eprintln!("rtt: waiting for another process writing {} ...", root.display());
             Some(registry.lock_writes(waiting).map_err(Problem::from)?)
         }
         _ => None,
     };
     match &args.command {
-        RegistryCommand::Add { files } => add(&registry, files, args.format),
+        RegistryCommand::Add { files, sign_key, expires_in } => {
+            // The key and its targets file are checked first: a wrong key fails before anything is stored.
+            let key = sign_key.as_deref().map(rtt_trust::keyfile::read_secret_key).transpose()?;
+            let draft = key.as_ref().map(|key| prepare(&args.layout, key)).transpose()?;
+            let added = add(&registry, files)?;
+            let signed = match draft {
+                Some(draft) => {
+                    let manifests: BTreeMap<String, Sha256> =
+                        added.iter().map(|(id, hash, _)| (id.clone(), *hash)).collect();
+                    Some((vouch(&args.layout, draft, &manifests, *expires_in)?, manifests.len()))
+                }
+                None => None,
+            };
+            emit_added(args.format, &added, signed.as_ref());
+            Ok(ExitCode::SUCCESS)
+        }
+        RegistryCommand::Sign { ids, all, sign_key, expires_in } => {
+            let key = rtt_trust::keyfile::read_secret_key(sign_key)?;
+            let index = registry.index().map_err(Problem::from)?;
+            let manifests: BTreeMap<String, Sha256> = if *all {
+                index.agents.clone()
+            } else {
+                let mut chosen = BTreeMap::new();
+                for id in ids {
+                    let hash =
+                        index.agents.get(id).ok_or_else(|| Problem::Registry(RegistryError::UnknownId(id.clone())))?;
+                    chosen.insert(id.clone(), *hash);
+                }
+                chosen
+            };
+            let signed = vouch(&args.layout, prepare(&args.layout, &key)?, &manifests, *expires_in)?;
+            emit(
+                args.format,
+                || signed_line(&signed, manifests.len()),
+                || {
+                    let mut json = signed_json(&signed);
+                    json["kind"] = "rtt.registry.sign".into();
+                    json["signed"] = manifests.keys().cloned().collect::<Vec<_>>().into();
+                    json
+                },
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         RegistryCommand::Get { query: Some(query), batch: false } => {
             let hash = registry.resolve(query).map_err(Problem::from)?;
             let bytes = registry.get(&hash).map_err(Problem::from)?;
@@ -69,7 +117,9 @@ pub fn run(args: &RegistryArgs) -> Result<ExitCode, Failure> {
         }
         RegistryCommand::Verify => {
             let report = registry.verify();
-            let ok = report.corrupt.is_empty() && report.missing.is_empty();
+            let signing = signing_report(&args.layout, &registry)?;
+            let unsigned = signing.as_ref().map_or(0, |s| s.unsigned.len());
+            let ok = report.corrupt.is_empty() && report.missing.is_empty() && unsigned == 0;
             if args.format == Format::Text {
                 for line in &report.corrupt {
                     eprintln!("corrupt: {line}");
@@ -77,20 +127,45 @@ pub fn run(args: &RegistryArgs) -> Result<ExitCode, Failure> {
                 for line in &report.missing {
                     eprintln!("missing: {line}");
                 }
+                if let Some(signing) = &signing {
+                    for line in &signing.not_counted {
+                        eprintln!("not counted: {line}");
+                    }
+                    for line in &signing.unsigned {
+                        eprintln!("unsigned: {line}");
+                    }
+                }
             }
             emit(
                 args.format,
                 || {
-                    format!(
+                    let mut out = format!(
                         "checked {} objects: {} corrupt, {} missing\n",
                         report.checked,
                         report.corrupt.len(),
                         report.missing.len()
-                    )
+                    );
+                    if let Some(signing) = &signing {
+                        out.push_str(&format!(
+                            "checked {} targets files: {} count, {} do not; {} of {} indexed manifests signed by at \
+                             least {} registry signer(s)\n",
+                            signing.counted + signing.not_counted.len(),
+                            signing.counted,
+                            signing.not_counted.len(),
+                            signing.indexed - signing.unsigned.len(),
+                            signing.indexed,
+                            signing.threshold
+                        ));
+                    }
+                    out
                 },
                 || {
+                    let signing = signing.as_ref().map(|s| {
+                        serde_json::json!({"threshold": s.threshold, "targets_counted": s.counted,
+                            "not_counted": s.not_counted, "unsigned": s.unsigned})
+                    });
                     serde_json::json!({"kind": "rtt.registry.verify", "ok": ok, "checked": report.checked,
-                        "corrupt": report.corrupt, "missing": report.missing})
+                        "corrupt": report.corrupt, "missing": report.missing, "signing": signing})
                 },
             );
             // SPEC §9: 1 is "a failed check"; 2 and 3 mean other things.
@@ -151,6 +226,18 @@ pub fn view(args: &ViewArgs) -> Result<ExitCode, Failure> {
         layers.push((Layer::Env, env.as_str(), file.applicable(&args.id), file.path.clone()));
     }
     let id = if args.id.starts_with("sha256:") { "" } else { args.id.as_str() };
+    // Signed ingest: a view is served only of a manifest enough registry signers vouch for.
+    let trust = args.layout.registry().trust();
+    if let Some(targets) = crate::signed_manifests::load(trust.dir(), &args.layout, args.layout.state().dir())? {
+        if id.is_empty() {
+            return Err(Problem::Usage(
+                "the policy sets a registry_threshold: name the agent by id, so its manifest's signatures can be checked"
+                    .into(),
+            )
+            .into());
+        }
+        crate::signed_manifests::require(&targets, [(id, base)])?;
+    }
     let result = registry.view(id, &base, &layers).map_err(Problem::from)?;
     let bytes = registry.get(&result).map_err(Problem::from)?;
     write_stdout(&bytes)?;
@@ -159,7 +246,10 @@ pub fn view(args: &ViewArgs) -> Result<ExitCode, Failure> {
 
 /// Parses every file before storing anything, so a bad file leaves the
 /// index as it was; the index is then written once.
-fn add(registry: &Registry, files: &[PathBuf], format: Format) -> Result<ExitCode, Failure> {
+/// An agent id, its manifest now and the one the index named before.
+type Added = (String, Sha256, Option<Sha256>);
+
+fn add(registry: &Registry, files: &[PathBuf]) -> Result<Vec<Added>, Failure> {
     let mut texts = Vec::new();
     for path in files {
         let text = std::fs::read_to_string(path).map_err(|e| Problem::Registry(RegistryError::io("read", path)(e)))?;
@@ -196,17 +286,26 @@ fn add(registry: &Registry, files: &[PathBuf], format: Format) -> Result<ExitCod
         added.push((id, hash, previous));
     }
     registry.write_index(&index).map_err(Problem::from)?;
+    Ok(added)
+}
+
+/// `rtt registry add`'s report: what the index points at now, and the signing if any.
+fn emit_added(format: Format, added: &[Added], signed: Option<&(Signed, usize)>) {
     emit(
         format,
         || {
-            added
+            let mut out: String = added
                 .iter()
                 .map(|(id, hash, previous)| match previous {
                     Some(old) if old != hash => format!("{id} {hash} (was {old})\n"),
                     Some(_) => format!("{id} {hash} (unchanged)\n"),
                     None => format!("{id} {hash}\n"),
                 })
-                .collect()
+                .collect();
+            if let Some((signed, count)) = signed {
+                out.push_str(&signed_line(signed, *count));
+            }
+            out
         },
         || {
             let agents: Vec<serde_json::Value> = added
@@ -216,10 +315,89 @@ fn add(registry: &Registry, files: &[PathBuf], format: Format) -> Result<ExitCod
                         "previous": previous.map(|p| p.to_string())})
                 })
                 .collect();
-            serde_json::json!({"kind": "rtt.registry.add", "agents": agents})
+            serde_json::json!({"kind": "rtt.registry.add", "agents": agents,
+                "signed": signed.map(|(signed, _)| signed_json(signed))})
         },
     );
-    Ok(ExitCode::SUCCESS)
+}
+
+fn signed_line(signed: &Signed, count: usize) -> String {
+    format!(
+        "signed {count} manifest(s) as {}: {} version {}, {} in all, expires {}\n",
+        signed.signer,
+        signed.path.display(),
+        signed.version,
+        signed.targets,
+        signed.expires
+    )
+}
+
+fn signed_json(signed: &Signed) -> serde_json::Value {
+    serde_json::json!({"signer": signed.signer.to_string(), "file": signed.path.display().to_string(),
+        "version": signed.version, "expires": signed.expires, "targets": signed.targets})
+}
+
+/// Reads and checks the signer's targets file before anything changes.
+fn prepare<'a>(layout: &Layout, key: &'a SecretKey) -> Result<Draft<'a>, Failure> {
+    let registry = layout.registry();
+    let draft = rtt_trust::registry::prepare_signing(
+        registry.trust().dir(),
+        &registry,
+        layout.state().dir(),
+        key,
+        std::time::SystemTime::now(),
+    )?;
+    Ok(draft)
+}
+
+/// Records `manifests` in the signer's targets file, signed.
+fn vouch(
+    layout: &Layout,
+    draft: Draft<'_>,
+    manifests: &BTreeMap<String, Sha256>,
+    valid_for: std::time::Duration,
+) -> Result<Signed, Failure> {
+    let signed = draft.sign(manifests, valid_for, std::time::SystemTime::now())?;
+    if signed.trusted.is_none() {
+        eprintln!(
+            "rtt: warning: {} sets no registry_threshold, so manifests need no signatures yet; {} is recorded anyway",
+            layout.registry().trust().policy().display(),
+            signed.path.display()
+        );
+    }
+    Ok(signed)
+}
+
+/// What `registry verify` says of signed ingest.
+struct SigningReport {
+    threshold: u32,
+    counted: usize,
+    not_counted: Vec<String>,
+    indexed: usize,
+    unsigned: Vec<String>,
+}
+
+/// Under a registry_threshold: which targets files count and which indexed
+/// manifests lack signatures. Raises the versions seen, as `rtt plan` does.
+fn signing_report(layout: &Layout, registry: &Registry) -> Result<Option<SigningReport>, Failure> {
+    let Some(loaded) = crate::signed_manifests::load(layout.registry().trust().dir(), layout, layout.state().dir())?
+    else {
+        return Ok(None);
+    };
+    rtt_trust::registry::record_seen(layout.state().dir(), &loaded)?;
+    let index = registry.index().map_err(Problem::from)?;
+    let attestations = &loaded.attestations;
+    Ok(Some(SigningReport {
+        threshold: attestations.threshold(),
+        counted: attestations.signers().len(),
+        not_counted: attestations.problems().iter().map(ToString::to_string).collect(),
+        indexed: index.agents.len(),
+        unsigned: index
+            .agents
+            .iter()
+            .filter_map(|(id, hash)| attestations.check(id, hash).err().map(|e| e.to_string()))
+            .collect(),
+    }))
 }
 
 /// `--batch`: one id or hash per line on stdin; for each, `<hash> <size>`

@@ -34,7 +34,20 @@ pub struct Check {
 }
 
 /// Checks that need a verified plan, run in order after the trust checks.
-const AFTER_TRUST: &[Check] = &[Check { name: "registry", run: registry_matches }];
+const AFTER_TRUST: &[Check] =
+    &[Check { name: "registry", run: registry_matches }, Check { name: "manifests", run: manifests_signed }];
+
+/// Signed ingest: under a registry_threshold, every view's manifest is
+/// vouched for by enough registry signers (what mount and materialize demand).
+fn manifests_signed(inputs: &Inputs, verified: &VerifiedPlan) -> Result<String, Rejected> {
+    let checks = &inputs.args.checks;
+    let loaded = crate::signed_manifests::load(&checks.trust, &checks.layout, &checks.state)
+        .map_err(|failure| Rejected { check: "manifests", report: failure.report, signatures: None })?;
+    let Some(targets) = loaded else { return Ok("the policy sets no registry_threshold".to_owned()) };
+    let bases = verified.document().views.values().flatten().map(|view| (view.id.as_str(), view.base));
+    let checked = crate::signed_manifests::require(&targets, bases).map_err(|e| Rejected::new("manifests", e))?;
+    Ok(format!("{checked} manifests signed by at least {} registry signer(s)", targets.attestations.threshold()))
+}
 
 /// Mix-and-match: the plan's `inputs.registry` and every view must match the
 /// registry and overlays on disk now (docs/registry.md, "Views in plans").

@@ -13,6 +13,7 @@ pub mod admin;
 mod json;
 pub mod keyfile;
 pub mod keys;
+pub mod registry;
 pub mod signing;
 pub mod state;
 pub mod store;

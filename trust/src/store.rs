@@ -25,18 +25,31 @@ pub struct Policy {
 }
 
 impl Policy {
-    /// Parses `{"threshold": N}` strictly: no other fields, N an integer ≥ 1.
+    /// Parses `{"threshold": N}` strictly: no other fields but
+    /// `registry_threshold`, N an integer ≥ 1.
     pub fn parse(bytes: &[u8]) -> Result<Self, String> {
+        Self::parse_file(bytes).map(|(plans, _)| plans)
+    }
+
+    /// Parses the whole policy file, `{"threshold": N, "registry_threshold":
+    /// M}` (the second optional): the plan policy, and the registry policy
+    /// when there is one (signatures of registry signers each manifest needs).
+    pub fn parse_file(bytes: &[u8]) -> Result<(Self, Option<Self>), String> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Raw {
             threshold: u32,
+            #[serde(default)]
+            registry_threshold: Option<u32>,
         }
         let raw: Raw = crate::json::from_object(bytes)?;
         if raw.threshold == 0 {
             return Err("threshold must be at least 1 (0 would accept unsigned plans)".into());
         }
-        Ok(Self { threshold: raw.threshold })
+        if raw.registry_threshold == Some(0) {
+            return Err("registry_threshold must be at least 1, or left out to sign no manifests".into());
+        }
+        Ok((Self { threshold: raw.threshold }, raw.registry_threshold.map(|threshold| Self { threshold })))
     }
 }
 
@@ -170,34 +183,41 @@ impl TrustStore {
             .map_err(|reason| TrustStoreError::MalformedPolicy { path: policy_path.clone(), reason })?;
 
         let keys_dir = layout.keys();
-        let entries = std::fs::read_dir(&keys_dir).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => TrustStoreError::NoKeysDir { path: keys_dir.clone() },
-            _ => TrustStoreError::Io { path: keys_dir.clone(), reason: e.to_string() },
-        })?;
-        let mut paths = Vec::new();
-        for entry in entries {
-            let entry = entry.map_err(|e| TrustStoreError::Io { path: keys_dir.clone(), reason: e.to_string() })?;
-            let path = entry.path();
-            if path.extension().is_some_and(|ext| ext == "pub") {
-                paths.push(path);
-            }
-        }
-        // Sorted so that errors and `sources` do not depend on directory order.
-        paths.sort();
-        let mut keys = Vec::with_capacity(paths.len());
-        for path in paths {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| TrustStoreError::Io { path: path.clone(), reason: e.to_string() })?;
-            let key =
-                PublicKey::parse(&text).map_err(|source| TrustStoreError::BadKey { path: path.clone(), source })?;
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            keys.push((name, key));
-        }
+        let keys = read_keys(&keys_dir)?;
         let store = Self::new(keys, policy).map_err(|error| match error {
             TrustStoreError::NoKeys => TrustStoreError::NoKeysIn { path: keys_dir },
             other => other,
         })?;
         store.without(&Revoked::load(dir)?)
+    }
+
+    /// The registry signers (`<dir>/registry-keys/*.pub`) and the policy's
+    /// `registry_threshold`, without revoked keys; `None` when the policy
+    /// sets no registry threshold (or there is no policy.json), so manifests
+    /// need no signatures. Fails closed like [`TrustStore::load`] once a
+    /// threshold is set.
+    pub fn load_registry_signers(dir: &Path) -> Result<Option<Self>, TrustStoreError> {
+        let layout = TrustLayout::at(dir);
+        let policy_path = layout.policy();
+        let bytes = match std::fs::read(&policy_path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(TrustStoreError::Io { path: policy_path, reason: e.to_string() }),
+        };
+        let (_, registry) = Policy::parse_file(&bytes)
+            .map_err(|reason| TrustStoreError::MalformedPolicy { path: policy_path.clone(), reason })?;
+        let Some(policy) = registry else { return Ok(None) };
+        let keys_dir = layout.registry_keys();
+        let no_signers = || TrustStoreError::NoRegistrySigners { path: keys_dir.clone(), threshold: policy.threshold };
+        let keys = match read_keys(&keys_dir) {
+            Err(TrustStoreError::NoKeysDir { .. }) => return Err(no_signers()),
+            other => other?,
+        };
+        let store = Self::new(keys, policy).map_err(|error| match error {
+            TrustStoreError::NoKeys => no_signers(),
+            other => other,
+        })?;
+        store.without(&Revoked::load(dir)?).map(Some)
     }
 
     /// The trusted key with this id.
@@ -214,6 +234,36 @@ impl TrustStore {
     pub fn policy(&self) -> Policy {
         self.policy
     }
+}
+
+/// Every `.pub` file in `keys_dir`, sorted by path.
+///
+/// Files without the `.pub` suffix are not keys and are skipped (a README,
+/// an editor's backup); every `.pub` file must be a good key.
+fn read_keys(keys_dir: &Path) -> Result<Vec<(String, PublicKey)>, TrustStoreError> {
+    let entries = std::fs::read_dir(keys_dir).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => TrustStoreError::NoKeysDir { path: keys_dir.to_owned() },
+        _ => TrustStoreError::Io { path: keys_dir.to_owned(), reason: e.to_string() },
+    })?;
+    let mut paths = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| TrustStoreError::Io { path: keys_dir.to_owned(), reason: e.to_string() })?;
+        let path = entry.path();
+        if path.extension().is_some_and(|ext| ext == "pub") {
+            paths.push(path);
+        }
+    }
+    // Sorted so that errors and `sources` do not depend on directory order.
+    paths.sort();
+    let mut keys = Vec::with_capacity(paths.len());
+    for path in paths {
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| TrustStoreError::Io { path: path.clone(), reason: e.to_string() })?;
+        let key = PublicKey::parse(&text).map_err(|source| TrustStoreError::BadKey { path: path.clone(), source })?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        keys.push((name, key));
+    }
+    Ok(keys)
 }
 
 /// A trust store that cannot be used; every plan is rejected until it is fixed.
@@ -237,7 +287,9 @@ pub enum TrustStoreError {
     #[error("failed to load the trust policy {}: {reason}", .path.display())]
     #[diagnostic(
         code(rtt::trust::bad_policy),
-        help("the policy is exactly {{\"threshold\": N}} with N an integer ≥ 1, e.g. {{\"threshold\": 1}}")
+        help(
+            "the policy is exactly {{\"threshold\": N}} with N an integer ≥ 1, e.g. {{\"threshold\": 1}}, and optionally \"registry_threshold\": M (signatures of registry signers each manifest needs)"
+        )
     )]
     MalformedPolicy {
         /// The file.
@@ -266,6 +318,20 @@ pub enum TrustStoreError {
     NoKeysIn {
         /// The directory.
         path: PathBuf,
+    },
+    /// `registry_threshold` is set but there are no registry signers.
+    #[error("failed to load registry signers: the policy sets registry_threshold {threshold} but {} holds no .pub file", .path.display())]
+    #[diagnostic(
+        code(rtt::trust::no_registry_signers),
+        help(
+            "copy the public keys of those who may vouch for manifests (`rtt keygen --out NAME` writes NAME.pub) into it, or drop registry_threshold from policy.json"
+        )
+    )]
+    NoRegistrySigners {
+        /// `registry-keys/`.
+        path: PathBuf,
+        /// The policy's registry threshold.
+        threshold: u32,
     },
     /// No keys at all (pure constructor).
     #[error("failed to build a trust store: no trusted keys")]
