@@ -32,7 +32,7 @@ pub fn require<'a>(
     for (id, hash) in manifests {
         checked += 1;
         if let Err(unattested) = loaded.attestations.check(id, &hash) {
-            missing.push(unattested);
+            missing.push(*unattested);
         }
     }
     if missing.is_empty() { Ok(checked) } else { Err(Unsigned { missing }) }

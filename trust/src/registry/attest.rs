@@ -1,6 +1,7 @@
 //! Counting who vouches for a manifest.
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 use std::fmt;
 
 use rtt_canonical::Sha256;
@@ -42,13 +43,14 @@ impl Attestations {
         let mut signers = BTreeMap::new();
         for file in verified {
             let name = format!("{}.json", file.signer);
-            if signers.contains_key(&file.signer) {
-                problems.push(FileProblem {
+            match signers.entry(file.signer) {
+                Entry::Occupied(_) => problems.push(FileProblem {
                     file: name,
                     problem: TargetsProblem::Signature(format!("a second file of signer {}", file.signer)),
-                });
-            } else {
-                signers.insert(file.signer, file);
+                }),
+                Entry::Vacant(slot) => {
+                    slot.insert(file);
+                }
             }
         }
         Self { threshold, signers, problems }
@@ -71,7 +73,7 @@ impl Attestations {
 
     /// The signers vouching for `hash` as agent `id`; an error when fewer
     /// than the threshold do.
-    pub fn check(&self, id: &str, hash: &Sha256) -> Result<Vec<KeyId>, Unattested> {
+    pub fn check(&self, id: &str, hash: &Sha256) -> Result<Vec<KeyId>, Box<Unattested>> {
         let mut signed_by = Vec::new();
         let mut elsewhere = Vec::new();
         for (signer, file) in &self.signers {
@@ -84,14 +86,14 @@ impl Attestations {
         if signed_by.len() >= self.threshold as usize {
             return Ok(signed_by);
         }
-        Err(Unattested {
+        Err(Box::new(Unattested {
             id: id.to_owned(),
             hash: *hash,
             threshold: self.threshold,
             signed_by,
             elsewhere,
             not_counted: self.problems.iter().map(ToString::to_string).collect(),
-        })
+        }))
     }
 }
 
