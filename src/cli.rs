@@ -305,8 +305,11 @@ pub enum KeysCommand {
     Add {
         /// The public key file.
         key: PathBuf,
+        /// Trust it to vouch for manifests (registry-keys/, signed ingest) instead of signing plans.
+        #[arg(long)]
+        registry: bool,
     },
-    /// Revoke a key for good: its signatures never count again (its file may stay).
+    /// Revoke a key for good, as plan and as registry signer: its signatures never count again (its file may stay).
     Revoke {
         /// The key id (16 hex digits, as `rtt keys list` shows it).
         key_id: String,

@@ -1,6 +1,6 @@
 //! The corruption matrix (issue 16): every artifact rtt stores — loose
-//! objects, the pack, the lut, the index, signed plans, WAL segments and the
-//! `.rtt/state` files — is damaged in each region (head, middle, tail) in
+//! objects, the pack, the lut, the index, signed plans, WAL segments, the
+//! registry's targets files and the `.rtt/state` files — is damaged in each region (head, middle, tail) in
 //! each way (one flipped bit, truncated, zeroed), on a fresh copy each time.
 //! Every case must be detected by the artifact's readers: `registry verify`
 //! and `verify` fail, `registry get`, `view` and a FUSE `mount` never serve
@@ -216,6 +216,41 @@ fn plan_check(root: &Path, _: &Goods) -> Result<(), String> {
     plan_refused(root)
 }
 
+/// Under a registry threshold a damaged targets file (or the sealed record
+/// of versions seen) vouches for nothing: planning, verifying and serving
+/// views all refuse, and planning changes nothing.
+fn unsigned_refused(root: &Path, _: &Goods) -> Result<(), String> {
+    plan_refused(root)?;
+    refuses_unchanged(root, &["plan", "rtt.yaml", "-o", "again.json"])?;
+    refuses_unchanged(root, &["view", "search@1", "--provider", "claude"])?;
+    let out = rtt(root, &["materialize", "--plan", "plan.json", "views"]);
+    if out.status.success() || root.join("views").exists() {
+        return Err("materialize served views vouched for by a damaged targets file".into());
+    }
+    Ok(())
+}
+
+/// The views project under `registry_threshold` 1: signer r1 vouches for
+/// both manifests, and one `rtt plan` has recorded the version it saw.
+fn signed_registry_project() -> tempfile::TempDir {
+    let dir = views_project();
+    let root = dir.path();
+    for args in [&["keygen", "--out", "r1"][..], &["keys", "add", "--registry", "r1.pub"]] {
+        let out = rtt(root, args);
+        assert!(out.status.success(), "{args:?}: {}", support::stderr(&out));
+    }
+    std::fs::write(root.join(".rtt/registry/trust/policy.json"), r#"{"threshold": 1, "registry_threshold": 1}"#)
+        .expect("policy");
+    for args in [
+        &["registry", "sign", "--sign-key", "r1.key", "--all"][..],
+        &["plan", "rtt.yaml", "-o", "plan.json", "--sign-key", "k.key"],
+    ] {
+        let out = rtt(root, args);
+        assert!(out.status.success(), "{args:?}: {}", support::stderr(&out));
+    }
+    dir
+}
+
 /// The registry and views project: loose objects, the index, a signed plan.
 fn views_project() -> tempfile::TempDir {
     let dir = support::project();
@@ -258,16 +293,23 @@ fn leak(dir: tempfile::TempDir) -> &'static Path {
 
 #[test]
 fn every_damaged_artifact_is_detected_and_never_served() {
+    let rel = |root: &Path, path: &Path| path.strip_prefix(root).expect("inside").to_owned();
     let loose = leak(views_project());
     let packed = leak(views_project());
     let pack = rtt(packed, &["registry", "pack"]);
     assert!(pack.status.success(), "{}", support::stderr(&pack));
+    let signed = leak(signed_registry_project());
+    let targets = std::fs::read_dir(signed.join(".rtt/registry/targets"))
+        .expect("targets/")
+        .flatten()
+        .map(|e| rel(signed, &e.path()))
+        .next()
+        .expect("r1's targets file");
     let (applied, hashes) = template(Drivers::BuiltIn, 2);
     let applied = leak(applied);
 
     let manifest = support::loose_path(loose, &support::hash_of(loose, "gateway@1"));
     let kept = |hash: &rtt_canonical::Sha256| PathBuf::from(format!(".rtt/state/plans/{}.json", hash.hex()));
-    let rel = |root: &Path, path: &Path| path.strip_prefix(root).expect("inside").to_owned();
     let artifacts = [
         Artifact {
             name: "loose manifest",
@@ -289,6 +331,13 @@ fn every_damaged_artifact_is_detected_and_never_served() {
             check: registry_reads,
         },
         Artifact { name: "lut", fixture: packed, file: ".rtt/registry/pack/index.lut".into(), check: registry_reads },
+        Artifact { name: "targets file", fixture: signed, file: targets, check: unsigned_refused },
+        Artifact {
+            name: "registry versions seen",
+            fixture: signed,
+            file: ".rtt/state/registry-targets.json".into(),
+            check: unsigned_refused,
+        },
         Artifact { name: "WAL", fixture: applied, file: ".rtt/wal/wal.jsonl".into(), check: wal_and_apply },
         Artifact {
             name: "WAL anchor",
@@ -321,13 +370,29 @@ fn every_damaged_artifact_is_detected_and_never_served() {
         let out = rtt(copy.path(), &["materialize", "--plan", "plan.json", "views"]);
         assert!(out.status.success() && plan_refused(copy.path()).is_err(), "{}", support::stderr(&out));
     }
+    for args in [
+        &["verify", "plan.json"][..],
+        &["plan", "rtt.yaml", "-o", "again.json"],
+        &["view", "search@1", "--provider", "claude"],
+        &["materialize", "--plan", "plan.json", "views"],
+    ] {
+        let copy = tempfile::tempdir().expect("tempdir");
+        copy_tree(signed, copy.path());
+        let out = rtt(copy.path(), args);
+        assert!(out.status.success(), "{args:?}: {}", support::stderr(&out));
+    }
     for args in [&["wal", "verify"][..], &["status"], &["apply", "p3.json"], &["rollback"]] {
         let copy = tempfile::tempdir().expect("tempdir");
         copy_tree(applied, copy.path());
         let out = rtt(copy.path(), args);
         assert!(out.status.success(), "{args:?}: {}", support::stderr(&out));
     }
-    let goods = BTreeMap::from([(loose, goods_of(loose)), (packed, goods_of(packed)), (applied, Goods::default())]);
+    let goods = BTreeMap::from([
+        (loose, goods_of(loose)),
+        (packed, goods_of(packed)),
+        (applied, Goods::default()),
+        (signed, Goods::default()),
+    ]);
     let before = MOUNTED.load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(before, 2, "both intact fixtures mount");
     let (tried, failures) = run_matrix(&artifacts, &goods);

@@ -44,9 +44,30 @@ fn registry_with_signers() -> tempfile::TempDir {
 }
 
 fn trust_signer(root: &Path, name: &str) {
-    let dir = root.join(".rtt/registry/trust/registry-keys");
-    fs::create_dir_all(&dir).expect("mkdir");
-    fs::copy(root.join(format!("{name}.pub")), dir.join(format!("{name}.pub"))).expect("copy");
+    let added = ok(root, &["keys", "add", "--registry", &format!("{name}.pub")]);
+    assert!(added.contains(&format!("registry-keys/{}.pub", key_id(root, name))), "{added}");
+}
+
+#[test]
+fn keys_add_registry_trusts_a_registry_signer_apart_from_plan_signers() {
+    let dir = registry_with_signers();
+    let root = dir.path();
+    let listing = ok(root, &["keys", "list"]);
+    for name in ["r1", "r2"] {
+        assert!(listing.contains(&format!("registry-keys/{}.pub", key_id(root, name))), "{listing}");
+    }
+    assert!(listing.contains("registry threshold 2") && listing.contains("threshold 1"), "{listing}");
+    // A registry signer is not a plan signer: a plan r1 signs is not accepted.
+    ok(root, &["registry", "sign", "--sign-key", "r1.key", "--all"]);
+    ok(root, &["registry", "sign", "--sign-key", "r2.key", "--all"]);
+    ok(root, &["plan", "rtt.yaml", "-o", "by-r1.json", "--sign-key", "r1.key"]);
+    let verify = rtt_in(root, &["verify", "by-r1.json"]);
+    let err = words(&format!("{}{}", stdout(&verify), stderr(&verify)));
+    assert!(!verify.status.success() && err.contains("0 valid signature(s) from distinct trusted keys"), "{err}");
+    // The same key twice in one set is refused; in the other set it is allowed.
+    let again = rtt_in(root, &["keys", "add", "--registry", "r1.pub"]);
+    assert!(!again.status.success() && words(&stderr(&again)).contains("already trusted (registry-keys/"));
+    ok(root, &["keys", "add", "r1.pub"]);
 }
 
 fn targets(root: &Path, name: &str) -> std::path::PathBuf {
@@ -124,7 +145,8 @@ fn every_attack_on_the_registrys_trust_files_is_refused_with_state_unchanged() {
     let root = dir.path();
     trust_signer(root, "r3");
     ok(root, &["registry", "sign", "--sign-key", "r3.key", "--all"]);
-    fs::remove_file(root.join(".rtt/registry/trust/registry-keys/r3.pub")).expect("untrust r3");
+    fs::remove_file(root.join(format!(".rtt/registry/trust/registry-keys/{}.pub", key_id(root, "r3"))))
+        .expect("untrust r3");
     ok(root, &["registry", "sign", "--sign-key", "r1.key", "--all"]);
     refused_everywhere(root, &format!("signer {} is not a registry signer", key_id(root, "r3")));
 
