@@ -102,7 +102,8 @@ pub fn generate(spec: Spec) -> Config {
             labels,
             schedulable: true,
             driver: None,
-            numa: vec![NumaNode { cores, memory_mib }; n_numa],
+            numa: vec![NumaNode { cores, memory_mib, resources: BTreeMap::new() }; n_numa],
+            resources: BTreeMap::new(),
         });
     }
 
@@ -152,6 +153,8 @@ pub fn generate(spec: Spec) -> Config {
             anti_affinity: None,
             colocate: Vec::new(),
             avoid: Vec::new(),
+            labels: BTreeMap::new(),
+            resources: BTreeMap::new(),
         };
         match rng.below(20) {
             0..=2 => agent.selector.insert("disk".into(), "nvme".into()).map_or((), drop),
@@ -207,6 +210,7 @@ pub fn generate(spec: Spec) -> Config {
         env: None,
         drivers: BTreeMap::new(),
         hosts_driver: None,
+        groups: Vec::new(),
     }
 }
 

@@ -5,12 +5,12 @@
 
 use std::collections::BTreeMap;
 
-use rtt_schema::model::{AgentId, Locality, Model};
+use rtt_schema::model::{AgentId, Group, Locality, Model, ResourceId, Scope};
 use rtt_schema::raw::Level;
 
 use crate::placement::Placement;
 use crate::previous::Previous;
-use crate::topology::{Topology, level_index};
+use crate::topology::{NodeId, Topology, level_index};
 
 /// The locality share a route needs at a level for that level to set its p99.
 pub const LOCAL_SHARE: f64 = 0.99;
@@ -101,6 +101,60 @@ pub fn spread_domains(model: &Model, topology: &Topology, agent: AgentId, level:
         return topology.spread_domains_of(agent.0 as usize, compute).to_vec();
     }
     eligible_domains(model, topology, agent, level)
+}
+
+/// The pool an extended resource `r` is drawn from at `node`, and its
+/// capacity: the node itself, or for a resource its host keeps as a whole,
+/// the host (named by its first node). Capacity holds per pool:
+/// `Σ need_a · y[a,n]` over the pool's nodes `≤` capacity.
+pub fn resource_pool(model: &Model, topology: &Topology, node: NodeId, r: ResourceId) -> (NodeId, u64) {
+    let numa = topology.node(node);
+    match model.resource_capacity(numa, r) {
+        (Scope::Host, capacity) => {
+            (topology.node_id(rtt_schema::model::NumaRef { host: numa.host, numa: 0 }), capacity)
+        }
+        (Scope::Numa, capacity) => (node, capacity),
+    }
+}
+
+/// Replicas of a group's members per domain of `level`, counted together.
+pub fn group_counts(topology: &Topology, placement: &Placement, group: &Group, level: usize) -> BTreeMap<u32, u32> {
+    let mut counts = BTreeMap::new();
+    for member in &group.members {
+        for (domain, count) in placement.per_domain(topology, *member, level) {
+            *counts.entry(domain).or_insert(0) += count;
+        }
+    }
+    counts
+}
+
+/// Domains of a level that hold at least one host eligible for some member
+/// of `group`, sorted: the domains a group `spread` balances over.
+pub fn group_spread_domains(model: &Model, topology: &Topology, group: &Group, level: usize) -> Vec<u32> {
+    let mut domains: Vec<u32> = group.members.iter().flat_map(|m| spread_domains(model, topology, *m, level)).collect();
+    domains.sort_unstable();
+    domains.dedup();
+    domains
+}
+
+/// `max − min` of a group's replicas, counted together, over its spread domains.
+pub fn group_spread_skew(
+    model: &Model,
+    topology: &Topology,
+    placement: &Placement,
+    group: &Group,
+    level: Level,
+) -> u32 {
+    let level = level_index(level);
+    let counts = group_counts(topology, placement, group, level);
+    let values: Vec<u32> = group_spread_domains(model, topology, group, level)
+        .iter()
+        .map(|d| counts.get(d).copied().unwrap_or(0))
+        .collect();
+    match (values.iter().max(), values.iter().min()) {
+        (Some(max), Some(min)) => max - min,
+        _ => 0,
+    }
 }
 
 fn eligible_domains(model: &Model, topology: &Topology, agent: AgentId, level: usize) -> Vec<u32> {

@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rtt_schema::model::{AgentId, Model};
+use rtt_schema::model::{Agent, AgentId, Model, ResourceId};
 
 use crate::placement::Placement;
 use crate::previous::Previous;
@@ -119,22 +119,25 @@ fn mirror(
                 }
             }
             let cpu = model.effective_cpu(a);
+            let mut pools = Pools::new(model, topology, placed);
             // The rules the greedy rule checks: anti-affinity, avoid (both
             // directions) and colocate, from what is placed.
             let domains = |agent: AgentId, level: usize| -> BTreeSet<u32> {
                 placed.per_domain(topology, agent, level).into_keys().collect()
             };
-            let mut kept_apart: Vec<(usize, BTreeSet<u32>)> =
-                a.avoid.iter().map(|(o, l)| (level_index(*l), domains(*o, level_index(*l)))).collect();
-            for (index, other_agent) in model.agents.iter().enumerate() {
-                for (avoided, l) in &other_agent.avoid {
-                    if *avoided == mover {
-                        kept_apart.push((level_index(*l), domains(AgentId(index as u32), level_index(*l))));
-                    }
-                }
-            }
+            let mut kept_apart: Vec<(usize, BTreeSet<u32>)> = model
+                .kept_apart(mover)
+                .into_iter()
+                .map(|(o, l)| (level_index(l), domains(o, level_index(l))))
+                .collect();
             if let Some(l) = a.anti_affinity {
                 kept_apart.push((level_index(l), domains(mover, level_index(l))));
+            }
+            for (_, group) in model.groups_of(mover) {
+                if let Some(l) = group.anti_affinity {
+                    let l = level_index(l);
+                    kept_apart.extend(group.members.iter().map(|m| (l, domains(*m, l))));
+                }
             }
             let together: Vec<(usize, BTreeSet<u32>)> =
                 a.colocate.iter().map(|(o, l)| (level_index(*l), domains(*o, level_index(*l)))).collect();
@@ -152,6 +155,7 @@ fn mirror(
                         && a.pin.and_then(|(_, n)| n).is_none_or(|n| n == numa.numa)
                         && f64::from(capacity.cores) - cpu_used[node.0 as usize] + 1e-9 >= cpu
                         && capacity.memory_mib.saturating_sub(memory_used[node.0 as usize]) >= a.memory_mib
+                        && pools.fits(a, *node)
                 })
                 .map(|node| (f64::from(model.node(topology.node(node)).cores) - cpu_used[node.0 as usize], node))
                 .collect();
@@ -191,12 +195,27 @@ fn breakers(model: &Model, violations: &[crate::score::Violation], on: &Placemen
             | Violation::Avoid { agent, .. } => {
                 again.insert(*agent);
             }
+            Violation::Resource { node, .. } => {
+                // The pool may be the whole host: re-place what is on any of its nodes.
+                let host = crate::statements::node_ref(model, *node).host;
+                let on_host = |a: AgentId| {
+                    on.by_agent[a.0 as usize].keys().any(|n| crate::statements::node_ref(model, *n).host == host)
+                };
+                again.extend((0..model.agents.len()).map(|a| AgentId(a as u32)).filter(|a| on_host(*a)));
+            }
             Violation::Cpu { node, .. } | Violation::Memory { node, .. } => {
                 again.extend((0..model.agents.len()).map(|a| AgentId(a as u32)).filter(|a| on.get(*a, *node) > 0));
             }
             Violation::Slo { route, .. } => {
                 let route = &model.routes[*route];
                 again.extend([route.from, route.to]);
+            }
+            Violation::GroupSpread { group, .. } | Violation::GroupAntiAffinity { group, .. } => {
+                again.extend(model.groups[group.0 as usize].members.iter().copied());
+            }
+            Violation::GroupAvoid { group, rule, .. } => {
+                let group = &model.groups[group.0 as usize];
+                again.extend(group.members.iter().chain(&group.avoid[*rule].0).copied());
             }
         }
     }
@@ -258,15 +277,10 @@ fn place_onto(
                 memory_left[node.0 as usize].saturating_sub(a.memory_mib * u64::from(*count));
         }
     }
+    let mut pools = Pools::new(model, topology, &start);
     let mut placement = start;
     let total_rps: f64 = model.routes.iter().map(|r| r.rps).sum::<f64>().max(f64::MIN_POSITIVE);
     let latency = model.latency.by_locality;
-    let mut reverse_avoid: Vec<Vec<(AgentId, usize)>> = vec![Vec::new(); model.agents.len()];
-    for (index, a) in model.agents.iter().enumerate() {
-        for (other, level) in &a.avoid {
-            reverse_avoid[other.0 as usize].push((AgentId(index as u32), level_index(*level)));
-        }
-    }
 
     for agent in order(model, rule) {
         let a = &model.agents[agent.0 as usize];
@@ -302,8 +316,18 @@ fn place_onto(
                 Some((if r.from == agent { r.to } else { r.from }, level))
             })
             .collect();
-        let mut avoided: Vec<(AgentId, usize)> = a.avoid.iter().map(|(o, l)| (*o, level_index(*l))).collect();
-        avoided.extend(reverse_avoid[agent.0 as usize].iter().copied());
+        let avoided: Vec<(AgentId, usize)> =
+            model.kept_apart(agent).into_iter().map(|(o, l)| (o, level_index(l))).collect();
+        // Group rules this agent is under: members kept one per domain, and
+        // members counted together for spread.
+        let group_anti: Vec<(usize, &[AgentId])> = model
+            .groups_of(agent)
+            .filter_map(|(_, g)| g.anti_affinity.map(|l| (level_index(l), g.members.as_slice())))
+            .collect();
+        let group_spread: Vec<(usize, &[AgentId])> = model
+            .groups_of(agent)
+            .filter_map(|(_, g)| g.spread.map(|(l, _)| (level_index(l), g.members.as_slice())))
+            .collect();
         for _ in placement.total(agent)..a.n_replicas {
             // Domain sets of what is placed so far, computed once per replica.
             let domains = |other: AgentId, level: usize| -> BTreeSet<u32> {
@@ -314,7 +338,22 @@ fn place_onto(
                 (level, placement.per_domain(topology, agent, level))
             });
             let anti = a.anti_affinity.map(|level| (level_index(level), domains(agent, level_index(level))));
-            let avoid: Vec<(usize, BTreeSet<u32>)> = avoided.iter().map(|(o, l)| (*l, domains(*o, *l))).collect();
+            let mut avoid: Vec<(usize, BTreeSet<u32>)> = avoided.iter().map(|(o, l)| (*l, domains(*o, *l))).collect();
+            for (level, members) in &group_anti {
+                avoid.extend(members.iter().map(|m| (*level, domains(*m, *level))));
+            }
+            let group_counts: Vec<(usize, BTreeMap<u32, u32>)> = group_spread
+                .iter()
+                .map(|(level, members)| {
+                    let mut counts = BTreeMap::new();
+                    for m in *members {
+                        for (d, c) in placement.per_domain(topology, *m, *level) {
+                            *counts.entry(d).or_insert(0) += c;
+                        }
+                    }
+                    (*level, counts)
+                })
+                .collect();
             let colocate: Vec<(usize, BTreeSet<u32>)> = a
                 .colocate
                 .iter()
@@ -353,7 +392,7 @@ fn place_onto(
                 if !model.host_is_eligible(a, numa.host) || !pinned_numa_ok {
                     continue;
                 }
-                if cpu_left[index] + 1e-9 < cpu || memory_left[index] < a.memory_mib {
+                if cpu_left[index] + 1e-9 < cpu || memory_left[index] < a.memory_mib || !pools.fits(a, node) {
                     continue;
                 }
                 let in_domain = |level: usize, set: &BTreeSet<u32>| set.contains(&topology.domain_of(level, node));
@@ -367,6 +406,9 @@ fn place_onto(
                 if let Some((level, counts)) = &spread {
                     let here = counts.get(&topology.domain_of(*level, node)).copied().unwrap_or(0);
                     cost += 1e6 * f64::from(here);
+                }
+                for (level, counts) in &group_counts {
+                    cost += 1e6 * f64::from(counts.get(&topology.domain_of(*level, node)).copied().unwrap_or(0));
                 }
                 for (weight, sets) in &near {
                     for (level, set) in sets.iter().enumerate() {
@@ -398,9 +440,47 @@ fn place_onto(
             placement.add(agent, node, 1);
             cpu_left[node.0 as usize] -= cpu;
             memory_left[node.0 as usize] -= a.memory_mib;
+            pools.take(a, node, 1);
         }
     }
     placement
+}
+
+/// Extended resources left in each pool (`definitions::resource_pool`).
+struct Pools<'m> {
+    model: &'m Model,
+    topology: &'m Topology,
+    left: BTreeMap<(ResourceId, NodeId), u64>,
+}
+
+impl<'m> Pools<'m> {
+    /// What `placement` leaves.
+    fn new(model: &'m Model, topology: &'m Topology, placement: &Placement) -> Self {
+        let mut pools = Self { model, topology, left: BTreeMap::new() };
+        for (index, agent) in model.agents.iter().enumerate() {
+            for (node, count) in &placement.by_agent[index] {
+                pools.take(agent, *node, *count);
+            }
+        }
+        pools
+    }
+
+    fn left(&mut self, r: ResourceId, node: NodeId) -> &mut u64 {
+        let (pool, capacity) = crate::definitions::resource_pool(self.model, self.topology, node, r);
+        self.left.entry((r, pool)).or_insert(capacity)
+    }
+
+    /// Whether one more replica of `agent` fits on `node`.
+    fn fits(&mut self, agent: &Agent, node: NodeId) -> bool {
+        agent.resources.iter().all(|(r, need)| *self.left(*r, node) >= *need)
+    }
+
+    fn take(&mut self, agent: &Agent, node: NodeId, count: u32) {
+        for (r, need) in &agent.resources {
+            let left = self.left(*r, node);
+            *left = left.saturating_sub(need * u64::from(count));
+        }
+    }
 }
 
 /// Pinned agents first, then colocate targets before the agents that follow

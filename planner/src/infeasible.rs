@@ -11,10 +11,10 @@
 
 use std::collections::BTreeSet;
 
-use rtt_schema::model::Model;
+use rtt_schema::model::{Model, ResourceId};
 use rtt_solver::{Group, Limits};
 
-use crate::formulation::{Formulation, Options, Statement};
+use crate::formulation::{Formulation, Options, Resource, Statement};
 use crate::previous::Previous;
 use crate::topology::Topology;
 
@@ -33,8 +33,8 @@ pub struct Conflict {
 pub enum Relaxation {
     /// Raise a route's SLO to this many µs.
     Slo { at_least_us: f64 },
-    /// Add this many cores and MiB to a zone.
-    Capacity { cores: f64, memory_mib: f64 },
+    /// Add this many cores, MiB and units of extended resources (by name) to a zone.
+    Capacity { cores: f64, memory_mib: f64, extended: Vec<(String, f64)> },
     /// Place this many fewer replicas.
     FewerReplicas { by: u32 },
     /// Allow this much more skew.
@@ -114,19 +114,28 @@ fn relaxation(model: &Model, formulation: &Formulation, statement: Statement, sl
         }
         Statement::Capacity(_) | Statement::NodeCapacity(_) => {
             let (mut cores, mut memory_mib) = (0.0, 0.0);
+            let mut extended: std::collections::BTreeMap<ResourceId, f64> = std::collections::BTreeMap::new();
             for (row, slack) in slacks {
-                match formulation.capacity.iter().find(|c| c.row == *row) {
-                    Some(c) if c.is_cpu => cores += slack,
-                    Some(_) => memory_mib += slack,
+                match formulation.capacity.iter().find(|c| c.row == *row).map(|c| c.resource) {
+                    Some(Resource::Cores) => cores += slack,
+                    Some(Resource::Memory) => memory_mib += slack,
+                    Some(Resource::Extended(r)) => *extended.entry(r).or_default() += slack,
                     None => {}
                 }
             }
-            Relaxation::Capacity { cores: cores.ceil(), memory_mib: memory_mib.ceil() }
+            let extended = extended
+                .into_iter()
+                .filter(|(_, slack)| *slack > 1e-9)
+                .map(|(r, slack)| (model.resources[r.0 as usize].clone(), slack.ceil()))
+                .collect();
+            Relaxation::Capacity { cores: cores.ceil(), memory_mib: memory_mib.ceil(), extended }
         }
         Statement::Replicas(_) => Relaxation::FewerReplicas { by: whole(total) },
-        Statement::Spread(_) => Relaxation::MoreSkew { by: whole(total) },
-        Statement::AntiAffinity(_) => Relaxation::SharedDomains { replicas: whole(total) },
-        Statement::Colocate(..) | Statement::Avoid(..) => Relaxation::Drop,
+        Statement::Spread(_) | Statement::GroupSpread(_) => Relaxation::MoreSkew { by: whole(total) },
+        Statement::AntiAffinity(_) | Statement::GroupAntiAffinity(_) => {
+            Relaxation::SharedDomains { replicas: whole(total) }
+        }
+        Statement::Colocate(..) | Statement::Avoid(..) | Statement::GroupAvoid(..) => Relaxation::Drop,
         Statement::Eligibility(_) => Relaxation::WiderEligibility { replicas: whole(total) },
     }
 }

@@ -2,10 +2,13 @@
 //! the definitions in [`crate::definitions`]), and every constraint checked. Independent of the solver, so anyone can check a
 //! plan against its config; the plan's stated figures come from here.
 
-use rtt_schema::model::{AgentId, Locality, Model};
+use rtt_schema::model::{AgentId, GroupId, Locality, Model, ResourceId};
 use rtt_schema::raw::Level;
 
-use crate::definitions::{DomainCounts, moves, objective, route_level, route_p99, shares_between, spread_skew};
+use crate::definitions::{
+    DomainCounts, group_counts, group_spread_skew, moves, objective, resource_pool, route_level, route_p99,
+    shares_between, spread_skew,
+};
 use crate::placement::Placement;
 use crate::previous::Previous;
 use crate::topology::{LEVELS, NodeId, Topology, level_index};
@@ -43,6 +46,15 @@ pub enum Violation {
     Avoid { agent: AgentId, rule: usize, domain: u32 },
     /// Route p99 above its SLO.
     Slo { route: usize, p99_us: f64 },
+    /// An extended resource over capacity: on a NUMA node, or on a host
+    /// that keeps it as a whole (then `node` is the host's first node).
+    Resource { resource: ResourceId, node: NodeId, used: u64 },
+    /// A group's spread skew, its members counted together, above `max_skew`.
+    GroupSpread { group: GroupId, skew: u32 },
+    /// More than one replica of a group's members in a domain.
+    GroupAntiAffinity { group: GroupId, domain: u32 },
+    /// A domain holding a member of a group and an agent its `avoid` rule keeps away.
+    GroupAvoid { group: GroupId, rule: usize, domain: u32 },
 }
 
 /// Every figure of a placement.
@@ -135,6 +147,32 @@ fn check_constraints(model: &Model, topology: &Topology, placement: &Placement, 
             }
         }
     }
+    check_resources(model, topology, placement, violations);
+    for (index, group) in model.groups.iter().enumerate() {
+        let id = GroupId(index as u32);
+        if let Some((level, max_skew)) = group.spread {
+            let skew = group_spread_skew(model, topology, placement, group, level);
+            if skew > max_skew {
+                violations.push(Violation::GroupSpread { group: id, skew });
+            }
+        }
+        if let Some(level) = group.anti_affinity {
+            for (domain, count) in group_counts(topology, placement, group, level_index(level)) {
+                if count > 1 {
+                    violations.push(Violation::GroupAntiAffinity { group: id, domain });
+                }
+            }
+        }
+        for (rule, (avoided, level)) in group.avoid.iter().enumerate() {
+            let level = level_index(*level);
+            let members = group_counts(topology, placement, group, level);
+            let kept_away = avoided.iter().flat_map(|a| placement.per_domain(topology, *a, level).into_keys());
+            let mut domains: Vec<u32> = kept_away.filter(|d| members.contains_key(d)).collect();
+            domains.sort_unstable();
+            domains.dedup();
+            violations.extend(domains.into_iter().map(|domain| Violation::GroupAvoid { group: id, rule, domain }));
+        }
+    }
     for (index, numa) in topology.nodes.iter().enumerate() {
         let capacity = model.node(*numa);
         // Overcommitted CPU is fractional; allow for the rounding of sums.
@@ -143,6 +181,25 @@ fn check_constraints(model: &Model, topology: &Topology, placement: &Placement, 
         }
         if memory[index] > capacity.memory_mib {
             violations.push(Violation::Memory { node: NodeId(index as u32), used: memory[index] });
+        }
+    }
+}
+
+/// Extended resources per pool (a NUMA node, or a host that keeps the
+/// resource as a whole): what the replicas there take within what it has.
+fn check_resources(model: &Model, topology: &Topology, placement: &Placement, violations: &mut Vec<Violation>) {
+    let mut pools: std::collections::BTreeMap<(ResourceId, NodeId), (u64, u64)> = std::collections::BTreeMap::new();
+    for (index, agent) in model.agents.iter().enumerate() {
+        for (node, count) in &placement.by_agent[index] {
+            for (r, need) in &agent.resources {
+                let (pool, capacity) = resource_pool(model, topology, *node, *r);
+                pools.entry((*r, pool)).or_insert((0, capacity)).0 += need * u64::from(*count);
+            }
+        }
+    }
+    for ((resource, node), (used, capacity)) in pools {
+        if used > capacity {
+            violations.push(Violation::Resource { resource, node, used });
         }
     }
 }

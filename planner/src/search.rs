@@ -316,6 +316,18 @@ pub(crate) fn neighbourhoods(model: &Model, size: usize) -> Vec<BTreeSet<AgentId
             links[other.0 as usize].push((f64::MAX, AgentId(index as u32)));
         }
     }
+    // A group's members may move together: a chain through them (linear,
+    // not one link per pair), and on to the agents its avoid rules name;
+    // weighted below every route, so that a walk takes an agent's traffic
+    // partners first and its group fills what room is left.
+    for group in &model.groups {
+        let chain: Vec<AgentId> =
+            group.members.iter().chain(group.avoid.iter().flat_map(|(a, _)| a.iter())).copied().collect();
+        for pair in chain.windows(2) {
+            links[pair[0].0 as usize].push((0.0, pair[1]));
+            links[pair[1].0 as usize].push((0.0, pair[0]));
+        }
+    }
     for list in &mut links {
         list.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
     }

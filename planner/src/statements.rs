@@ -11,6 +11,7 @@ use crate::topology::NodeId;
 /// The path of the config text a statement stands for.
 pub fn path(model: &Model, statement: Statement) -> Path {
     let agent = |a: rtt_schema::model::AgentId| Path::root().key("agents").index(a.0 as usize);
+    let group = |g: rtt_schema::model::GroupId| Path::root().key("groups").index(g.0 as usize);
     match statement {
         Statement::Replicas(a) => agent(a).key("replicas"),
         Statement::Capacity(zone) => {
@@ -22,6 +23,9 @@ pub fn path(model: &Model, statement: Statement) -> Path {
         Statement::Colocate(a, rule) => agent(a).key("colocate").index(rule),
         Statement::Avoid(a, rule) => agent(a).key("avoid").index(rule),
         Statement::Slo(route) => Path::root().key("routes").index(route).key("slo_p99_us"),
+        Statement::GroupSpread(g) => group(g).key("spread"),
+        Statement::GroupAntiAffinity(g) => group(g).key("anti_affinity"),
+        Statement::GroupAvoid(g, rule) => group(g).key("avoid").index(rule),
         Statement::NodeCapacity(node) => {
             let numa = node_ref(model, node);
             Path::root().key("topology").key("hosts").index(numa.host.0 as usize).key("numa").index(numa.numa as usize)
@@ -60,6 +64,16 @@ pub fn describe(model: &Model, statement: Statement) -> String {
             let r = &model.routes[route];
             format!("slo_p99_us of {} → {}", id(r.from), id(r.to))
         }
+        Statement::GroupSpread(g) => format!("spread of group {}", model.groups[g.0 as usize].name),
+        Statement::GroupAntiAffinity(g) => format!("anti_affinity of group {}", model.groups[g.0 as usize].name),
+        Statement::GroupAvoid(g, rule) => {
+            let group = &model.groups[g.0 as usize];
+            let (avoided, _) = &group.avoid[rule];
+            match avoided.as_slice() {
+                [one] => format!("avoid of group {} and {}", group.name, id(*one)),
+                many => format!("avoid of group {} and {} agents", group.name, many.len()),
+            }
+        }
         Statement::Eligibility(a) => {
             if model.agents[a.0 as usize].pin.is_some() {
                 format!("pin of {}", id(a))
@@ -75,16 +89,25 @@ pub fn advise(model: &Model, statement: Statement, relaxation: &Relaxation) -> S
     let what = describe(model, statement);
     match relaxation {
         Relaxation::Slo { at_least_us } => format!("raise {what} to {}", trim(*at_least_us)),
-        Relaxation::Capacity { cores, memory_mib } => {
+        Relaxation::Capacity { cores, memory_mib, extended } => {
             let zone = match statement {
                 Statement::NodeCapacity(_) => what.replacen("capacity of ", "on ", 1),
                 _ => format!("in {}", what.trim_start_matches("capacity of ")),
             };
-            match (*cores > 0.0, *memory_mib > 0.0) {
-                (true, true) => format!("add {} cores and {} MiB {zone}", trim(*cores), trim(*memory_mib)),
-                (true, false) => format!("add {} cores {zone}", trim(*cores)),
-                (false, true) => format!("add {} MiB of memory {zone}", trim(*memory_mib)),
-                (false, false) => format!("add capacity {zone}"),
+            let mut parts = Vec::new();
+            if *cores > 0.0 {
+                parts.push(format!("{} cores", trim(*cores)));
+            }
+            match (*memory_mib > 0.0, parts.is_empty() && extended.is_empty()) {
+                (true, true) => parts.push(format!("{} MiB of memory", trim(*memory_mib))),
+                (true, false) => parts.push(format!("{} MiB", trim(*memory_mib))),
+                _ => {}
+            }
+            parts.extend(extended.iter().map(|(name, units)| format!("{} {name}", trim(*units))));
+            if parts.is_empty() {
+                format!("add capacity {zone}")
+            } else {
+                format!("add {} {zone}", parts.join(" and "))
             }
         }
         Relaxation::FewerReplicas { by } => format!("lower {what} by {by}"),

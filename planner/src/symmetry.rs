@@ -2,8 +2,8 @@
 //! placement of each set of equivalent ones (docs/model.md §3, Symmetry).
 //!
 //! Swapping the contents of two NUMA nodes of one host changes no figure of
-//! SPEC §4 when both have the same cores and memory and the same agents may
-//! use them: every domain above the NUMA level is unchanged, and the NUMA
+//! SPEC §4 when both have the same cores, memory and extended resources and
+//! the same agents may use them: every domain above the NUMA level is unchanged, and the NUMA
 //! level only sees which replicas share a node, not which node. The same holds
 //! for two hosts of one rack, NUMA node by NUMA node. Nothing may tell them
 //! apart, so a node that holds a replica of the previous plan (churn) or of an
@@ -38,9 +38,20 @@ impl Symmetry {
     /// tells apart (previous replicas, fixed agents).
     pub fn find(model: &Model, topology: &Topology, agents_on: &[Vec<AgentId>], blocked: &[bool]) -> Self {
         let usable = |n: usize| !blocked[n] && !agents_on[n].is_empty();
+        // Extended resources tell nodes apart too: the node's own, and the
+        // pool of its host (a host-wide pool is shared, so it is part of
+        // every node's key, and hosts are alike only when their pools are).
         let key = |n: usize| {
-            let node = model.node(topology.nodes[n]);
-            (node.cores, node.memory_mib, agents_on[n].clone())
+            let numa = topology.nodes[n];
+            let node = model.node(numa);
+            let host = &model.hosts[numa.host.0 as usize];
+            (
+                node.cores,
+                node.memory_mib,
+                agents_on[n].clone(),
+                host.numa_resources[numa.numa as usize].clone(),
+                host.resources.clone(),
+            )
         };
         let mut by_host: Vec<Vec<usize>> = vec![Vec::new(); model.hosts.len()];
         for (n, numa) in topology.nodes.iter().enumerate() {

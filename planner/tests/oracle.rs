@@ -24,20 +24,21 @@ struct Tiny {
     hosts: Vec<(u32, u32, Vec<u32>)>, // (zone, rack, cores per numa)
     agents: Vec<(u32, u32, u8)>,      // (replicas, cpu, rule kind)
     routes: Vec<(usize, usize, u32, Option<u32>)>,
+    group: u8, // 0 none; 1 anti-affinity, 2 spread, 3 avoid over the even-numbered agents
+    gpus: u8,  // 0 none; 1 one per NUMA node, 2 two per host; the even-numbered agents take one per replica
 }
 
 fn tiny() -> impl Strategy<Value = Tiny> {
     let host = (0u32..2, 0u32..2, prop::collection::vec(2u32..6, 1..3));
     let agent = (1u32..3, 1u32..3, 0u8..8);
-    (prop::collection::vec(host, 1..3), prop::collection::vec(agent, 2..4)).prop_flat_map(|(hosts, agents)| {
-        let n = agents.len();
-        let route = (0..n, 0..n, 1u32..100, prop::option::of(0u32..4));
-        (Just(hosts), Just(agents), prop::collection::vec(route, 0..4)).prop_map(|(hosts, agents, routes)| Tiny {
-            hosts,
-            agents,
-            routes,
-        })
-    })
+    (prop::collection::vec(host, 1..3), prop::collection::vec(agent, 2..4), 0u8..4, 0u8..3).prop_flat_map(
+        |(hosts, agents, group, gpus)| {
+            let n = agents.len();
+            let route = (0..n, 0..n, 1u32..100, prop::option::of(0u32..4));
+            (Just(hosts), Just(agents), prop::collection::vec(route, 0..4))
+                .prop_map(move |(hosts, agents, routes)| Tiny { hosts, agents, routes, group, gpus })
+        },
+    )
 }
 
 fn config(t: &Tiny) -> Config {
@@ -52,7 +53,11 @@ fn config(t: &Tiny) -> Config {
             labels: BTreeMap::new(),
             schedulable: true,
             driver: None,
-            numa: numa.iter().map(|cores| NumaNode { cores: *cores, memory_mib: 1024 }).collect(),
+            numa: numa
+                .iter()
+                .map(|cores| NumaNode { cores: *cores, memory_mib: 1024, resources: gpus(t.gpus == 1, 1) })
+                .collect(),
+            resources: gpus(t.gpus == 2, 2),
         })
         .collect();
     let n = t.agents.len();
@@ -76,6 +81,8 @@ fn config(t: &Tiny) -> Config {
                 anti_affinity: (*rule == 2).then_some(AntiAffinity { level: Level::Numa }),
                 colocate: if *rule == 3 { vec![Colocate { with: other.clone(), level: Level::Host }] } else { vec![] },
                 avoid: if *rule == 4 { vec![Avoid { agent: other, level: Level::Numa }] } else { vec![] },
+                labels: BTreeMap::from([("g".to_owned(), if i % 2 == 0 { "even" } else { "odd" }.to_owned())]),
+                resources: gpus(t.gpus > 0 && i % 2 == 0, 1),
             }
         })
         .collect();
@@ -106,7 +113,33 @@ fn config(t: &Tiny) -> Config {
         env: None,
         drivers: BTreeMap::new(),
         hosts_driver: None,
+        groups: group(t.group),
     }
+}
+
+/// `{gpu: n}` when `on`, else nothing.
+fn gpus(on: bool, n: u64) -> BTreeMap<String, u64> {
+    if on { BTreeMap::from([("gpu".to_owned(), n)]) } else { BTreeMap::new() }
+}
+
+/// The group rule of a case, over the even-numbered agents (the odd ones
+/// are the agents an `avoid` keeps away).
+fn group(kind: u8) -> Vec<raw::Group> {
+    let selector = |value: &str| BTreeMap::from([("g".to_owned(), value.to_owned())]);
+    let mut group = raw::Group {
+        name: "even".into(),
+        selector: selector("even"),
+        spread: None,
+        anti_affinity: None,
+        avoid: Vec::new(),
+    };
+    match kind {
+        1 => group.anti_affinity = Some(AntiAffinity { level: Level::Host }),
+        2 => group.spread = Some(Spread { level: SpreadLevel::Host, max_skew: 0 }),
+        3 => group.avoid.push(raw::GroupAvoid { selector: selector("odd"), level: Level::Numa }),
+        _ => return Vec::new(),
+    }
+    vec![group]
 }
 
 /// Every placement of every agent over every node, scored; the best feasible total.
@@ -217,6 +250,7 @@ proptest! {
             agent.colocate.clear();
             agent.avoid.clear();
         }
+        relaxed.groups.clear();
         for route in &mut relaxed.routes {
             route.slo_p99_us = None;
         }
@@ -239,14 +273,16 @@ fn alike() -> impl Strategy<Value = (Tiny, Vec<(usize, u32)>)> {
     let shapes = [vec![2u32, 2], vec![4u32]];
     let host = (0u32..2, 0usize..2).prop_map(move |(rack, shape)| (0u32, rack, shapes[shape].clone()));
     let agent = (1u32..3, 1u32..3, prop_oneof![Just(0u8), Just(1), Just(2), Just(3), Just(4)]);
-    (prop::collection::vec(host, 2..4), prop::collection::vec(agent, 2..4)).prop_flat_map(|(hosts, agents)| {
-        let n = agents.len();
-        let n_nodes: usize = hosts.iter().map(|h| h.2.len()).sum();
-        let route = (0..n, 0..n, 1u32..100, prop::option::of(0u32..4));
-        let before = prop::collection::vec((0..n_nodes, 0u32..2), n);
-        (Just(hosts), Just(agents), prop::collection::vec(route, 0..4), before)
-            .prop_map(|(hosts, agents, routes, before)| (Tiny { hosts, agents, routes }, before))
-    })
+    (prop::collection::vec(host, 2..4), prop::collection::vec(agent, 2..4), 0u8..4, 0u8..3).prop_flat_map(
+        |(hosts, agents, group, gpus)| {
+            let n = agents.len();
+            let n_nodes: usize = hosts.iter().map(|h| h.2.len()).sum();
+            let route = (0..n, 0..n, 1u32..100, prop::option::of(0u32..4));
+            let before = prop::collection::vec((0..n_nodes, 0u32..2), n);
+            (Just(hosts), Just(agents), prop::collection::vec(route, 0..4), before)
+                .prop_map(move |(hosts, agents, routes, before)| (Tiny { hosts, agents, routes, group, gpus }, before))
+        },
+    )
 }
 
 proptest! {

@@ -19,6 +19,12 @@ pub struct HostId(pub u32);
 /// Index of an agent in [`Model::agents`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct AgentId(pub u32);
+/// Index of a group in [`Model::groups`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct GroupId(pub u32);
+/// Index of an extended resource in [`Model::resources`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ResourceId(pub u32);
 /// Index of a driver in [`Model::drivers`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct DriverId(pub u32);
@@ -81,6 +87,26 @@ pub struct Model {
     pub env: Option<String>,
     /// Drivers, sorted by name (the implicit `dir` driver when the config names none).
     pub drivers: Vec<Driver>,
+    /// Groups in config order.
+    pub groups: Vec<Group>,
+    /// Names of the extended resources hosts offer, sorted.
+    pub resources: Vec<String>,
+}
+
+/// Rules over a set of agents (`groups:`), members resolved from labels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Group {
+    /// Group name.
+    pub name: String,
+    /// The agents the selector matches, in agent order (at least one).
+    pub members: Vec<AgentId>,
+    /// Spread of the members' replicas, counted together.
+    pub spread: Option<(Level, u32)>,
+    /// At most one replica of any member per domain of this level.
+    pub anti_affinity: Option<Level>,
+    /// Agents (in agent order, none a member) that share no domain of the
+    /// level with a member.
+    pub avoid: Vec<(Vec<AgentId>, Level)>,
 }
 
 /// A rack.
@@ -109,6 +135,20 @@ pub struct Host {
     pub driver: DriverId,
     /// NUMA nodes.
     pub numa: Vec<NumaNode>,
+    /// Extended resources offered by the host as a whole (a resource is
+    /// either here or per NUMA node, never both).
+    pub resources: BTreeMap<ResourceId, u64>,
+    /// Extended resources per NUMA node, by node index.
+    pub numa_resources: Vec<BTreeMap<ResourceId, u64>>,
+}
+
+/// Where a host keeps an extended resource: one pool for the host, or one per NUMA node.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Shared by the host's NUMA nodes.
+    Host,
+    /// Each NUMA node has its own (0 where it names none).
+    Numa,
 }
 
 /// Capacity of one NUMA node.
@@ -158,6 +198,10 @@ pub struct Agent {
     pub colocate: Vec<(AgentId, Level)>,
     /// Agents that must not share a domain with this one.
     pub avoid: Vec<(AgentId, Level)>,
+    /// Labels that group selectors match.
+    pub labels: BTreeMap<String, String>,
+    /// Extended resources one replica takes, sorted by resource.
+    pub resources: Vec<(ResourceId, u64)>,
 }
 
 /// A route.
@@ -253,6 +297,54 @@ impl Model {
     /// The capacity of a NUMA node.
     pub fn node(&self, node: NumaRef) -> NumaNode {
         self.hosts[node.host.0 as usize].numa[node.numa as usize]
+    }
+
+    /// Where `node`'s host keeps resource `r` and how much it has there
+    /// (a host that names it nowhere has 0 of it, per NUMA node).
+    pub fn resource_capacity(&self, node: NumaRef, r: ResourceId) -> (Scope, u64) {
+        let host = &self.hosts[node.host.0 as usize];
+        match host.resources.get(&r) {
+            Some(capacity) => (Scope::Host, *capacity),
+            None => (Scope::Numa, host.numa_resources[node.numa as usize].get(&r).copied().unwrap_or(0)),
+        }
+    }
+
+    /// How many replicas of `agent` the extended resources of `node` hold
+    /// when nothing else is there (`u64::MAX` when it asks for none).
+    pub fn resource_fit(&self, agent: &Agent, node: NumaRef) -> u64 {
+        agent.resources.iter().map(|(r, need)| self.resource_capacity(node, *r).1 / need).min().unwrap_or(u64::MAX)
+    }
+
+    /// The groups `agent` is a member of.
+    pub fn groups_of(&self, agent: AgentId) -> impl Iterator<Item = (GroupId, &Group)> + '_ {
+        self.groups
+            .iter()
+            .enumerate()
+            .filter(move |(_, g)| g.members.binary_search(&agent).is_ok())
+            .map(|(i, g)| (GroupId(i as u32), g))
+    }
+
+    /// The agents that share no domain of a level with `agent`: its own
+    /// `avoid` list, the agents whose `avoid` names it, and both sides of every
+    /// group `avoid` it is on, with each pair's level.
+    pub fn kept_apart(&self, agent: AgentId) -> Vec<(AgentId, Level)> {
+        let mut apart: Vec<(AgentId, Level)> = self.agents[agent.0 as usize].avoid.clone();
+        for (index, other) in self.agents.iter().enumerate() {
+            apart.extend(other.avoid.iter().filter(|(o, _)| *o == agent).map(|(_, l)| (AgentId(index as u32), *l)));
+        }
+        for group in &self.groups {
+            let member = group.members.binary_search(&agent).is_ok();
+            for (avoided, level) in &group.avoid {
+                if member {
+                    apart.extend(avoided.iter().map(|o| (*o, *level)));
+                } else if avoided.binary_search(&agent).is_ok() {
+                    apart.extend(group.members.iter().map(|m| (*m, *level)));
+                }
+            }
+        }
+        apart.sort();
+        apart.dedup();
+        apart
     }
 
     /// Looks an agent up by id.

@@ -53,6 +53,9 @@ pub struct Config {
     /// Driver for hosts that do not name one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hosts_driver: Option<String>,
+    /// Rules over every agent whose labels match a selector.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<Group>,
 }
 
 /// The fleet.
@@ -111,10 +114,13 @@ pub struct Host {
     /// NUMA nodes, indexed by position.
     #[schemars(length(min = 1))]
     pub numa: Vec<NumaNode>,
+    /// Extended resources the host as a whole offers (e.g. `net_mbps`), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resources: BTreeMap<String, u64>,
 }
 
 /// One NUMA node of a host.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NumaNode {
     /// CPU cores.
@@ -123,6 +129,9 @@ pub struct NumaNode {
     /// Memory in MiB.
     #[schemars(range(min = 1))]
     pub memory_mib: u64,
+    /// Extended resources this NUMA node offers (e.g. `gpu`), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resources: BTreeMap<String, u64>,
 }
 
 /// A service with replicas.
@@ -168,6 +177,12 @@ pub struct Agent {
     /// Domains must not hold replicas of both this agent and another.
     #[serde(default)]
     pub avoid: Vec<Avoid>,
+    /// Labels that group selectors match.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+    /// Extended resources one replica takes (whole units, as Kubernetes extended resources), by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub resources: BTreeMap<String, u64>,
 }
 
 /// QoS class of an agent.
@@ -264,6 +279,38 @@ pub struct Colocate {
 pub struct Avoid {
     /// The other agent's id.
     pub agent: String,
+    /// Domain level.
+    pub level: Level,
+}
+
+/// Rules over a set of agents chosen by their labels, as Kubernetes pod
+/// (anti-)affinity and topology spread count pods by a label selector: one
+/// rule for the whole set, instead of one per pair of agents.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    /// Unique group name.
+    #[schemars(regex(pattern = r"^[A-Za-z0-9._-]+$"))]
+    pub name: String,
+    /// The members: every agent carrying all these labels (at least one label).
+    pub selector: BTreeMap<String, String>,
+    /// Balance the members' replicas, counted together, across domains.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spread: Option<Spread>,
+    /// At most one replica of any member per domain.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anti_affinity: Option<AntiAffinity>,
+    /// Domains must not hold replicas of both a member and an agent the selector matches.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub avoid: Vec<GroupAvoid>,
+}
+
+/// No domain holds replicas of both a group member and an agent `selector` matches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupAvoid {
+    /// The agents kept away: every agent carrying all these labels (at least one label).
+    pub selector: BTreeMap<String, String>,
     /// Domain level.
     pub level: Level,
 }

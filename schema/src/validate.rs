@@ -6,6 +6,8 @@
 //! checked when they are used).
 
 mod agents;
+mod groups;
+mod resources;
 mod wiring;
 
 use std::collections::HashMap;
@@ -21,7 +23,8 @@ pub fn refine(config: &raw::Config) -> Result<Model, Vec<Issue>> {
     let root = Path::root();
     let latency = check_latency(&config.topology.latency_us, &mut issues);
     let drivers = wiring::drivers(config, &mut issues);
-    let (zones, racks, hosts) = hosts(config, &drivers, &mut issues);
+    let resource_names = resources::offered(config);
+    let (zones, racks, hosts) = hosts(config, &drivers, &resource_names, &mut issues);
     let mut model = Model {
         latency,
         zones,
@@ -36,9 +39,12 @@ pub fn refine(config: &raw::Config) -> Result<Model, Vec<Issue>> {
         providers: Vec::new(),
         env: config.env.clone(),
         drivers: drivers.list,
+        groups: Vec::new(),
+        resources: resource_names,
     };
     model.agents = agents::agents(config, &model, &mut issues);
     model.routes = agents::routes(config, &model, &mut issues);
+    model.groups = groups::groups(config, &model, &mut issues);
     model.providers = wiring::providers(config, &model, &mut issues);
     wiring::env(config, &mut issues);
     if config.version != 1 {
@@ -72,6 +78,7 @@ fn check_latency(latency: &raw::LatencyUs, issues: &mut Vec<Issue>) -> Latency {
 fn hosts(
     config: &raw::Config,
     drivers: &wiring::Drivers,
+    resource_names: &[String],
     issues: &mut Vec<Issue>,
 ) -> (Vec<String>, Vec<Rack>, Vec<Host>) {
     let mut zones: Vec<String> = Vec::new();
@@ -95,6 +102,7 @@ fn hosts(
             RackId(racks.len() as u32 - 1)
         });
         let driver = drivers.for_host(host, &path, issues);
+        let (resources, numa_resources) = resources::of_host(host, &path, resource_names, issues);
         hosts.push(Host {
             name: host.name.clone(),
             zone,
@@ -103,6 +111,8 @@ fn hosts(
             schedulable: host.schedulable,
             driver,
             numa: host.numa.iter().map(|n| NumaNode { cores: n.cores, memory_mib: n.memory_mib }).collect(),
+            resources,
+            numa_resources,
         });
     }
     (zones, racks, hosts)

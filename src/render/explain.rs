@@ -148,6 +148,7 @@ fn binding(out: &mut String, e: &Explanation) {
         && b.spreads_at_max_skew.is_empty()
         && b.saturated_anti_affinity.is_empty()
         && b.pins.is_empty()
+        && b.groups_at_limit.is_empty()
     {
         out.push_str("  none: every constraint has room to spare\n");
         return;
@@ -183,6 +184,18 @@ fn binding(out: &mut String, e: &Explanation) {
             "  anti-affinity uses every eligible {}: {} ({} domains)\n",
             a.level, a.agent, a.domains
         ));
+    }
+    for g in &b.groups_at_limit {
+        match g.rule {
+            "spread" => out.push_str(&format!(
+                "  group spread at max skew: {} over {}s, max_skew {}\n",
+                g.group, g.level, g.limit
+            )),
+            _ => out.push_str(&format!(
+                "  group anti-affinity uses every eligible {}: {} ({} domains)\n",
+                g.level, g.group, g.limit
+            )),
+        }
     }
     for p in &b.pins {
         let numa = p.numa.map_or_else(String::new, |n| format!(" NUMA {n}"));

@@ -1,7 +1,7 @@
 //! Constraints that hold with no room to spare, read off the placement:
 //! NUMA nodes no eligible agent could add a replica to, SLOs that one level
-//! worse would break, spreads at their max skew, saturated anti-affinity and
-//! pins. Pure arithmetic on the scorer's view; no solves.
+//! worse would break, spreads at their max skew, saturated anti-affinity,
+//! pins, and the same two limits of group rules. Pure arithmetic on the scorer's view; no solves.
 
 use rtt_schema::model::AgentId;
 use serde::Serialize;
@@ -24,6 +24,21 @@ pub struct Binding {
     pub saturated_anti_affinity: Vec<SaturatedAntiAffinity>,
     /// Pinned agents: placed where the config says, whatever it costs.
     pub pins: Vec<Pin>,
+    /// Group spreads at their max skew and group anti-affinity that uses every domain.
+    pub groups_at_limit: Vec<GroupAtLimit>,
+}
+
+/// A group rule with no room to spare.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct GroupAtLimit {
+    /// Group name.
+    pub group: String,
+    /// `spread` (at its max skew) or `anti_affinity` (a member replica in every eligible domain).
+    pub rule: &'static str,
+    /// Level.
+    pub level: &'static str,
+    /// `max_skew` for a spread, the domains for anti-affinity.
+    pub limit: u32,
 }
 
 /// A NUMA node with no room for another replica of any agent eligible there.
@@ -145,10 +160,43 @@ pub(super) fn binding(context: &Context<'_>) -> Binding {
             pins.push(Pin { agent: agent.id.clone(), host: model.hosts[host.0 as usize].name.clone(), numa });
         }
     }
+    let mut groups_at_limit = Vec::new();
+    for group in &model.groups {
+        if let Some((level, max_skew)) = group.spread {
+            let domains = crate::definitions::group_spread_domains(model, &context.topology, group, level_index(level));
+            let skew =
+                crate::definitions::group_spread_skew(model, &context.topology, &context.placement, group, level);
+            if domains.len() > 1 && skew == max_skew {
+                let level = LEVELS[level_index(level)];
+                groups_at_limit.push(GroupAtLimit {
+                    group: group.name.clone(),
+                    rule: "spread",
+                    level,
+                    limit: max_skew,
+                });
+            }
+        }
+        if let Some(level) = group.anti_affinity {
+            let domains = crate::definitions::group_spread_domains(model, &context.topology, group, level_index(level));
+            let replicas: u32 = group.members.iter().map(|m| model.agents[m.0 as usize].n_replicas).sum();
+            if domains.len() as u32 == replicas {
+                let level = LEVELS[level_index(level)];
+                let limit = domains.len() as u32;
+                groups_at_limit.push(GroupAtLimit { group: group.name.clone(), rule: "anti_affinity", level, limit });
+            }
+        }
+    }
     spreads_at_max_skew.sort_by(|a, b| a.agent.cmp(&b.agent));
     saturated_anti_affinity.sort_by(|a, b| a.agent.cmp(&b.agent));
     pins.sort_by(|a, b| a.agent.cmp(&b.agent));
-    Binding { full_nodes: full_nodes(context), slos_at_limit, spreads_at_max_skew, saturated_anti_affinity, pins }
+    Binding {
+        full_nodes: full_nodes(context),
+        slos_at_limit,
+        spreads_at_max_skew,
+        saturated_anti_affinity,
+        pins,
+        groups_at_limit,
+    }
 }
 
 /// Nodes where every agent that may run there is too big for what is left.

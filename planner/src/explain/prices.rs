@@ -13,12 +13,12 @@
 
 use std::collections::BTreeSet;
 
-use rtt_schema::model::{AgentId, Model};
+use rtt_schema::model::{AgentId, Model, Scope};
 use serde::Serialize;
 
 use super::resolve::{Resolved, resolve};
 use super::{Context, binding};
-use crate::formulation::{Formulation, Options};
+use crate::formulation::{Formulation, Options, Resource};
 use crate::statements;
 use rtt_plan::round_figure;
 
@@ -39,7 +39,7 @@ pub struct ShadowPrice {
     /// The statement, e.g. "capacity of h07 NUMA 1".
     pub constraint: String,
     /// `core`, `MiB` or `µs of SLO`.
-    pub unit: &'static str,
+    pub unit: String,
     /// Objective change per unit more.
     pub objective_per_unit: f64,
     /// Mean route p99 change per unit more, µs.
@@ -90,14 +90,21 @@ fn lp_duals(context: &Context<'_>) -> Vec<ShadowPrice> {
         let dual = duals.get(row.row).copied().unwrap_or(0.0);
         if dual.abs() > 1e-9 {
             let numa = context.topology.node(row.node);
+            let host = &model.hosts[numa.host.0 as usize].name;
+            let (constraint, unit) = match row.resource {
+                Resource::Cores => (format!("cores of {host} NUMA {}", numa.numa), "core".to_owned()),
+                Resource::Memory => (format!("memory of {host} NUMA {}", numa.numa), "MiB".to_owned()),
+                Resource::Extended(r) => {
+                    let name = &model.resources[r.0 as usize];
+                    match model.resource_capacity(numa, r).0 {
+                        Scope::Host => (format!("{name} of {host}"), name.clone()),
+                        Scope::Numa => (format!("{name} of {host} NUMA {}", numa.numa), name.clone()),
+                    }
+                }
+            };
             prices.push(ShadowPrice {
-                constraint: format!(
-                    "{} of {} NUMA {}",
-                    if row.is_cpu { "cores" } else { "memory" },
-                    model.hosts[numa.host.0 as usize].name,
-                    numa.numa
-                ),
-                unit: if row.is_cpu { "core" } else { "MiB" },
+                constraint,
+                unit,
                 objective_per_unit: round_figure(dual),
                 mean_p99_us_per_unit: round_figure(dual / model.latency_weight),
             });
@@ -109,7 +116,7 @@ fn lp_duals(context: &Context<'_>) -> Vec<ShadowPrice> {
             // The row is `gain ≥ worst − slo`: one µs more SLO lowers its right-hand side by one.
             prices.push(ShadowPrice {
                 constraint: statements::describe(model, crate::formulation::Statement::Slo(*route)),
-                unit: "µs of SLO",
+                unit: "µs of SLO".to_owned(),
                 objective_per_unit: round_figure(-dual),
                 mean_p99_us_per_unit: round_figure(-dual / model.latency_weight),
             });

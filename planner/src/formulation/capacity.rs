@@ -1,4 +1,5 @@
-//! Capacity rows (cpu and memory per NUMA node, QoS headroom), the load
+//! Capacity rows (cpu and memory per NUMA node, QoS headroom; extended
+//! resources per NUMA node or per host), the load
 //! of fixed agents in a neighbourhood, and the per-node share ceilings
 //! that bound route locality (docs/model.md §2, §3).
 
@@ -46,12 +47,60 @@ pub(super) fn capacity_rows(b: &mut Builder<'_>) {
         // A row that cannot bind is left out.
         if cpu_demand[n] > f64::from(capacity.cores) {
             let row = b.milp.constrain(std::mem::take(&mut cpu[n]), Sense::Le, f64::from(capacity.cores), group);
-            b.capacity.push(CapacityRow { row, node, is_cpu: true });
+            b.capacity.push(CapacityRow { row, node, resource: Resource::Cores });
         }
         if memory_demand[n] > capacity.memory_mib as f64 {
             let row = b.milp.constrain(std::mem::take(&mut memory[n]), Sense::Le, capacity.memory_mib as f64, group);
-            b.capacity.push(CapacityRow { row, node, is_cpu: false });
+            b.capacity.push(CapacityRow { row, node, resource: Resource::Memory });
         }
+    }
+}
+
+/// Extended resources: `Σ need · y ≤ capacity` per NUMA node for a resource
+/// the host keeps per node, over the host's nodes for one it keeps as a
+/// whole; in the capacity group of the zone (or of the node, for explain).
+/// A row that cannot bind is left out, as for cores.
+pub(super) fn resource_rows(b: &mut Builder<'_>) {
+    let model = b.model;
+    if model.resources.is_empty() {
+        return;
+    }
+    // (pool's first node, resource) → (Σ need · y, demand at most, capacity)
+    let mut pools: BTreeMap<(NodeId, ResourceId), (Expression, u64, u64)> = BTreeMap::new();
+    let pool_of = |node: NodeId, r: ResourceId| crate::definitions::resource_pool(model, b.topology, node, r);
+    for (index, agent) in model.agents.iter().enumerate() {
+        if agent.resources.is_empty() {
+            continue;
+        }
+        let fixed = b.fixed.filter(|_| b.is_fixed(AgentId(index as u32)));
+        let terms: Vec<(NodeId, Option<Var>, u64)> = match fixed {
+            Some((placement, _)) => placement.by_agent[index].iter().map(|(n, c)| (*n, None, u64::from(*c))).collect(),
+            None => b.y[index].iter().map(|(n, v)| (*n, Some(*v), u64::from(agent.n_replicas))).collect(),
+        };
+        for (node, var, most) in terms {
+            for (r, need) in &agent.resources {
+                let (key, capacity) = pool_of(node, *r);
+                let pool = pools.entry((key, *r)).or_insert_with(|| (Expression::from(0.0), 0, capacity));
+                match var {
+                    Some(var) => pool.0.add_mul(*need as f64, var.lp()),
+                    None => pool.0 += (*need * most) as f64,
+                }
+                pool.1 += need * most;
+            }
+        }
+    }
+    for ((node, r), (used, demand, capacity)) in pools {
+        if demand <= capacity {
+            continue;
+        }
+        let statement = if b.capacity_per_node {
+            Statement::NodeCapacity(node)
+        } else {
+            Statement::Capacity(b.topology.domain[3][node.0 as usize])
+        };
+        let group = b.group(statement);
+        let row = b.milp.constrain(used, Sense::Le, capacity as f64, group);
+        b.capacity.push(CapacityRow { row, node, resource: Resource::Extended(r) });
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rtt_schema::model::{AgentId, Model};
+use rtt_schema::model::{AgentId, GroupId, Model, ResourceId};
 use rtt_solver::{Expression, Group, STRUCTURAL, Sense, Var};
 
 use crate::definitions::{LOCAL_SHARE, SHARE_EPSILON, locality_shares};
@@ -34,6 +34,12 @@ pub enum Statement {
     Eligibility(AgentId),
     /// CPU and memory of one NUMA node (only with [`Options::capacity_per_node`]).
     NodeCapacity(NodeId),
+    /// `spread` of a group.
+    GroupSpread(GroupId),
+    /// `anti_affinity` of a group.
+    GroupAntiAffinity(GroupId),
+    /// The n-th `avoid` rule of a group.
+    GroupAvoid(GroupId, usize),
 }
 
 /// Options of the formulation.
@@ -68,10 +74,21 @@ struct Neighbourhood<'a> {
 pub struct CapacityRow {
     /// Row index in the MILP.
     pub row: usize,
-    /// The node.
+    /// The node (for a resource its host keeps as a whole, the host's first node).
     pub node: NodeId,
-    /// Cores (true) or memory MiB (false).
-    pub is_cpu: bool,
+    /// What the row holds.
+    pub resource: Resource,
+}
+
+/// What a capacity row counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    /// Cores, after QoS overcommit.
+    Cores,
+    /// Memory, MiB.
+    Memory,
+    /// An extended resource, in its own units.
+    Extended(ResourceId),
 }
 
 /// Variables of one route.
@@ -248,12 +265,14 @@ impl Formulation {
         let mut objective_constant = 0.0;
         placement_variables(&mut b, options);
         capacity_rows(&mut b);
+        resource_rows(&mut b);
         let symmetry = if options.break_symmetry && !options.relaxable_eligibility && !options.capacity_per_node {
             symmetry_rows(&mut b, previous)
         } else {
             Symmetry::default()
         };
         let spread = topology_rows(&mut b);
+        group_rows(&mut b);
         let routes = route_rows(&mut b, &mut objective_constant);
         let moves = churn_terms(&mut b, previous, &mut objective_constant);
         Formulation {
@@ -377,11 +396,11 @@ mod rules;
 pub mod size;
 mod variables;
 
-use capacity::{capacity_rows, fixed_use, node_share_ceilings};
+use capacity::{capacity_rows, fixed_use, node_share_ceilings, resource_rows};
 use churn::churn_terms;
 use ordering::symmetry_rows;
 use routes::route_rows;
-use rules::topology_rows;
+use rules::{group_rows, topology_rows};
 use variables::placement_variables;
 
 #[cfg(test)]

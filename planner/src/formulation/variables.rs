@@ -14,8 +14,10 @@ pub(super) fn placement_variables(b: &mut Builder<'_>, options: Options) {
             b.y_upper.push(Vec::new());
             continue;
         }
-        let one_per_node =
-            matches!(agent.anti_affinity, Some(rtt_schema::raw::Level::Numa | rtt_schema::raw::Level::Host));
+        let fine = |level: Option<rtt_schema::raw::Level>| {
+            matches!(level, Some(rtt_schema::raw::Level::Numa | rtt_schema::raw::Level::Host))
+        };
+        let one_per_node = fine(agent.anti_affinity) || model.groups_of(id).any(|(_, g)| fine(g.anti_affinity));
         let mut vars = Vec::new();
         let mut uppers = Vec::new();
         let mut ineligible = Vec::new();
@@ -38,13 +40,14 @@ pub(super) fn placement_variables(b: &mut Builder<'_>, options: Options) {
             let capacity = model.node(*numa);
             let by_cpu = (f64::from(capacity.cores) / cpu + 1e-9).floor();
             let by_memory = (capacity.memory_mib / agent.memory_mib) as f64;
-            let fits_one = by_cpu >= 1.0 && by_memory >= 1.0;
+            let by_resources = model.resource_fit(agent, *numa).min(u64::from(agent.n_replicas)) as f64;
+            let fits_one = by_cpu >= 1.0 && by_memory >= 1.0 && by_resources >= 1.0;
             let mut upper = f64::from(agent.n_replicas);
             // Capacity and anti-affinity tighten the bounds, except when the
             // formulation is built to name conflicts: then only their rows
             // may hold them, so that they can be found and relaxed.
             if !options.relaxable_eligibility {
-                upper = upper.min(by_cpu).min(by_memory);
+                upper = upper.min(by_cpu).min(by_memory).min(by_resources);
                 if one_per_node {
                     upper = upper.min(1.0);
                 }

@@ -88,6 +88,8 @@ pub(super) fn agents(config: &raw::Config, model: &Model, issues: &mut Vec<Issue
             anti_affinity: raw_agent.anti_affinity.map(|a| a.level),
             colocate: Vec::new(),
             avoid: Vec::new(),
+            labels: raw_agent.labels.clone(),
+            resources: super::resources::of_agent(raw_agent, &path, &model.resources, issues),
         };
         agent.colocate = relations(
             &raw_agent.id,
@@ -109,6 +111,7 @@ pub(super) fn agents(config: &raw::Config, model: &Model, issues: &mut Vec<Issue
         );
         if fit.any_schedulable() && (raw_agent.pin.is_none() || agent.pin.is_some()) {
             check_placeable(model, &agent, &path, &mut fit, issues);
+            super::resources::check_fit(model, &agent, &path, issues);
         }
         agents.push(agent);
     }
