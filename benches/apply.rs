@@ -63,7 +63,8 @@ fn run(hosts: usize, key: &SecretKey) -> (Duration, (u64, u64), Duration) {
     std::fs::create_dir_all(&scratch).expect("scratch");
     let dir = tempfile::tempdir_in(&scratch).expect("tempdir");
     let base = dir.path().to_owned();
-    let workspace = Workspace { layout: rtt_durable::Layout::at(base.join(".rtt")), base: base.clone() };
+    let workspace =
+        Workspace { layout: rtt_durable::Layout::at(base.join(".rtt")), base: base.clone(), launcher: None };
     let trust = workspace.trust_dir();
     std::fs::create_dir_all(trust.join("keys")).expect("trust");
     std::fs::write(trust.join("keys/bench.pub"), key.public_key().to_text()).expect("key");

@@ -546,6 +546,15 @@ pub enum DriverCommand {
         /// Deadline of each call, ms.
         #[arg(long, default_value_t = 5000, value_name = "MS")]
         timeout_ms: u64,
+        /// The driver's root, the one directory its sandbox may write (passed as RTT_DRIVER_ROOT) [default: a fresh temporary directory].
+        #[arg(long, value_name = "DIR")]
+        root: Option<PathBuf>,
+        /// Grant a capability, as a config's `capabilities` would (`fs:PATH`, `net:PORT`, `exec`, …); repeatable.
+        #[arg(long = "grant", value_name = "CAPABILITY")]
+        grants: Vec<String>,
+        /// Sandbox the driver as `rtt apply` would (`default`), insist on every layer, or not at all.
+        #[arg(long, value_enum, default_value_t = SandboxArg::Default)]
+        sandbox: SandboxArg,
         /// The driver's command and arguments (after `--`).
         #[arg(required = true, last = true, value_name = "COMMAND")]
         command: Vec<String>,
@@ -559,6 +568,17 @@ pub enum DriverCommand {
         #[arg(long, default_value = "dir")]
         name: String,
     },
+}
+
+/// `--sandbox` of `rtt driver test`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SandboxArg {
+    /// Every layer the kernel has.
+    Default,
+    /// Every layer, or fail.
+    Required,
+    /// None.
+    Off,
 }
 
 /// `rtt completions`.

@@ -20,6 +20,14 @@ pub fn rtt_dir(explicit: Option<&Path>, config: Option<&Path>) -> Layout {
     }
 }
 
+/// The driver sandbox's launcher, `rtt-sandbox`, installed beside this
+/// binary (cargo builds and installs both). `None` when it is missing:
+/// then external drivers do not start (fail closed) unless `sandbox: off`.
+pub fn sandbox_launcher() -> Option<std::path::PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.parent()?.join("rtt-sandbox")).filter(|p| p.is_file())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

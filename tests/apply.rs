@@ -18,20 +18,27 @@ fn code_of(output: &std::process::Output) -> Option<i32> {
 fn every_example_driver_and_the_built_in_one_pass_the_conformance_harness() {
     let repo = support::repo();
     let rtt = env!("CARGO_BIN_EXE_rtt").to_owned();
-    let drivers: Vec<(&str, Vec<String>)> = vec![
-        ("python", vec![repo.join("examples/drivers/python/driver").display().to_string()]),
-        ("node", vec![repo.join("examples/drivers/node/driver").display().to_string()]),
-        ("bash", vec![repo.join("examples/drivers/bash/driver").display().to_string()]),
-        ("built-in dir", vec![rtt.clone(), "driver".into(), "dir".into()]),
+    // Each in the sandbox `rtt apply` gives it: the bash driver runs
+    // programs (mv, sync, …), so it needs `exec`; the others need nothing.
+    let drivers: Vec<(&str, Vec<String>, &[&str])> = vec![
+        ("python", vec![repo.join("examples/drivers/python/driver").display().to_string()], &[]),
+        ("node", vec![repo.join("examples/drivers/node/driver").display().to_string()], &[]),
+        ("bash", vec![repo.join("examples/drivers/bash/driver").display().to_string()], &["--grant", "exec"]),
+        ("built-in dir", vec![rtt.clone(), "driver".into(), "dir".into()], &[]),
     ];
     std::thread::scope(|scope| {
-        for (name, command) in &drivers {
+        for (name, command, grants) in &drivers {
             let rtt = &rtt;
             scope.spawn(move || {
                 let state = tempfile::tempdir().expect("tempdir");
-                let mut args = vec!["driver".to_owned(), "test".to_owned(), "--".to_owned()];
+                let root = state.path().display().to_string();
+                let mut args = vec!["driver".to_owned(), "test".to_owned(), "--root".to_owned(), root.clone()];
+                args.extend(grants.iter().map(|g| (*g).to_owned()));
+                args.push("--".to_owned());
                 args.extend(command.iter().cloned());
-                args.extend(["--root".to_owned(), state.path().display().to_string()]);
+                if *name == "built-in dir" {
+                    args.extend(["--root".to_owned(), root]);
+                }
                 let output = std::process::Command::new(rtt).args(&args).output().expect("rtt runs");
                 let out = support::stdout(&output);
                 assert!(
@@ -45,6 +52,11 @@ fn every_example_driver_and_the_built_in_one_pass_the_conformance_harness() {
     });
 }
 
+/// The misbehaving driver loads the Python example driver: its sandbox must let it read it.
+fn example_driver_grant() -> String {
+    format!("fs.read:{}", support::repo().join("examples/drivers/python").display())
+}
+
 #[test]
 fn the_harness_fails_a_driver_that_writes_garbage() {
     let state = tempfile::tempdir().expect("tempdir");
@@ -55,8 +67,12 @@ fn the_harness_fails_a_driver_that_writes_garbage() {
         "test",
         "--timeout-ms",
         "2000",
+        "--root",
+        &root,
+        "--grant",
+        &example_driver_grant(),
         "--",
-        "python3",
+        &support::python(),
         script.to_str().expect("utf-8"),
         "garbage",
         "--root",
@@ -309,13 +325,18 @@ fn the_harness_reports_every_driver_fault_at_every_method_as_a_failed_check() {
                             let mode = format!("{fault}@{point}");
                             let state = tempfile::tempdir().expect("tempdir");
                             let root = state.path().display().to_string();
+                            let python = support::python();
                             let output = support::rtt(&[
                                 "driver",
                                 "test",
                                 "--timeout-ms",
                                 "1000",
+                                "--root",
+                                &root,
+                                "--grant",
+                                &example_driver_grant(),
                                 "--",
-                                "python3",
+                                &python,
                                 script.to_str().expect("utf-8"),
                                 &mode,
                                 "--root",

@@ -166,3 +166,19 @@ pub fn signed_plan_with_views(root: &Path) {
 pub fn sha256_hex(bytes: &[u8]) -> String {
     rtt_canonical::Sha256::of(bytes).hex()
 }
+
+/// The Python interpreter itself, by absolute path: a version manager's
+/// `python3` on `PATH` (pyenv here) is a shell script that starts other
+/// programs, which a driver sandbox without `exec` refuses.
+pub fn python() -> String {
+    static PYTHON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    PYTHON
+        .get_or_init(|| {
+            let out = std::process::Command::new("python3")
+                .args(["-c", "import sys; print(sys.executable)"])
+                .output()
+                .expect("python3 runs");
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        })
+        .clone()
+}

@@ -10,6 +10,7 @@ use rtt_canonical::Sha256;
 use rtt_durable::{Layout, parent_dir};
 use rtt_plan::PlanDocument;
 use rtt_schema::model::{DriverKind, Model};
+use rtt_schema::raw::SandboxMode;
 
 use crate::coordinator::breaker::Breakers;
 use crate::log::wal::Anchor;
@@ -21,6 +22,9 @@ pub struct Workspace {
     pub base: PathBuf,
     /// The `.rtt/` directory.
     pub layout: Layout,
+    /// The sandbox launcher (`rtt-sandbox`); `None`: external drivers do not
+    /// start, except with `sandbox: off`.
+    pub launcher: Option<PathBuf>,
 }
 
 /// A file of the workspace that cannot be read or written.
@@ -63,7 +67,7 @@ pub enum WorkspaceError {
 impl Workspace {
     /// The workspace of the config at `config`: `.rtt/` beside it.
     pub fn beside(config: &Path) -> Workspace {
-        Workspace { base: parent_dir(config).to_owned(), layout: Layout::beside(config) }
+        Workspace { base: parent_dir(config).to_owned(), layout: Layout::beside(config), launcher: None }
     }
 
     /// The trust store (`keys/*.pub`, `policy.json`).
@@ -166,6 +170,12 @@ pub enum DriverConfig {
         capabilities: Vec<String>,
         /// Deadline of each call.
         timeout: Duration,
+        /// The one directory it may write (absolute).
+        root: PathBuf,
+        /// Its environment beyond what rtt sets.
+        env: Vec<(String, String)>,
+        /// How strictly it is sandboxed.
+        sandbox: crate::driver::sandbox::Mode,
     },
 }
 
@@ -194,8 +204,9 @@ pub struct SharedRoot {
 }
 
 impl Fleet {
-    /// The fleet of a validated config; relative roots start at `base`.
-    pub fn from_model(model: &Model, base: &Path) -> Result<Fleet, SharedRoot> {
+    /// The fleet of a validated config; relative roots start at `base`, and
+    /// external drivers without one get `drivers/<name>/` of `layout`.
+    pub fn from_model(model: &Model, base: &Path, layout: &Layout) -> Result<Fleet, SharedRoot> {
         let mut drivers = BTreeMap::new();
         let mut roots: BTreeMap<PathBuf, String> = BTreeMap::new();
         for driver in &model.drivers {
@@ -207,10 +218,17 @@ impl Fleet {
                     }
                     DriverConfig::Dir { root }
                 }
-                DriverKind::Command { argv, capabilities, timeout_ms } => DriverConfig::Command {
+                DriverKind::Command { argv, capabilities, timeout_ms, root, env, sandbox } => DriverConfig::Command {
                     argv: argv.clone(),
                     capabilities: capabilities.clone(),
                     timeout: Duration::from_millis(*timeout_ms),
+                    root: root.as_ref().map_or_else(|| layout.driver_root(&driver.name), |r| base.join(r)),
+                    env: env.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    sandbox: match sandbox {
+                        SandboxMode::Default => crate::driver::sandbox::Mode::Default,
+                        SandboxMode::Required => crate::driver::sandbox::Mode::Required,
+                        SandboxMode::Off => crate::driver::sandbox::Mode::Off,
+                    },
                 },
             };
             drivers.insert(driver.name.clone(), config);

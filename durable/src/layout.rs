@@ -89,6 +89,12 @@ impl Layout {
         self.root.join("telemetry").join("phases.jsonl")
     }
 
+    /// `drivers/<driver>/`: an external driver's root when the config names none
+    /// (the one directory its sandbox lets it write).
+    pub fn driver_root(&self, driver: &str) -> PathBuf {
+        self.root.join("drivers").join(driver)
+    }
+
     /// `logs/<driver>.log`.
     pub fn driver_log(&self, driver: &str) -> PathBuf {
         self.root.join("logs").join(format!("{driver}.log"))

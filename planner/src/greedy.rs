@@ -5,7 +5,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rtt_schema::model::{Agent, AgentId, Model, ResourceId};
+use rtt_schema::model::{AgentId, Model};
+
+use crate::pools::Pools;
 
 use crate::placement::Placement;
 use crate::previous::Previous;
@@ -444,43 +446,6 @@ fn place_onto(
         }
     }
     placement
-}
-
-/// Extended resources left in each pool (`definitions::resource_pool`).
-struct Pools<'m> {
-    model: &'m Model,
-    topology: &'m Topology,
-    left: BTreeMap<(ResourceId, NodeId), u64>,
-}
-
-impl<'m> Pools<'m> {
-    /// What `placement` leaves.
-    fn new(model: &'m Model, topology: &'m Topology, placement: &Placement) -> Self {
-        let mut pools = Self { model, topology, left: BTreeMap::new() };
-        for (index, agent) in model.agents.iter().enumerate() {
-            for (node, count) in &placement.by_agent[index] {
-                pools.take(agent, *node, *count);
-            }
-        }
-        pools
-    }
-
-    fn left(&mut self, r: ResourceId, node: NodeId) -> &mut u64 {
-        let (pool, capacity) = crate::definitions::resource_pool(self.model, self.topology, node, r);
-        self.left.entry((r, pool)).or_insert(capacity)
-    }
-
-    /// Whether one more replica of `agent` fits on `node`.
-    fn fits(&mut self, agent: &Agent, node: NodeId) -> bool {
-        agent.resources.iter().all(|(r, need)| *self.left(*r, node) >= *need)
-    }
-
-    fn take(&mut self, agent: &Agent, node: NodeId, count: u32) {
-        for (r, need) in &agent.resources {
-            let left = self.left(*r, node);
-            *left = left.saturating_sub(need * u64::from(count));
-        }
-    }
 }
 
 /// Pinned agents first, then colocate targets before the agents that follow

@@ -14,6 +14,7 @@ pub mod greedy;
 pub mod infeasible;
 pub mod pipeline;
 pub mod placement;
+mod pools;
 pub mod previous;
 pub mod reach;
 pub mod score;

@@ -253,6 +253,12 @@ pub enum DriverKind {
         capabilities: Vec<String>,
         /// Per-call timeout, ms.
         timeout_ms: u64,
+        /// The one directory it may write, relative to the config (`None`: `.rtt/drivers/<name>`).
+        root: Option<String>,
+        /// Its environment, beyond what rtt sets.
+        env: BTreeMap<String, String>,
+        /// How strictly it is sandboxed.
+        sandbox: crate::raw::SandboxMode,
     },
 }
 

@@ -455,7 +455,9 @@ pub struct Driver {
     /// A built-in driver.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub builtin: Option<BuiltinDriver>,
-    /// Root directory of the built-in `dir` driver.
+    /// Root directory of the driver: where the built-in `dir` driver keeps
+    /// placements, and the one directory an external driver may write
+    /// (default `.rtt/drivers/<name>`; passed as `RTT_DRIVER_ROOT`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root: Option<String>,
     /// Program and arguments of an external driver.
@@ -468,6 +470,25 @@ pub struct Driver {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub timeout_ms: Option<u64>,
+    /// The whole environment of an external driver besides `PATH`, `HOME`,
+    /// `LANG` and `RTT_DRIVER_ROOT` (the sandbox clears the rest).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub env: BTreeMap<String, String>,
+    /// How strictly an external driver is sandboxed (default: every layer the kernel has).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxMode>,
+}
+
+/// How strictly an external driver is sandboxed (docs/apply.md, "Sandbox").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SandboxMode {
+    /// Every layer the kernel has; a missing one is reported.
+    Default,
+    /// Every layer, or the driver does not start.
+    Required,
+    /// None (debugging only; shown loudly by `rtt status` and `rtt apply`).
+    Off,
 }
 
 /// Built-in drivers.

@@ -34,6 +34,9 @@ pub fn apply(args: &ApplyArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> 
     } else {
         admission::plan_for_apply(&bytes, &workspace, applied.as_ref())?;
     }
+    for warning in SandboxReport::of(&fleet).warnings() {
+        eprintln!("rtt: {warning}");
+    }
     let mut coordinator = start(&workspace, fleet)?;
     finish_open_transaction(&mut coordinator)?;
     if in_force(coordinator.applied()?.as_ref()) {
@@ -79,17 +82,123 @@ pub fn rollback(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, Fa
 }
 
 pub fn status(args: &StatusArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
-    let workspace = workspace(&config_path(args.config.as_deref())?, dir);
+    let path = config_path(args.config.as_deref())?;
+    let workspace = workspace(&path, dir);
     let status = status::read(&workspace)?;
+    // The sandbox is the config's and the machine's, not the state's: shown
+    // when the config loads (status also serves a broken config's state).
+    let sandbox = rtt_schema::load(&path)
+        .ok()
+        .and_then(|loaded| Fleet::from_model(&loaded.model, &workspace.base, &workspace.layout).ok())
+        .map(|fleet| SandboxReport::of(&fleet));
     match args.format {
         Format::Json => {
+            let mut value =
+                serde_json::to_value(&status).map_err(|e| ApplyProblem::Encode { reason: e.to_string() })?;
+            if let (Some(object), Some(sandbox)) = (value.as_object_mut(), &sandbox) {
+                object.insert("sandbox".into(), sandbox.json());
+            }
             let text =
-                serde_json::to_string_pretty(&status).map_err(|e| ApplyProblem::Encode { reason: e.to_string() })?;
+                serde_json::to_string_pretty(&value).map_err(|e| ApplyProblem::Encode { reason: e.to_string() })?;
             println!("{text}");
         }
-        Format::Text => print!("{}", render_status(&status)),
+        Format::Text => {
+            print!("{}", render_status(&status));
+            if let Some(sandbox) = &sandbox {
+                print!("{}", sandbox.text());
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The driver sandbox as this machine and config have it: the layers the
+/// kernel gives (`rtt-sandbox --probe`), and each external driver's mode.
+struct SandboxReport {
+    /// `None`: the probe could not run.
+    layers: Option<rtt_apply::driver::sandbox::enforce::Layers>,
+    drivers: Vec<(String, rtt_apply::driver::sandbox::Mode)>,
+}
+
+impl SandboxReport {
+    fn of(fleet: &Fleet) -> Self {
+        let drivers: Vec<_> = fleet
+            .drivers
+            .iter()
+            .filter_map(|(name, config)| match config {
+                rtt_apply::workspace::DriverConfig::Command { sandbox, .. } => Some((name.clone(), *sandbox)),
+                rtt_apply::workspace::DriverConfig::Dir { .. } => None,
+            })
+            .collect();
+        let layers = if drivers.is_empty() { None } else { probe() };
+        Self { layers, drivers }
+    }
+
+    fn missing(&self) -> Vec<&'static str> {
+        self.layers.as_ref().map_or_else(|| vec!["every layer (the probe did not run)"], |l| l.missing())
+    }
+
+    /// Warnings for stderr at apply start: missing layers, drivers unsandboxed.
+    fn warnings(&self) -> Vec<String> {
+        use rtt_apply::driver::sandbox::Mode;
+        let mut out = Vec::new();
+        if self.drivers.iter().any(|(_, m)| *m != Mode::Off) && !self.missing().is_empty() {
+            out.push(format!(
+                "sandbox: this machine lacks {}; drivers run without it (`sandbox: required` refuses to)",
+                self.missing().join(", ")
+            ));
+        }
+        for (name, mode) in &self.drivers {
+            if *mode == Mode::Off {
+                out.push(format!("SANDBOX OFF for driver `{name}`: it runs with every right rtt has (`sandbox: off`)"));
+            }
+        }
+        out
+    }
+
+    fn text(&self) -> String {
+        use rtt_apply::driver::sandbox::Mode;
+        if self.drivers.is_empty() {
+            return "sandbox: no external drivers\n".into();
+        }
+        let mut out = match self.missing().as_slice() {
+            [] => "sandbox: every layer (no_new_privs, rlimits, mount and network namespaces, landlock, seccomp)\n"
+                .to_owned(),
+            missing => format!("sandbox: MISSING {}\n", missing.join(", ")),
+        };
+        for (name, mode) in &self.drivers {
+            let mode = match mode {
+                Mode::Default => "sandboxed",
+                Mode::Required => "sandboxed (required)",
+                Mode::Off => "SANDBOX OFF",
+            };
+            out.push_str(&format!("  driver {name}: {mode}\n"));
+        }
+        out
+    }
+
+    fn json(&self) -> serde_json::Value {
+        use rtt_apply::driver::sandbox::Mode;
+        let drivers: serde_json::Map<String, serde_json::Value> = self
+            .drivers
+            .iter()
+            .map(|(name, mode)| {
+                let mode = match mode {
+                    Mode::Default => "default",
+                    Mode::Required => "required",
+                    Mode::Off => "off",
+                };
+                (name.clone(), serde_json::Value::from(mode))
+            })
+            .collect();
+        serde_json::json!({"layers": self.layers, "missing": self.missing(), "drivers": drivers})
+    }
+}
+
+/// Runs `rtt-sandbox --probe` (a child: the layers are irreversible).
+fn probe() -> Option<rtt_apply::driver::sandbox::enforce::Layers> {
+    let out = std::process::Command::new(crate::workspace::sandbox_launcher()?).arg("--probe").output().ok()?;
+    serde_json::from_slice(&out.stdout).ok()
 }
 
 pub fn wal_verify(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
@@ -122,7 +231,11 @@ pub fn wal_verify(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, 
 /// The config's workspace: drivers run beside the config; `.rtt/` is where
 /// the one rule puts it.
 fn workspace(config: &Path, dir: Option<&Path>) -> Workspace {
-    let workspace = Workspace { layout: crate::workspace::rtt_dir(dir, Some(config)), ..Workspace::beside(config) };
+    let workspace = Workspace {
+        layout: crate::workspace::rtt_dir(dir, Some(config)),
+        launcher: crate::workspace::sandbox_launcher(),
+        ..Workspace::beside(config)
+    };
     crate::output::detail(format_args!(
         "config {}; rtt directory {}; drivers run in {}",
         config.display(),
@@ -136,7 +249,7 @@ fn load(config: Option<&Path>, dir: Option<&Path>) -> Result<(Workspace, Fleet),
     let path = config_path(config)?;
     let loaded = rtt_schema::load(&path)?;
     let workspace = workspace(&path, dir);
-    let fleet = Fleet::from_model(&loaded.model, &workspace.base)?;
+    let fleet = Fleet::from_model(&loaded.model, &workspace.base, &workspace.layout)?;
     Ok((workspace, fleet))
 }
 

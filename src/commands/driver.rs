@@ -8,12 +8,19 @@ use miette::Diagnostic;
 use rtt_apply::driver::dir::DirStore;
 use rtt_apply::fault::Faults;
 
-use crate::cli::{DriverArgs, DriverCommand};
+use std::path::PathBuf;
+
+use rtt_apply::driver::client::Sandboxed;
+use rtt_apply::driver::sandbox::{Mode, Policy};
+
+use crate::cli::{DriverArgs, DriverCommand, SandboxArg};
 use crate::exit::Failure;
 
 pub fn run(args: DriverArgs) -> Result<ExitCode, Failure> {
     match args.command {
-        DriverCommand::Test { timeout_ms, command } => test(&command, Duration::from_millis(timeout_ms)),
+        DriverCommand::Test { timeout_ms, root, grants, sandbox, command } => {
+            test(&command, Duration::from_millis(timeout_ms), root, &grants, sandbox)
+        }
         DriverCommand::Dir { root, name } => {
             let mut store = DirStore::open(&root, Faults::from_env(&format!("driver:{name}")))
                 .map_err(|reason| DriverProblem::Start { reason })?;
@@ -27,9 +34,33 @@ pub fn run(args: DriverArgs) -> Result<ExitCode, Failure> {
     }
 }
 
-fn test(command: &[String], timeout: Duration) -> Result<ExitCode, Failure> {
+fn test(
+    command: &[String],
+    timeout: Duration,
+    root: Option<PathBuf>,
+    grants: &[String],
+    sandbox: SandboxArg,
+) -> Result<ExitCode, Failure> {
     let cwd = std::env::current_dir().map_err(|e| DriverProblem::Start { reason: e.to_string() })?;
-    let checks = rtt_apply::driver::conformance::run(command, &cwd, timeout);
+    let scratch = match root {
+        Some(_) => None,
+        None => Some(tempfile::tempdir().map_err(|e| DriverProblem::Start { reason: e.to_string() })?),
+    };
+    let root = match (&root, &scratch) {
+        (Some(root), _) => cwd.join(root),
+        (None, Some(dir)) => dir.path().to_owned(),
+        (None, None) => cwd.clone(),
+    };
+    let mode = match sandbox {
+        SandboxArg::Default => Mode::Default,
+        SandboxArg::Required => Mode::Required,
+        SandboxArg::Off => Mode::Off,
+    };
+    let path = std::env::var("PATH").ok();
+    let policy = Policy::new(mode, command, &cwd, &root, grants, &[], path.as_deref())
+        .map_err(|e| DriverProblem::Start { reason: e.to_string() })?;
+    let sandboxed = Sandboxed { launcher: crate::workspace::sandbox_launcher(), policy };
+    let checks = rtt_apply::driver::conformance::run(command, &cwd, timeout, Some(sandboxed));
     let failed = checks.iter().filter(|c| c.outcome.is_err()).count();
     for check in &checks {
         match &check.outcome {

@@ -87,12 +87,14 @@ pub fn config(drivers: Drivers) -> String {
             text.push_str(&format!("  d{d}: {{builtin: dir, root: ./hosts/d{d}}}\n"));
         } else if drivers == Drivers::WithLiar && d == 3 {
             text.push_str(&format!(
-                "  d{d}: {{command: [python3, {}, rx-lies-once, --root, ./hosts/d{d}], capabilities: [placements.write], timeout_ms: 10000}}\n",
-                liar.display()
+                "  d{d}: {{command: [{}, {}, rx-lies-once, --root, ./hosts/d{d}], root: ./hosts/d{d}, capabilities: [placements.write, \"fs.read:{}\"], timeout_ms: 10000}}\n",
+                support::python(),
+                liar.display(),
+                support::repo().join("examples/drivers/python").display()
             ));
         } else {
             text.push_str(&format!(
-                "  d{d}: {{command: [{}, driver, dir, --root, ./hosts/d{d}, --name, d{d}], capabilities: [placements.write], timeout_ms: 10000}}\n",
+                "  d{d}: {{command: [{}, driver, dir, --root, ./hosts/d{d}, --name, d{d}], root: ./hosts/d{d}, capabilities: [placements.write], timeout_ms: 10000}}\n",
                 rtt_bin()
             ));
         }

@@ -4,6 +4,8 @@
 //! the driver's breaker.
 
 use super::*;
+use crate::driver::client::Sandboxed;
+use crate::driver::sandbox::Policy;
 
 impl Coordinator {
     /// Step 5: the decision to every participant; a driver that fails is
@@ -145,12 +147,19 @@ impl Coordinator {
                     let scope = format!("driver:{name}");
                     Box::new(InProcess::new(move || DirStore::open(&root, Faults::from_env(&scope))))
                 }
-                DriverConfig::Command { argv, timeout, .. } => Box::new(ProcessEndpoint::new(ProcessSpec {
-                    argv: argv.clone(),
-                    cwd: self.workspace.base.clone(),
-                    timeout: *timeout,
-                    stderr_log: Some(self.workspace.layout.driver_log(name)),
-                })),
+                DriverConfig::Command { argv, timeout, capabilities, root, env, sandbox } => {
+                    let path = std::env::var("PATH").ok();
+                    let policy =
+                        Policy::new(*sandbox, argv, &self.workspace.base, root, capabilities, env, path.as_deref())
+                            .map_err(|e| DriverError::Spawn { driver: name.to_owned(), detail: e.to_string() })?;
+                    Box::new(ProcessEndpoint::new(ProcessSpec {
+                        argv: argv.clone(),
+                        cwd: self.workspace.base.clone(),
+                        timeout: *timeout,
+                        stderr_log: Some(self.workspace.layout.driver_log(name)),
+                        sandbox: Some(Sandboxed { launcher: self.workspace.launcher.clone(), policy }),
+                    }))
+                }
             };
             self.drivers.insert(name.to_owned(), Driver::new(name, endpoint));
         }

@@ -45,7 +45,8 @@ impl Setup {
     fn new(drivers: &[(&str, Option<&str>, &[&str])]) -> Setup {
         let dir = tempfile::tempdir().expect("tempdir");
         let base = dir.path().to_owned();
-        let workspace = Workspace { layout: rtt_durable::Layout::at(base.join(".rtt")), base: base.clone() };
+        let workspace =
+            Workspace { layout: rtt_durable::Layout::at(base.join(".rtt")), base: base.clone(), launcher: None };
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/drivers/misbehaving");
         let mut fleet = Fleet { drivers: BTreeMap::new(), driver_of: BTreeMap::new(), hosts_of: BTreeMap::new() };
         for (name, mode, hosts) in drivers {
@@ -62,6 +63,10 @@ impl Setup {
                     ],
                     capabilities: vec!["placements.write".into()],
                     timeout: Duration::from_millis(1500),
+                    root: root.clone(),
+                    env: Vec::new(),
+                    // No launcher in a library test: the protocol is what is tested here.
+                    sandbox: crate::driver::sandbox::Mode::Off,
                 },
             };
             fleet.drivers.insert((*name).into(), config);

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::driver::framing::{FrameError, encode_line, read_line, write_line};
 use crate::driver::protocol::{ErrorCode, Method, Request, Response};
+use crate::driver::sandbox::{Mode, Policy};
 use crate::driver::{Endpoint, Failure};
 
 /// How to start a driver process.
@@ -29,6 +30,49 @@ pub struct ProcessSpec {
     pub timeout: Duration,
     /// Where stderr goes; `None` passes it through.
     pub stderr_log: Option<PathBuf>,
+    /// The sandbox to start it in; `None` starts it as it is (tests of the
+    /// protocol that need no sandbox).
+    pub sandbox: Option<Sandboxed>,
+}
+
+/// A whole environment, as the driver gets it.
+type Environment = Vec<(String, String)>;
+
+/// A driver's sandbox: the policy, and the launcher that enforces it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sandboxed {
+    /// The `rtt-sandbox` binary; `None`: not installed (drivers do not start unless `sandbox: off`).
+    pub launcher: Option<PathBuf>,
+    /// What the driver may do.
+    pub policy: Policy,
+}
+
+impl Sandboxed {
+    /// The command that starts `argv` in this sandbox, and its environment
+    /// (`None`: inherit the coordinator's).
+    fn command(&self, argv: &[String]) -> Result<(Vec<String>, Option<Environment>), Failure> {
+        match (&self.launcher, self.policy.mode) {
+            (_, Mode::Off) => {
+                let root: Vec<(String, String)> =
+                    self.policy.env.iter().filter(|(k, _)| k == "RTT_DRIVER_ROOT").cloned().collect();
+                // Off: the coordinator's environment, as before sandboxing, and the root.
+                Ok((
+                    argv.to_vec(),
+                    Some(std::env::vars().filter(|(k, _)| k != "RTT_DRIVER_ROOT").chain(root).collect()),
+                ))
+            }
+            // No launcher is an installation fault, not a kernel without a layer: fail closed.
+            (None, _) => Err(Failure::Spawn(
+                "the sandbox launcher `rtt-sandbox` is not beside `rtt`: reinstall rtt, or set `sandbox: off` on the driver to run it unsandboxed".into(),
+            )),
+            (Some(launcher), _) => {
+                let policy = serde_json::to_string(&self.policy).map_err(|e| Failure::Spawn(e.to_string()))?;
+                let mut command = vec![launcher.display().to_string(), "--policy".into(), policy, "--".into()];
+                command.extend(argv.iter().cloned());
+                Ok((command, None))
+            }
+        }
+    }
 }
 
 /// A resident driver process.
@@ -80,7 +124,11 @@ impl ProcessEndpoint {
     }
 
     fn spawn(&self) -> Result<Running, Failure> {
-        let (program, args) = self.spec.argv.split_first().ok_or_else(|| Failure::Spawn("empty command".into()))?;
+        let (argv, env) = match &self.spec.sandbox {
+            Some(sandbox) => sandbox.command(&self.spec.argv)?,
+            None => (self.spec.argv.clone(), None),
+        };
+        let (program, args) = argv.split_first().ok_or_else(|| Failure::Spawn("empty command".into()))?;
         let stderr = match &self.spec.stderr_log {
             Some(path) => {
                 if let Some(dir) = path.parent() {
@@ -95,7 +143,11 @@ impl ProcessEndpoint {
             }
             None => Stdio::inherit(),
         };
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        if let Some(env) = env {
+            command.env_clear().envs(env);
+        }
+        let mut child = command
             .args(args)
             .current_dir(&self.spec.cwd)
             .stdin(Stdio::piped())

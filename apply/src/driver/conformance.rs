@@ -47,11 +47,12 @@ pub const CHECKS: [&str; 14] = [
     "Close answers and the driver exits",
 ];
 
-/// Runs every check against the driver started by `argv` in `cwd`.
-pub fn run(argv: &[String], cwd: &Path, timeout: Duration) -> Vec<Check> {
+/// Runs every check against the driver started by `argv` in `cwd`, in
+/// `sandbox` when given (as `rtt apply` would start it).
+pub fn run(argv: &[String], cwd: &Path, timeout: Duration, sandbox: Option<super::client::Sandboxed>) -> Vec<Check> {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let prefix = format!("conf{}x{nanos}", std::process::id());
-    let spec = ProcessSpec { argv: argv.to_vec(), cwd: cwd.to_owned(), timeout, stderr_log: None };
+    let spec = ProcessSpec { argv: argv.to_vec(), cwd: cwd.to_owned(), timeout, stderr_log: None, sandbox };
     let mut harness = Harness { endpoint: ProcessEndpoint::new(spec), prefix, epoch: 0 };
     let mut checks = Vec::new();
     let mut failed = false;

@@ -8,6 +8,7 @@ pub mod conformance;
 pub mod dir;
 pub mod framing;
 pub mod protocol;
+pub mod sandbox;
 pub mod serve;
 
 use std::time::{Duration, Instant};

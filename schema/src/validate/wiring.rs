@@ -91,21 +91,21 @@ pub(super) fn drivers(config: &raw::Config, issues: &mut Vec<Issue>) -> Drivers 
                         .help("give the program and its arguments, e.g. [python3, drivers/fleet.py]"),
                     );
                 }
-                if driver.root.is_some() {
-                    issues.push(
-                        Issue::at(
-                            &path.key("root"),
-                            Target::Key,
-                            format!("driver `{name}` is external and takes no `root`"),
-                            "only for `builtin: dir`".into(),
-                        )
-                        .help("pass the root to the driver in its command line"),
-                    );
+                for (i, word) in driver.capabilities.iter().enumerate() {
+                    if let Some(why) = capability_problem(word) {
+                        issues.push(
+                            Issue::new(&path.key("capabilities").index(i), format!("capability `{word}` is not valid"), why.into())
+                                .help("sandbox grants are `fs:PATH`, `fs.read:PATH`, `net`, `net:PORT`, `net:HOST:PORT` and `exec` (docs/apply.md)"),
+                        );
+                    }
                 }
                 DriverKind::Command {
                     argv: argv.clone(),
                     capabilities: driver.capabilities.clone(),
                     timeout_ms: driver.timeout_ms.unwrap_or(DEFAULT_DRIVER_TIMEOUT_MS),
+                    root: driver.root.clone(),
+                    env: driver.env.clone(),
+                    sandbox: driver.sandbox.unwrap_or(crate::raw::SandboxMode::Default),
                 }
             }
             _ => {
@@ -223,4 +223,17 @@ pub fn check_relative_dir(dir: &str) -> Result<(), &'static str> {
         return Err("`..` leaves the project");
     }
     Ok(())
+}
+
+/// What is wrong with a sandbox grant (`fs:…`, `fs.read:…`, `net:…`), if it
+/// is one; other words are protocol capabilities, checked by the driver.
+fn capability_problem(word: &str) -> Option<&'static str> {
+    if let Some(path) = word.strip_prefix("fs:").or_else(|| word.strip_prefix("fs.read:")) {
+        return path.is_empty().then_some("no path");
+    }
+    let target = word.strip_prefix("net:")?;
+    match target.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()) {
+        Some(port) if port > 0 => None,
+        _ => Some("expected net:PORT or net:HOST:PORT"),
+    }
 }
