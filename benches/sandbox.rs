@@ -25,6 +25,11 @@ fn main() {
     let policy =
         Policy::new(Mode::Default, &argv, root.path(), root.path(), &[], &[], path.as_deref()).expect("policy");
     let json = serde_json::to_string(&policy).expect("json");
+    // The same with `net` granted: no network namespace (its creation is the
+    // layer whose cost varies most from run to run).
+    let networked = Policy::new(Mode::Default, &argv, root.path(), root.path(), &["net".into()], &[], path.as_deref())
+        .expect("policy");
+    let networked = serde_json::to_string(&networked).expect("json");
     let run = |command: &mut Command| {
         let status = command.status().expect("runs");
         assert!(status.success());
@@ -35,10 +40,14 @@ fn main() {
     let sandboxed = timing::median_of(RUNS, || {
         run(Command::new(&launcher).args(["--policy", &json, "--", "/bin/true"]).current_dir(Path::new(root.path())))
     });
+    let without_netns = timing::median_of(RUNS, || {
+        run(Command::new(&launcher).args(["--policy", &networked, "--", "/bin/true"]).current_dir(root.path()))
+    });
     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
     println!("spawn /bin/true directly:              {:.2} ms", ms(direct));
     println!("spawn rtt --version (the big binary's exec): {:.2} ms", ms(big_binary));
     println!("spawn /bin/true in the sandbox:        {:.2} ms", ms(sandboxed));
+    println!("the same with `net` (no network namespace): {:.2} ms", ms(without_netns));
     println!(
         "sandbox start-up overhead: {:.2} ms per driver ({:.1}× a direct spawn; median of {RUNS})",
         ms(sandboxed.saturating_sub(direct)),
