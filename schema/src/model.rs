@@ -262,6 +262,47 @@ pub enum DriverKind {
     },
 }
 
+/// A capability word that widens an external driver's sandbox
+/// (docs/apply.md, "Sandbox"); other words (`placements.write`, …) are
+/// protocol capabilities and grant no right there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Grant<'a> {
+    /// `fs:PATH`: read and write beneath PATH.
+    Write(&'a str),
+    /// `fs.read:PATH`: read and execute beneath PATH.
+    Read(&'a str),
+    /// `net`: any network.
+    AnyNet,
+    /// `net:PORT` or `net:HOST:PORT`: TCP to that port.
+    Port(u16),
+    /// `exec`: start processes.
+    Exec,
+}
+
+impl<'a> Grant<'a> {
+    /// The grant `word` is, `None` for a protocol capability, or what is
+    /// wrong with a malformed grant.
+    pub fn parse(word: &'a str) -> Result<Option<Self>, &'static str> {
+        let path = |p: &'a str| if p.is_empty() { Err("name a path, e.g. `fs:./data`") } else { Ok(p) };
+        Ok(Some(if let Some(p) = word.strip_prefix("fs:") {
+            Self::Write(path(p)?)
+        } else if let Some(p) = word.strip_prefix("fs.read:") {
+            Self::Read(path(p)?)
+        } else if word == "net" {
+            Self::AnyNet
+        } else if let Some(target) = word.strip_prefix("net:") {
+            match target.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()) {
+                Some(port) if port > 0 => Self::Port(port),
+                _ => return Err("expected `net:PORT` or `net:HOST:PORT`, PORT 1–65535"),
+            }
+        } else if word == "exec" {
+            Self::Exec
+        } else {
+            return Ok(None);
+        }))
+    }
+}
+
 /// Name of the driver the config gets when it names none.
 pub const IMPLICIT_DRIVER: &str = "dir";
 /// Root of the implicit driver.

@@ -92,7 +92,7 @@ pub(super) fn drivers(config: &raw::Config, issues: &mut Vec<Issue>) -> Drivers 
                     );
                 }
                 for (i, word) in driver.capabilities.iter().enumerate() {
-                    if let Some(why) = capability_problem(word) {
+                    if let Err(why) = crate::model::Grant::parse(word) {
                         issues.push(
                             Issue::new(&path.key("capabilities").index(i), format!("capability `{word}` is not valid"), why.into())
                                 .help("sandbox grants are `fs:PATH`, `fs.read:PATH`, `net`, `net:PORT`, `net:HOST:PORT` and `exec` (docs/apply.md)"),
@@ -223,17 +223,4 @@ pub fn check_relative_dir(dir: &str) -> Result<(), &'static str> {
         return Err("`..` leaves the project");
     }
     Ok(())
-}
-
-/// What is wrong with a sandbox grant (`fs:…`, `fs.read:…`, `net:…`), if it
-/// is one; other words are protocol capabilities, checked by the driver.
-fn capability_problem(word: &str) -> Option<&'static str> {
-    if let Some(path) = word.strip_prefix("fs:").or_else(|| word.strip_prefix("fs.read:")) {
-        return path.is_empty().then_some("no path");
-    }
-    let target = word.strip_prefix("net:")?;
-    match target.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()) {
-        Some(port) if port > 0 => None,
-        _ => Some("expected net:PORT or net:HOST:PORT"),
-    }
 }

@@ -18,6 +18,7 @@ pub mod enforce;
 
 use std::path::{Path, PathBuf};
 
+use rtt_schema::model::Grant;
 use serde::{Deserialize, Serialize};
 
 /// How strictly a driver is sandboxed (`sandbox:` of a driver in the config).
@@ -103,17 +104,6 @@ pub const RUNTIME: [&str; 8] = ["/usr", "/lib", "/lib32", "/lib64", "/bin", "/sb
 /// Device files a driver may read and write.
 pub const DEVICES: [&str; 4] = ["/dev/null", "/dev/zero", "/dev/urandom", "/dev/random"];
 
-/// The capability words that widen the sandbox; any other word (such as
-/// `placements.write`) is a protocol capability and grants no right here.
-///
-/// - `fs:PATH` read and write beneath PATH (relative to the config's directory);
-/// - `fs.read:PATH` read and execute beneath PATH;
-/// - `net` any network; `net:PORT` or `net:HOST:PORT` TCP to that port;
-/// - `exec` start processes.
-pub fn is_sandbox_word(word: &str) -> bool {
-    word == "net" || word == "exec" || ["fs:", "fs.read:", "net:"].iter().any(|p| word.starts_with(p))
-}
-
 impl Policy {
     /// The policy of a driver started as `argv` in `cwd`, with read-write
     /// `root`, the granted `capabilities` and the configured `env`. `path`
@@ -134,33 +124,19 @@ impl Policy {
         let mut net = Net::None;
         let mut exec = false;
         for word in capabilities {
-            let bad = |why: &str| CapabilityError { word: word.clone(), why: why.to_owned() };
-            if let Some(p) = word.strip_prefix("fs:") {
-                if p.is_empty() {
-                    return Err(bad("name a path, e.g. `fs:./data`"));
-                }
-                write.push(absolute(p));
-            } else if let Some(p) = word.strip_prefix("fs.read:") {
-                if p.is_empty() {
-                    return Err(bad("name a path, e.g. `fs.read:/srv/models`"));
-                }
-                read.push(absolute(p));
-            } else if word == "net" {
-                net = Net::Any;
-            } else if let Some(target) = word.strip_prefix("net:") {
-                let port = target.rsplit(':').next().unwrap_or_default();
-                let port: u16 =
-                    port.parse().map_err(|_| bad("expected `net:PORT` or `net:HOST:PORT`, PORT 1–65535"))?;
-                if port == 0 {
-                    return Err(bad("port 0 is not a port"));
-                }
-                match &mut net {
+            let grant =
+                Grant::parse(word).map_err(|why| CapabilityError { word: word.clone(), why: why.to_owned() })?;
+            match grant {
+                Some(Grant::Write(p)) => write.push(absolute(p)),
+                Some(Grant::Read(p)) => read.push(absolute(p)),
+                Some(Grant::AnyNet) => net = Net::Any,
+                Some(Grant::Port(port)) => match &mut net {
                     Net::Any => {}
                     Net::Ports(ports) => ports.push(port),
                     Net::None => net = Net::Ports(vec![port]),
-                }
-            } else if word == "exec" {
-                exec = true;
+                },
+                Some(Grant::Exec) => exec = true,
+                None => {}
             }
         }
         if let Net::Ports(ports) = &mut net {
