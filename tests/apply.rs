@@ -330,7 +330,7 @@ fn the_harness_reports_every_driver_fault_at_every_method_as_a_failed_check() {
                                 "driver",
                                 "test",
                                 "--timeout-ms",
-                                "1000",
+                                "2000",
                                 "--root",
                                 &root,
                                 "--grant",
