@@ -82,8 +82,10 @@ pub enum Command {
     Status(StatusArgs),
     /// Check the write-ahead log.
     Wal(WalArgs),
-    /// Driver tools: the conformance harness and the built-in dir driver as a process.
+    /// Driver tools: write a new driver in any of 13 languages, the conformance harness, the built-in dir driver.
     Driver(DriverArgs),
+    /// Serve the verified plan's provider views and rtt's read-only tools over the Model Context Protocol (stdio).
+    Mcp(McpArgs),
     /// Print the JSON Schema of the config (for editors).
     Schema,
     /// Print shell completions.
@@ -441,6 +443,20 @@ pub enum MountCommand {
     },
 }
 
+/// `rtt mcp`.
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Serve this plan (default: follow the applied plan, notifying clients when a new one is applied).
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+    /// Serve only this provider's views.
+    #[arg(long, value_name = "P")]
+    pub provider: Option<String>,
+    /// What the plan is checked against.
+    #[command(flatten)]
+    pub checks: PlanChecks,
+}
+
 /// `rtt materialize`.
 #[derive(Debug, Args)]
 pub struct MaterializeArgs {
@@ -558,6 +574,17 @@ pub enum DriverCommand {
         /// The driver's command and arguments (after `--`).
         #[arg(required = true, last = true, value_name = "COMMAND")]
         command: Vec<String>,
+    },
+    /// Write a new driver in LANG that passes `rtt driver test` as it is: the SDK, a backend to replace, a README.
+    New {
+        /// The language.
+        #[arg(long, value_name = "LANG", value_parser = clap::builder::PossibleValuesParser::new(crate::scaffold::names()))]
+        lang: String,
+        /// The driver's name (lowercase letters, digits and `-`); also its directory unless --out.
+        name: String,
+        /// Where to write it (must not exist, or be empty) [default: ./NAME].
+        #[arg(long = "out", value_name = "DIR")]
+        out: Option<PathBuf>,
     },
     /// Serve the built-in dir driver over stdin/stdout (protocol 1).
     Dir {

@@ -21,6 +21,7 @@ pub fn run(args: DriverArgs) -> Result<ExitCode, Failure> {
         DriverCommand::Test { timeout_ms, root, grants, sandbox, command } => {
             test(&command, Duration::from_millis(timeout_ms), root, &grants, sandbox)
         }
+        DriverCommand::New { lang, name, out } => new(&lang, &name, out),
         DriverCommand::Dir { root, name } => {
             let mut store = DirStore::open(&root, Faults::from_env(&format!("driver:{name}")))
                 .map_err(|reason| DriverProblem::Start { reason })?;
@@ -76,6 +77,44 @@ fn test(
     }
 }
 
+/// `rtt driver new`: writes the template of `lang` into `out` (default
+/// `./NAME`), refusing to write over anything.
+fn new(lang: &str, name: &str, out: Option<PathBuf>) -> Result<ExitCode, Failure> {
+    let language = crate::scaffold::language(lang)
+        .ok_or_else(|| DriverProblem::Language { lang: lang.to_owned(), known: crate::scaffold::names().join(", ") })?;
+    if !crate::scaffold::valid_name(name) {
+        return Err(DriverProblem::Name { name: name.to_owned() }.into());
+    }
+    let dir = out.unwrap_or_else(|| PathBuf::from(name));
+    let occupied = std::fs::read_dir(&dir).map(|mut entries| entries.next().is_some()).unwrap_or(dir.exists());
+    if occupied {
+        return Err(DriverProblem::Occupied { dir: dir.display().to_string() }.into());
+    }
+    let files = crate::scaffold::render(language, name);
+    for file in &files {
+        let path = dir.join(&file.path);
+        let written = path
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| std::fs::write(&path, &file.text))
+            .and_then(|()| {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = if file.executable { 0o755 } else { 0o644 };
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            });
+        written.map_err(|e| DriverProblem::Write { path: path.display().to_string(), reason: e.to_string() })?;
+    }
+    let listed: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+    println!("created {} ({} driver {name:?}): {}", dir.display(), language.name, listed.join(", "));
+    println!("next:");
+    println!("  cd {}", dir.display());
+    if language.builds {
+        println!("  ./build");
+    }
+    println!("  {}", crate::scaffold::test_command(language));
+    Ok(ExitCode::SUCCESS)
+}
+
 /// `rtt driver` failures.
 #[derive(Debug, thiserror::Error, Diagnostic)]
 enum DriverProblem {
@@ -83,6 +122,27 @@ enum DriverProblem {
     #[error("failed {failed} of {total} conformance checks")]
     #[diagnostic(code(rtt::driver::nonconforming), help("the protocol is in docs/apply.md"))]
     Nonconforming { failed: usize, total: usize },
+    /// `--lang` names no template.
+    #[error("no driver template for language {lang:?}")]
+    #[diagnostic(code(rtt::driver::language), help("one of: {known}"))]
+    Language { lang: String, known: String },
+    /// The name cannot name a driver.
+    #[error("{name:?} cannot name a driver")]
+    #[diagnostic(
+        code(rtt::driver::name),
+        help(
+            "use lowercase letters, digits and `-`, starting with a letter, at most 64 bytes (it becomes a package and module name)"
+        )
+    )]
+    Name { name: String },
+    /// The directory holds something.
+    #[error("{dir} already exists and is not empty")]
+    #[diagnostic(code(rtt::driver::occupied), help("pick another name or --out DIR; nothing was written"))]
+    Occupied { dir: String },
+    /// Writing a file failed.
+    #[error("cannot write {path}: {reason}")]
+    #[diagnostic(code(rtt::driver::write))]
+    Write { path: String, reason: String },
     /// The dir driver could not start.
     #[error("failed to start the dir driver: {reason}")]
     #[diagnostic(code(rtt::driver::start))]

@@ -67,6 +67,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             crate::cli::WalCommand::Verify(args) => apply::wal_verify(&args, dir),
         },
         Command::Driver(args) => driver::run(args),
+        Command::Mcp(mut args) => {
+            args.checks.resolve(rtt_dir(None));
+            crate::mcp::run(&args, dir)
+        }
         Command::Schema => schema::run(),
         Command::Man(args) => man::run(&args),
         Command::Completions(args) => {

@@ -6,10 +6,11 @@
 pub mod client;
 pub mod conformance;
 pub mod dir;
-pub mod framing;
-pub mod protocol;
 pub mod sandbox;
-pub mod serve;
+
+// Protocol 1 itself (envelopes, framing, the serve loop) is the driver SDK's,
+// so the coordinator and every Rust driver speak it through one definition.
+pub use rtt_driver::{framing, protocol, serve};
 
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! Driver protocol 1 (SPEC §8): the request and response envelopes and the
 //! typed parameters and results of each method. Pure data; framing (lines,
-//! the 1 MiB cap) is in [`crate::driver::framing`], processes in [`crate::driver::client`].
+//! the 1 MiB cap) is in [`crate::framing`]; the driver side of a session in [`crate::engine`].
 
 use std::collections::BTreeMap;
 

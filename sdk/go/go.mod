@@ -1,0 +1,3 @@
+module rttdriver
+
+go 1.19
