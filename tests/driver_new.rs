@@ -92,8 +92,8 @@ fn every_language_generates_a_driver_that_answers_the_vectors_and_passes_the_har
         .nth(1)
         .and_then(|rest| rest.split(']').next())
         .expect("--lang lists its values")
-        .split(", ")
-        .map(str::to_owned)
+        .split(',')
+        .map(|word| word.trim().to_owned())
         .collect();
     assert!(languages.len() >= 6, "{languages:?}");
     let failures: Vec<String> = languages

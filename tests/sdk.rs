@@ -1,7 +1,8 @@
 //! Each driver SDK's own test suite, run by its own language's test runner
 //! (`sdk/<lang>/`): every one answers the shared vectors (`sdk/vectors`) in
 //! process. The Rust SDK's suite is a workspace member's and runs with
-//! `cargo test`; generated drivers are `tests/driver_new.rs`.
+//! `cargo test`; generated drivers are `tests/driver_new.rs`. Toolchains come
+//! from scripts/setup.
 
 use std::process::Command;
 
@@ -37,4 +38,51 @@ fn the_go_sdk_passes_its_tests() {
 #[test]
 fn the_node_sdk_passes_its_tests() {
     run("node", "node", &["--test", "test/"]);
+}
+
+#[test]
+fn the_java_sdk_passes_its_tests() {
+    // Maven Surefire runs the JUnit suite; -B for a log without colours.
+    run("java", "mvn", &["-q", "-B", "test"]);
+}
+
+#[test]
+fn the_c_sdk_passes_its_tests_as_c_and_its_header_compiles_as_cpp() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let runner = scratch.path().join("vectors");
+    let runner = runner.to_str().expect("UTF-8 path");
+    // Sanitisers catch what the vectors alone would not: leaks of a refusal, reads past a buffer.
+    run(
+        "c",
+        "cc",
+        &[
+            "-std=c99",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-g",
+            "-fsanitize=address,undefined",
+            "-o",
+            runner,
+            "tests/vectors.c",
+        ],
+    );
+    run("c", runner, &["../vectors"]);
+    let header_as_cpp = scratch.path().join("header.o");
+    run(
+        "c",
+        "c++",
+        &[
+            "-std=c++17",
+            "-Wall",
+            "-Wextra",
+            "-Werror",
+            "-x",
+            "c++",
+            "-c",
+            "-o",
+            header_as_cpp.to_str().expect("UTF-8"),
+            "rtt_driver.h",
+        ],
+    );
 }
