@@ -90,7 +90,7 @@ pub struct Tool {
 pub const TOOLS: [Tool; 4] = [
     Tool {
         name: "plan",
-        description: "Plan a config (rtt plan): place every replica; returns the plan document (canonical JSON, unsigned) and the solve summary. Writes nothing.",
+        description: "Plan a config (rtt plan): place every replica; returns the plan document (canonical JSON, unsigned) and the solve summary. Writes no plan file and no state; like the command, it stores the views it builds in the registry's content-addressed store.",
         arguments: &[
             ("config", "Path of the config (rtt.yaml, .json or .cue)", true, false),
             ("previous", "Path of the plan in force, to plan with churn against it", false, false),
