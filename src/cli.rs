@@ -571,6 +571,10 @@ pub enum DriverCommand {
         /// Sandbox the driver as `rtt apply` would (`default`), insist on every layer, or not at all.
         #[arg(long, value_enum, default_value_t = SandboxArg::Default)]
         sandbox: SandboxArg,
+        /// Test a resident driver reached on a Unix socket: start COMMAND with RTT_DRIVER_SOCKET=PATH
+        /// (`root`: `driver.sock` in its root) and make every call through the socket.
+        #[arg(long, value_name = "PATH")]
+        socket: Option<PathBuf>,
         /// The driver's command and arguments (after `--`).
         #[arg(required = true, last = true, value_name = "COMMAND")]
         command: Vec<String>,

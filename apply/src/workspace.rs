@@ -162,6 +162,17 @@ pub enum DriverConfig {
         /// Its root, resolved against the config's directory.
         root: PathBuf,
     },
+    /// A resident driver listening on a Unix socket.
+    Socket {
+        /// The socket (absolute).
+        path: PathBuf,
+        /// The user it must run as.
+        uid: u32,
+        /// Capabilities granted (protocol capabilities only).
+        capabilities: Vec<String>,
+        /// Deadline of each call.
+        timeout: Duration,
+    },
     /// A driver process.
     Command {
         /// Program and arguments.
@@ -218,6 +229,12 @@ impl Fleet {
                     }
                     DriverConfig::Dir { root }
                 }
+                DriverKind::Socket { path, uid, capabilities, timeout_ms } => DriverConfig::Socket {
+                    path: base.join(Path::new(path).strip_prefix("./").unwrap_or(Path::new(path))),
+                    uid: uid.unwrap_or_else(|| rustix::process::geteuid().as_raw()),
+                    capabilities: capabilities.clone(),
+                    timeout: Duration::from_millis(*timeout_ms),
+                },
                 DriverKind::Command { argv, capabilities, timeout_ms, root, env, sandbox } => DriverConfig::Command {
                     argv: argv.clone(),
                     capabilities: capabilities.clone(),

@@ -260,6 +260,17 @@ pub enum DriverKind {
         /// How strictly it is sandboxed.
         sandbox: crate::raw::SandboxMode,
     },
+    /// A resident driver listening on a Unix socket, started by someone else.
+    Socket {
+        /// The socket, relative to the config.
+        path: String,
+        /// The user it must run as (`None`: the user rtt runs as).
+        uid: Option<u32>,
+        /// Granted capabilities (protocol capabilities only: rtt does not sandbox it).
+        capabilities: Vec<String>,
+        /// Per-call timeout, ms.
+        timeout_ms: u64,
+    },
 }
 
 /// A capability word that widens an external driver's sandbox

@@ -446,9 +446,10 @@ impl JsonSchema for AgentSelection {
     }
 }
 
-/// A driver: the built-in `dir`, or an external process speaking protocol 1.
+/// A driver: the built-in `dir`, an external process speaking protocol 1 that
+/// rtt starts, or a resident one rtt reaches on a Unix socket.
 ///
-/// Exactly one of `builtin` and `command` is set ([`crate::validate`] checks).
+/// Exactly one of `builtin`, `command` and `socket` is set ([`crate::validate`] checks).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Driver {
@@ -463,6 +464,14 @@ pub struct Driver {
     /// Program and arguments of an external driver.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub command: Option<Vec<String>>,
+    /// Unix socket a resident driver listens on (relative to the config):
+    /// rtt connects instead of starting a process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub socket: Option<String>,
+    /// The user a socket driver must run as, checked on every connection
+    /// (SO_PEERCRED); default: the user rtt runs as.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub uid: Option<u32>,
     /// Capabilities granted to an external driver.
     #[serde(default)]
     pub capabilities: Vec<String>,

@@ -370,11 +370,58 @@ def root_from_env(name, argv=None):
     return os.path.join(".rtt", "drivers", name)
 
 
+def socket_from_env(argv=None):
+    """The Unix socket to listen on instead of stdio: RTT_DRIVER_SOCKET (set by
+    rtt driver test --socket), else --socket PATH; None for stdio."""
+    if os.environ.get("RTT_DRIVER_SOCKET"):
+        return os.environ["RTT_DRIVER_SOCKET"]
+    argv = sys.argv if argv is None else argv
+    if "--socket" in argv[:-1]:
+        return argv[argv.index("--socket") + 1]
+    return None
+
+
+def listen(driver, path):
+    """A resident driver: listens on a Unix socket and serves one connection
+    at a time, each until Close or its end; a connection that breaks the
+    framing is dropped. A socket file left by a killed predecessor is
+    replaced; one a live driver answers on is not. Runs until stopped."""
+    import socket
+
+    if os.path.exists(path):
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            probe.connect(path)
+            raise OSError(f"another driver listens on {path}")
+        except ConnectionRefusedError:
+            os.remove(path)
+        finally:
+            probe.close()
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(path)
+    server.listen(1)
+    while True:
+        connection, _ = server.accept()
+        with connection, connection.makefile("rb") as reader, connection.makefile("wb") as writer:
+            try:
+                serve(driver, reader, writer)
+            except (FramingError, OSError) as e:
+                print(f"{driver.name}: dropping a connection: {e}", file=sys.stderr, flush=True)
+        driver.session = None
+
+
 def run(driver):
-    """Serves stdin/stdout; returns the exit code. Logs go to stderr."""
+    """Serves stdin/stdout, or listens on a socket (socket_from_env); returns
+    the exit code. Logs go to stderr."""
+    path = socket_from_env()
     try:
+        if path:
+            listen(driver, path)
         serve(driver, sys.stdin.buffer, sys.stdout.buffer)
         return 0
     except FramingError as e:
         print(f"{driver.name}: stopping: {e}", file=sys.stderr, flush=True)
+        return 1
+    except OSError as e:
+        print(f"{driver.name}: cannot listen on {path}: {e}", file=sys.stderr, flush=True)
         return 1

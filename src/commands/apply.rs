@@ -127,7 +127,10 @@ impl SandboxReport {
             .iter()
             .filter_map(|(name, config)| match config {
                 rtt_apply::workspace::DriverConfig::Command { sandbox, .. } => Some((name.clone(), *sandbox)),
-                rtt_apply::workspace::DriverConfig::Dir { .. } => None,
+                // Started by rtt only when sandboxable: the built-in runs in rtt, a socket driver elsewhere.
+                rtt_apply::workspace::DriverConfig::Dir { .. } | rtt_apply::workspace::DriverConfig::Socket { .. } => {
+                    None
+                }
             })
             .collect();
         let layers = if drivers.is_empty() { None } else { probe() };

@@ -8,7 +8,7 @@ use miette::Diagnostic;
 use rtt_apply::driver::dir::DirStore;
 use rtt_apply::fault::Faults;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rtt_apply::driver::client::Sandboxed;
 use rtt_apply::driver::sandbox::{Mode, Policy};
@@ -18,8 +18,8 @@ use crate::exit::Failure;
 
 pub fn run(args: DriverArgs) -> Result<ExitCode, Failure> {
     match args.command {
-        DriverCommand::Test { timeout_ms, root, grants, sandbox, command } => {
-            test(&command, Duration::from_millis(timeout_ms), root, &grants, sandbox)
+        DriverCommand::Test { timeout_ms, root, grants, sandbox, socket, command } => {
+            test(&command, Duration::from_millis(timeout_ms), root, &grants, sandbox, socket)
         }
         DriverCommand::New { lang, name, out } => new(&lang, &name, out),
         DriverCommand::Dir { root, name } => {
@@ -41,6 +41,7 @@ fn test(
     root: Option<PathBuf>,
     grants: &[String],
     sandbox: SandboxArg,
+    socket: Option<PathBuf>,
 ) -> Result<ExitCode, Failure> {
     let cwd = std::env::current_dir().map_err(|e| DriverProblem::Start { reason: e.to_string() })?;
     let scratch = match root {
@@ -58,10 +59,14 @@ fn test(
         SandboxArg::Off => Mode::Off,
     };
     let path = std::env::var("PATH").ok();
-    let policy = Policy::new(mode, command, &cwd, &root, grants, &[], path.as_deref())
+    // A socket driver listens inside its root unless told where: the one place its sandbox may create one.
+    let socket = socket.map(|s| if s == Path::new("root") { root.join("driver.sock") } else { cwd.join(s) });
+    let env: Vec<(String, String)> =
+        socket.iter().map(|s| ("RTT_DRIVER_SOCKET".to_owned(), s.display().to_string())).collect();
+    let policy = Policy::new(mode, command, &cwd, &root, grants, &env, path.as_deref())
         .map_err(|e| DriverProblem::Start { reason: e.to_string() })?;
     let sandboxed = Sandboxed { launcher: crate::workspace::sandbox_launcher(), policy };
-    let checks = rtt_apply::driver::conformance::run(command, &cwd, timeout, Some(sandboxed));
+    let checks = rtt_apply::driver::conformance::run(command, &cwd, timeout, Some(sandboxed), socket.as_deref());
     let failed = checks.iter().filter(|c| c.outcome.is_err()).count();
     for check in &checks {
         match &check.outcome {

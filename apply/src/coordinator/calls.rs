@@ -129,7 +129,9 @@ impl Coordinator {
     pub(super) fn granted_capabilities(&self, name: &str) -> Vec<String> {
         match self.fleet.drivers.get(name) {
             Some(DriverConfig::Dir { .. }) => vec![CAP_PLACEMENTS_WRITE.to_owned()],
-            Some(DriverConfig::Command { capabilities, .. }) => capabilities.clone(),
+            Some(DriverConfig::Command { capabilities, .. } | DriverConfig::Socket { capabilities, .. }) => {
+                capabilities.clone()
+            }
             None => Vec::new(),
         }
     }
@@ -146,6 +148,9 @@ impl Coordinator {
                     let root = root.clone();
                     let scope = format!("driver:{name}");
                     Box::new(InProcess::new(move || DirStore::open(&root, Faults::from_env(&scope))))
+                }
+                DriverConfig::Socket { path, uid, timeout, .. } => {
+                    Box::new(ProcessEndpoint::socket(SocketSpec { path: path.clone(), uid: *uid, timeout: *timeout }))
                 }
                 DriverConfig::Command { argv, timeout, capabilities, root, env, sandbox } => {
                     let path = std::env::var("PATH").ok();

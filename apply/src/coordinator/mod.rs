@@ -27,7 +27,7 @@ use rtt_plan::PlanDocument;
 use crate::coordinator::breaker::Breakers;
 use crate::coordinator::changes::{ChangeSet, UnknownHost, by_host, change_set};
 use crate::coordinator::lock::{CoordinatorLock, LockError};
-use crate::driver::client::{ProcessEndpoint, ProcessSpec};
+use crate::driver::client::{ProcessEndpoint, ProcessSpec, SocketSpec};
 use crate::driver::dir::DirStore;
 use crate::driver::protocol::{CAP_PLACEMENTS_WRITE, OpenParams, ProbeResult, Vote};
 use crate::driver::{Driver, DriverError, InProcess};

@@ -1,13 +1,18 @@
-//! A driver process: started once and kept resident (no process per call),
-//! spoken to over stdin/stdout, its stderr appended to a log file. Every call
-//! has a deadline; a driver that misses it, floods a line past the cap, writes
-//! garbage or dies is killed (its whole process group) and the call fails.
+//! A resident driver (no process per call): a process rtt starts and speaks
+//! to over stdin/stdout, its stderr appended to a log file; or a process
+//! someone else started that listens on a Unix socket, whose user is checked
+//! on every connection (SO_PEERCRED) and to which rtt reconnects with backoff.
+//! Every call has a deadline; a driver that misses it, floods a line past the
+//! cap, writes garbage or dies is killed (its whole process group) or, on a
+//! socket, disconnected, and the call fails.
 //!
 //! Reading and writing happen on two helper threads so that a driver that
-//! stops reading its stdin cannot block the coordinator past the deadline.
+//! stops reading cannot block the coordinator past the deadline.
 
 use std::fs::OpenOptions;
-use std::io::BufReader;
+use std::io::{BufReader, Read, Write};
+use std::net::Shutdown;
+use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -35,6 +40,35 @@ pub struct ProcessSpec {
     pub sandbox: Option<Sandboxed>,
 }
 
+/// How to reach a driver that listens on a Unix socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SocketSpec {
+    /// The socket (absolute).
+    pub path: PathBuf,
+    /// The user the listening process must run as.
+    pub uid: u32,
+    /// Deadline of each call; connecting retries with backoff within it.
+    pub timeout: Duration,
+}
+
+/// Where a resident driver is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Link {
+    /// A process rtt starts.
+    Spawn(Box<ProcessSpec>),
+    /// A process listening on a socket.
+    Socket(SocketSpec),
+}
+
+impl Link {
+    fn timeout(&self) -> Duration {
+        match self {
+            Link::Spawn(spec) => spec.timeout,
+            Link::Socket(spec) => spec.timeout,
+        }
+    }
+}
+
 /// A whole environment, as the driver gets it.
 type Environment = Vec<(String, String)>;
 
@@ -53,12 +87,12 @@ impl Sandboxed {
     fn command(&self, argv: &[String]) -> Result<(Vec<String>, Option<Environment>), Failure> {
         match (&self.launcher, self.policy.mode) {
             (_, Mode::Off) => {
-                let root: Vec<(String, String)> =
-                    self.policy.env.iter().filter(|(k, _)| k == "RTT_DRIVER_ROOT").cloned().collect();
-                // Off: the coordinator's environment, as before sandboxing, and the root.
+                let ours: Vec<(String, String)> =
+                    self.policy.env.iter().filter(|(k, _)| k.starts_with("RTT_DRIVER_")).cloned().collect();
+                // Off: the coordinator's environment, as before sandboxing, and the root (and socket).
                 Ok((
                     argv.to_vec(),
-                    Some(std::env::vars().filter(|(k, _)| k != "RTT_DRIVER_ROOT").chain(root).collect()),
+                    Some(std::env::vars().filter(|(k, _)| !k.starts_with("RTT_DRIVER_")).chain(ours).collect()),
                 ))
             }
             // No launcher is an installation fault, not a kernel without a layer: fail closed.
@@ -75,29 +109,48 @@ impl Sandboxed {
     }
 }
 
-/// A resident driver process.
+/// A resident driver: a process rtt started, or a connection to one listening on a socket.
 pub struct ProcessEndpoint {
-    spec: ProcessSpec,
+    link: Link,
     running: Option<Running>,
     next_id: u64,
     exited_after_close: Option<bool>,
 }
 
 struct Running {
-    child: Child,
+    /// The process, when rtt started it.
+    child: Option<Child>,
+    /// The connection, when the driver listens on a socket.
+    stream: Option<UnixStream>,
     requests: Sender<Vec<u8>>,
     lines: Receiver<Result<String, FrameError>>,
+}
+
+impl Running {
+    fn stop(&mut self) {
+        if let Some(child) = &mut self.child {
+            kill_group(child);
+        }
+        if let Some(stream) = &self.stream {
+            let _ = stream.shutdown(Shutdown::Both);
+        }
+    }
 }
 
 impl ProcessEndpoint {
     /// An endpoint that starts `spec` on the first call.
     pub fn new(spec: ProcessSpec) -> Self {
-        ProcessEndpoint { spec, running: None, next_id: 0, exited_after_close: None }
+        ProcessEndpoint { link: Link::Spawn(Box::new(spec)), running: None, next_id: 0, exited_after_close: None }
     }
 
-    /// The process id, while it runs (the conformance harness kills it to test durability).
+    /// An endpoint that connects to a driver listening on a socket on the first call.
+    pub fn socket(spec: SocketSpec) -> Self {
+        ProcessEndpoint { link: Link::Socket(spec), running: None, next_id: 0, exited_after_close: None }
+    }
+
+    /// The process id, while a process rtt started runs (the conformance harness kills it to test durability).
     pub fn pid(&self) -> Option<u32> {
-        self.running.as_ref().map(|r| r.child.id())
+        self.running.as_ref().and_then(|r| r.child.as_ref()).map(Child::id)
     }
 
     /// Sends a request without waiting for the answer.
@@ -109,27 +162,105 @@ impl ProcessEndpoint {
         running.requests.send(line).map_err(|_| Failure::Exited("stdin closed".into()))
     }
 
-    /// SIGKILL to the driver's process group, then reap it.
+    /// SIGKILL to the driver's process group, then reap it; on a socket, hang up.
     pub fn kill(&mut self) {
         if let Some(mut running) = self.running.take() {
-            kill_group(&mut running.child);
+            running.stop();
         }
+    }
+
+    /// Starts the driver (or connects) now rather than on the first call.
+    pub fn start(&mut self) -> Result<(), Failure> {
+        self.ensure_running().map(|_| ())
     }
 
     fn ensure_running(&mut self) -> Result<&mut Running, Failure> {
         if self.running.is_none() {
-            self.running = Some(self.spawn()?);
+            self.running = Some(match &self.link {
+                Link::Spawn(spec) => spawn(spec)?,
+                Link::Socket(spec) => connect(spec)?,
+            });
         }
         self.running.as_mut().ok_or_else(|| Failure::Spawn("driver did not start".into()))
     }
+}
 
-    fn spawn(&self) -> Result<Running, Failure> {
-        let (argv, env) = match &self.spec.sandbox {
-            Some(sandbox) => sandbox.command(&self.spec.argv)?,
-            None => (self.spec.argv.clone(), None),
+/// Connects to a listening driver, retrying with backoff (10 ms doubling to
+/// 500 ms) within one call's deadline, and checks who listens.
+fn connect(spec: &SocketSpec) -> Result<Running, Failure> {
+    let deadline = Instant::now() + spec.timeout;
+    let mut pause = Duration::from_millis(10);
+    let stream = loop {
+        match UnixStream::connect(&spec.path) {
+            Ok(stream) => break stream,
+            Err(e) if Instant::now() + pause >= deadline => {
+                return Err(Failure::Connect(format!("{}: {e}", spec.path.display())));
+            }
+            Err(_) => {
+                std::thread::sleep(pause);
+                pause = (pause * 2).min(Duration::from_millis(500));
+            }
+        }
+    };
+    let peer = rustix::net::sockopt::socket_peercred(&stream)
+        .map_err(|e| Failure::Connect(format!("{}: no peer credentials: {e}", spec.path.display())))?;
+    if peer.uid.as_raw() != spec.uid {
+        let _ = stream.shutdown(Shutdown::Both);
+        return Err(Failure::Connect(format!(
+            "{}: the listening process runs as uid {}, not the configured uid {}",
+            spec.path.display(),
+            peer.uid.as_raw(),
+            spec.uid
+        )));
+    }
+    let writer = stream.try_clone().map_err(|e| Failure::Connect(e.to_string()))?;
+    let reader = stream.try_clone().map_err(|e| Failure::Connect(e.to_string()))?;
+    let (requests, lines) = pump(writer, reader);
+    Ok(Running { child: None, stream: Some(stream), requests, lines })
+}
+
+/// The two helper threads: one writes request lines, one reads response lines.
+fn pump(
+    mut writer: impl Write + Send + 'static,
+    reader: impl Read + Send + 'static,
+) -> (Sender<Vec<u8>>, Receiver<Result<String, FrameError>>) {
+    let (request_tx, request_rx) = mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        for line in request_rx {
+            if write_line(&mut writer, &line).is_err() {
+                break;
+            }
+        }
+    });
+    let (line_tx, line_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(reader);
+        loop {
+            match read_line(&mut reader) {
+                Ok(Some(line)) => {
+                    if line_tx.send(Ok(line)).is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    let _ = line_tx.send(Err(e));
+                    break;
+                }
+            }
+        }
+    });
+    (request_tx, line_rx)
+}
+
+fn spawn(spec: &ProcessSpec) -> Result<Running, Failure> {
+    {
+        let (argv, env) = match &spec.sandbox {
+            Some(sandbox) => sandbox.command(&spec.argv)?,
+            None => (spec.argv.clone(), None),
         };
         let (program, args) = argv.split_first().ok_or_else(|| Failure::Spawn("empty command".into()))?;
-        let stderr = match &self.spec.stderr_log {
+        let stderr = match &spec.stderr_log {
             Some(path) => {
                 if let Some(dir) = path.parent() {
                     std::fs::create_dir_all(dir).map_err(|e| Failure::Spawn(format!("{}: {e}", dir.display())))?;
@@ -149,7 +280,7 @@ impl ProcessEndpoint {
         }
         let mut child = command
             .args(args)
-            .current_dir(&self.spec.cwd)
+            .current_dir(&spec.cwd)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -157,50 +288,28 @@ impl ProcessEndpoint {
             .process_group(0)
             .spawn()
             .map_err(|e| Failure::Spawn(format!("{program}: {e}")))?;
-        let (Some(mut stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
             kill_group(&mut child);
             return Err(Failure::Spawn("no pipes to the driver".into()));
         };
-        let (request_tx, request_rx) = mpsc::channel::<Vec<u8>>();
-        std::thread::spawn(move || {
-            for line in request_rx {
-                if write_line(&mut stdin, &line).is_err() {
-                    break;
-                }
-            }
-        });
-        let (line_tx, line_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut reader = BufReader::new(stdout);
-            loop {
-                match read_line(&mut reader) {
-                    Ok(Some(line)) => {
-                        if line_tx.send(Ok(line)).is_err() {
-                            break;
-                        }
-                    }
-                    Ok(None) => break,
-                    Err(e) => {
-                        let _ = line_tx.send(Err(e));
-                        break;
-                    }
-                }
-            }
-        });
-        Ok(Running { child, requests: request_tx, lines: line_rx })
+        let (requests, lines) = pump(stdin, stdout);
+        Ok(Running { child: Some(child), stream: None, requests, lines })
     }
+}
 
+impl ProcessEndpoint {
     /// What a driver that is gone says about itself: its exit status if it
-    /// exits soon, else that stdout closed.
+    /// exits soon, else that stdout (or the connection) closed.
     fn exit_detail(&mut self) -> String {
         let Some(mut running) = self.running.take() else { return "not running".into() };
+        let Some(child) = &mut running.child else { return "closed the connection".into() };
         let deadline = Instant::now() + Duration::from_millis(500);
         loop {
-            match running.child.try_wait() {
+            match child.try_wait() {
                 Ok(Some(status)) => return format!("exited with {status}"),
                 Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(5)),
                 _ => {
-                    kill_group(&mut running.child);
+                    kill_group(child);
                     return "closed stdout".into();
                 }
             }
@@ -214,7 +323,7 @@ impl ProcessEndpoint {
     pub fn call_named(&mut self, method: &str, params: serde_json::Value) -> Result<serde_json::Value, Failure> {
         self.send_only(method, params)?;
         let id = self.next_id.to_string();
-        let timeout = self.spec.timeout;
+        let timeout = self.link.timeout();
         let received = match &self.running {
             Some(running) => running.lines.recv_timeout(timeout),
             None => return Err(Failure::Exited("not running".into())),
@@ -257,18 +366,26 @@ impl ProcessEndpoint {
             }
         };
         if method == Method::Close.as_str() && outcome.is_ok() {
-            // The driver exits after Close; give it the deadline, then make sure.
+            // The driver exits after Close (on a socket: hangs up); give it
+            // the deadline, then make sure.
             if let Some(mut running) = self.running.take() {
                 let deadline = Instant::now() + timeout;
-                while Instant::now() < deadline {
-                    if let Ok(Some(_)) = running.child.try_wait() {
-                        self.exited_after_close = Some(true);
-                        return outcome;
+                let ended = match &mut running.child {
+                    Some(child) => loop {
+                        if let Ok(Some(_)) = child.try_wait() {
+                            break true;
+                        }
+                        if Instant::now() >= deadline {
+                            break false;
+                        }
+                        std::thread::sleep(Duration::from_millis(2));
+                    },
+                    None => {
+                        matches!(running.lines.recv_timeout(timeout), Err(RecvTimeoutError::Disconnected) | Ok(Err(_)))
                     }
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                self.exited_after_close = Some(false);
-                kill_group(&mut running.child);
+                };
+                self.exited_after_close = Some(ended);
+                running.stop();
             }
         }
         outcome

@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 
 use crate::driver::Failure;
-use crate::driver::client::{ProcessEndpoint, ProcessSpec};
+use crate::driver::client::{ProcessEndpoint, ProcessSpec, SocketSpec};
 use crate::driver::protocol::{
     CAP_PLACEMENTS_WRITE, Empty, ErrorCode, HealthResult, HostPlacements, PROTOCOL_VERSION, Placement, ProbeResult,
     RxResult, Vote,
@@ -44,16 +44,47 @@ pub const CHECKS: [&str; 14] = [
     "Tx with an older epoch is refused with stale_epoch",
     "a yes vote survives SIGKILL: commit after restart applies it",
     "SIGKILL during prepare applies nothing; abort after restart cleans up",
-    "Close answers and the driver exits",
+    "Close answers and the driver exits (on a socket: hangs up)",
 ];
 
 /// Runs every check against the driver started by `argv` in `cwd`, in
-/// `sandbox` when given (as `rtt apply` would start it).
-pub fn run(argv: &[String], cwd: &Path, timeout: Duration, sandbox: Option<super::client::Sandboxed>) -> Vec<Check> {
+/// `sandbox` when given (as `rtt apply` would start it). With `socket`, the
+/// driver is started to listen there (the caller puts `RTT_DRIVER_SOCKET` in
+/// its environment) and every call goes through the socket, as `rtt apply`
+/// reaches a socket driver; a restart kills and starts the listener again.
+pub fn run(
+    argv: &[String],
+    cwd: &Path,
+    timeout: Duration,
+    sandbox: Option<super::client::Sandboxed>,
+    socket: Option<&Path>,
+) -> Vec<Check> {
     let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos());
     let prefix = format!("conf{}x{nanos}", std::process::id());
     let spec = ProcessSpec { argv: argv.to_vec(), cwd: cwd.to_owned(), timeout, stderr_log: None, sandbox };
-    let mut harness = Harness { endpoint: ProcessEndpoint::new(spec), prefix, epoch: 0 };
+    let (endpoint, server) = match socket {
+        Some(path) => {
+            let uid = rustix::process::geteuid().as_raw();
+            let link = SocketSpec { path: path.to_owned(), uid, timeout };
+            (ProcessEndpoint::socket(link), Some(ProcessEndpoint::new(spec)))
+        }
+        None => (ProcessEndpoint::new(spec), None),
+    };
+    let mut harness = Harness { endpoint, server, prefix, epoch: 0 };
+    if let Some(Err(failure)) = harness.server.as_mut().map(ProcessEndpoint::start) {
+        return CHECKS
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Check {
+                name,
+                outcome: Err(if i == 0 {
+                    describe("start", &failure)
+                } else {
+                    "not run: an earlier check failed".into()
+                }),
+            })
+            .collect();
+    }
     let mut checks = Vec::new();
     let mut failed = false;
     for (index, name) in CHECKS.iter().enumerate() {
@@ -62,11 +93,17 @@ pub fn run(argv: &[String], cwd: &Path, timeout: Duration, sandbox: Option<super
         checks.push(Check { name, outcome });
     }
     harness.endpoint.kill();
+    if let Some(server) = &mut harness.server {
+        server.kill();
+    }
     checks
 }
 
 struct Harness {
+    /// Where calls go.
     endpoint: ProcessEndpoint,
+    /// The listening process of a socket driver.
+    server: Option<ProcessEndpoint>,
     prefix: String,
     epoch: u64,
 }
@@ -134,6 +171,10 @@ impl Harness {
 
     fn restart(&mut self) -> Result<ProbeResult, String> {
         self.endpoint.kill();
+        if let Some(server) = &mut self.server {
+            server.kill();
+            server.start().map_err(|f| describe("restart", &f))?;
+        }
         let probe: ProbeResult = self.call("Probe", json!({}))?;
         if probe.epoch < self.epoch {
             return Err(format!(
@@ -255,6 +296,9 @@ impl Harness {
                 let _: Empty = self.call("Close", json!({}))?;
                 match self.endpoint.exited_after_close() {
                     Some(true) => Ok(()),
+                    _ if self.server.is_some() => {
+                        Err("the driver did not close the connection after Close within the timeout".into())
+                    }
                     _ => Err("the driver did not exit after Close within the timeout".into()),
                 }
             }
@@ -271,5 +315,6 @@ fn describe(method: &str, failure: &Failure) -> String {
         Failure::Garbage(detail) => format!("{method}: not a protocol-1 response: {detail}"),
         Failure::Oversized => format!("{method}: a line over 1 MiB"),
         Failure::Spawn(detail) => format!("cannot start the driver: {detail}"),
+        Failure::Connect(detail) => format!("cannot reach the driver: {detail}"),
     }
 }

@@ -50,6 +50,8 @@ pub enum Failure {
     Oversized,
     /// The driver could not be started.
     Spawn(String),
+    /// No connection to a socket driver (none listening, or the wrong user).
+    Connect(String),
 }
 
 /// A driver call that failed; every variant names the driver.
@@ -120,6 +122,20 @@ pub enum DriverError {
         /// Driver name.
         driver: String,
         /// The OS error.
+        detail: String,
+    },
+    /// No connection to a driver that listens on a socket.
+    #[error("cannot reach driver `{driver}`: {detail}")]
+    #[diagnostic(
+        code(rtt::apply::driver_connect),
+        help(
+            "start the driver so that it listens on its `socket`, as the user its `uid` names (default: the user rtt runs as)"
+        )
+    )]
+    Connect {
+        /// Driver name.
+        driver: String,
+        /// Why.
         detail: String,
     },
     /// The driver wants or did more than it was granted.
@@ -271,6 +287,7 @@ impl Driver {
             Failure::Garbage(detail) => DriverError::Garbage { driver, method, detail },
             Failure::Oversized => DriverError::Oversized { driver, method },
             Failure::Spawn(detail) => DriverError::Spawn { driver, detail },
+            Failure::Connect(detail) => DriverError::Connect { driver, detail },
         }
     }
 }

@@ -69,8 +69,20 @@ pub(super) fn drivers(config: &raw::Config, issues: &mut Vec<Issue>) -> Drivers 
     for (name, driver) in &config.drivers {
         let path = base.key(name);
         check_name("driver", name, &path, issues);
-        let kind = match (&driver.builtin, &driver.command) {
-            (Some(raw::BuiltinDriver::Dir), None) => {
+        if driver.uid.is_some() && driver.socket.is_none() {
+            issues.push(
+                Issue::at(
+                    &path.key("uid"),
+                    Target::Key,
+                    format!("driver `{name}` sets `uid` without `socket`"),
+                    "only for socket drivers".into(),
+                )
+                .help("`uid` is the user a socket driver must run as; rtt starts `command` drivers as itself"),
+            );
+        }
+        let kind = match (&driver.builtin, &driver.command, &driver.socket) {
+            (None, None, Some(socket)) => socket_driver(name, socket, driver, &path, issues),
+            (Some(raw::BuiltinDriver::Dir), None, None) => {
                 if driver.timeout_ms.is_some() || !driver.capabilities.is_empty() {
                     let message = format!("driver `{name}` is built in and takes no `timeout_ms` or `capabilities`");
                     issues.push(
@@ -80,7 +92,7 @@ pub(super) fn drivers(config: &raw::Config, issues: &mut Vec<Issue>) -> Drivers 
                 }
                 DriverKind::Dir { root: driver.root.clone().unwrap_or_else(|| IMPLICIT_DRIVER_ROOT.into()) }
             }
-            (None, Some(argv)) => {
+            (None, Some(argv), None) => {
                 if argv.first().is_none_or(|program| program.is_empty()) {
                     issues.push(
                         Issue::new(
@@ -109,11 +121,10 @@ pub(super) fn drivers(config: &raw::Config, issues: &mut Vec<Issue>) -> Drivers 
                 }
             }
             _ => {
-                let message = format!("driver `{name}` must set exactly one of `builtin` and `command`");
-                issues.push(
-                    Issue::at(&path, Target::Key, message, "ambiguous driver".into())
-                        .help("`builtin: dir` (with optional `root:`) or `command: [program, args...]`"),
-                );
+                let message = format!("driver `{name}` must set exactly one of `builtin`, `command` and `socket`");
+                issues.push(Issue::at(&path, Target::Key, message, "ambiguous driver".into()).help(
+                    "`builtin: dir` (with optional `root:`), `command: [program, args...]`, or `socket: PATH` for a resident driver",
+                ));
                 DriverKind::Dir { root: IMPLICIT_DRIVER_ROOT.into() }
             }
         };
@@ -128,6 +139,45 @@ pub(super) fn drivers(config: &raw::Config, issues: &mut Vec<Issue>) -> Drivers 
         }
     }
     drivers
+}
+
+/// A resident driver on a Unix socket: rtt neither starts nor sandboxes it,
+/// so the settings that only shape a started process are refused.
+fn socket_driver(name: &str, socket: &str, driver: &raw::Driver, path: &Path, issues: &mut Vec<Issue>) -> DriverKind {
+    if socket.is_empty() {
+        issues.push(
+            Issue::new(&path.key("socket"), format!("driver `{name}` has an empty `socket`"), "empty".into())
+                .help("the path of the Unix socket the driver listens on, e.g. /run/fleet-driver.sock"),
+        );
+    }
+    let started_only =
+        [("root", driver.root.is_some()), ("env", !driver.env.is_empty()), ("sandbox", driver.sandbox.is_some())];
+    for (key, set) in started_only {
+        if set {
+            issues.push(
+                Issue::at(&path.key(key), Target::Key, format!("driver `{name}` listens on a socket and takes no `{key}`"), "not started by rtt".into())
+                    .help("a socket driver is started by you (a service manager, a container), so its root, environment and sandbox are yours to set there"),
+            );
+        }
+    }
+    for (i, word) in driver.capabilities.iter().enumerate() {
+        if !matches!(crate::model::Grant::parse(word), Ok(None)) {
+            issues.push(
+                Issue::new(
+                    &path.key("capabilities").index(i),
+                    format!("`{word}` is a sandbox grant, and a socket driver is not sandboxed by rtt"),
+                    "not a protocol capability".into(),
+                )
+                .help("grant only protocol capabilities such as `placements.write`"),
+            );
+        }
+    }
+    DriverKind::Socket {
+        path: socket.to_owned(),
+        uid: driver.uid,
+        capabilities: driver.capabilities.clone(),
+        timeout_ms: driver.timeout_ms.unwrap_or(DEFAULT_DRIVER_TIMEOUT_MS),
+    }
 }
 
 pub(super) fn providers(config: &raw::Config, model: &Model, issues: &mut Vec<Issue>) -> Vec<Provider> {

@@ -266,6 +266,10 @@ impl<B: Backend> Handler for Driver<B> {
             Method::Close => Ok(json!({})),
         }
     }
+
+    fn end_session(&mut self) {
+        self.session = None;
+    }
 }
 
 /// A host or transaction name that is safe as one path component.

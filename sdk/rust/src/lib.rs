@@ -47,9 +47,20 @@ pub fn root_from_env(name: &str) -> PathBuf {
     }
 }
 
+/// The Unix socket to listen on instead of stdio: `RTT_DRIVER_SOCKET`
+/// (which `rtt driver test --socket` sets), else `--socket PATH`.
+pub fn socket_from_env() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("RTT_DRIVER_SOCKET").filter(|p| !p.is_empty()) {
+        return Some(PathBuf::from(path));
+    }
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == "--socket").and_then(|i| args.get(i + 1)).map(PathBuf::from)
+}
+
 /// Opens a driver with `open` and serves stdin/stdout until `Close` or the
-/// end of input. Logs go to stderr; the exit code is 1 when the driver could
-/// not start or the input broke the framing.
+/// end of input, or, with a socket ([`socket_from_env`]), listens there as a
+/// resident driver ([`serve::listen`]). Logs go to stderr; the exit code is 1
+/// when the driver could not start or stdin broke the framing.
 pub fn run<B: Backend>(open: impl FnOnce() -> Result<Driver<B>, String>) -> ExitCode {
     let mut driver = match open() {
         Ok(driver) => driver,
@@ -58,6 +69,15 @@ pub fn run<B: Backend>(open: impl FnOnce() -> Result<Driver<B>, String>) -> Exit
             return ExitCode::FAILURE;
         }
     };
+    if let Some(path) = socket_from_env() {
+        return match serve::listen(&mut driver, &path) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("driver: cannot listen on {}: {e}", path.display());
+                ExitCode::FAILURE
+            }
+        };
+    }
     let stdin = std::io::stdin();
     let stdout = std::io::stdout();
     match serve::serve(&mut driver, &mut stdin.lock(), &mut stdout.lock()) {

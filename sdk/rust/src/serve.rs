@@ -5,7 +5,9 @@
 //! the request's `id` when it is a string, `""` otherwise — and the driver
 //! lives on. A line over the cap ends the loop with an error.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, BufReader, Write};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
 
 use serde_json::Value;
 
@@ -16,6 +18,10 @@ use crate::protocol::{ErrorCode, Method, Refusal, Response};
 pub trait Handler {
     /// Answers one request: a result object or a refusal.
     fn handle(&mut self, method: Method, params: Value) -> Result<Value, Refusal>;
+
+    /// The coordinator went away (a socket connection ended): forget its
+    /// session, so the next one must `Open` again.
+    fn end_session(&mut self) {}
 }
 
 /// The response to one request line, and whether it was `Close`.
@@ -56,6 +62,35 @@ pub fn serve(handler: &mut dyn Handler, input: &mut impl BufRead, output: &mut i
         if done {
             break;
         }
+    }
+    Ok(())
+}
+
+/// A resident driver: listens on a Unix socket at `path` and serves one
+/// connection at a time, each until `Close` or its end; a connection that
+/// breaks the framing is dropped and the next one served. A socket file left
+/// by a killed predecessor is replaced; one that a live driver answers on is
+/// not. Runs until the process is stopped.
+pub fn listen(handler: &mut dyn Handler, path: &Path) -> std::io::Result<()> {
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "another driver listens there"));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    for connection in listener.incoming() {
+        let connection = match connection {
+            Ok(connection) => connection,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        let mut reader = BufReader::new(connection.try_clone()?);
+        let mut writer = connection;
+        if let Err(e) = serve(handler, &mut reader, &mut writer) {
+            eprintln!("driver: dropping a connection: {e}");
+        }
+        handler.end_session();
     }
     Ok(())
 }
