@@ -147,6 +147,12 @@ fn apply_sits_on_schema_plan_durable_and_trust_and_only_the_binary_uses_it() {
 }
 
 #[test]
+fn transport_is_a_foundation() {
+    // Drivers, agents and the coordinator all use the ring; it knows no rtt crate.
+    assert!(rtt_dependencies("transport/Cargo.toml").is_empty());
+}
+
+#[test]
 fn the_rust_driver_sdk_stands_alone() {
     // `rtt driver new --lang rust` copies it into a driver of its own.
     assert!(rtt_dependencies("sdk/rust/Cargo.toml").is_empty(), "the SDK depends on an rtt crate");
@@ -157,7 +163,7 @@ fn the_rust_driver_sdk_stands_alone() {
 }
 
 /// The source folders of the product (tests and benches aside).
-const CRATE_SOURCES: [&str; 13] = [
+const CRATE_SOURCES: [&str; 14] = [
     "src",
     "canonical/src",
     "durable/src",
@@ -171,6 +177,7 @@ const CRATE_SOURCES: [&str; 13] = [
     "vfs/src",
     "apply/src",
     "sdk/rust/src",
+    "transport/src",
 ];
 
 /// Every `.rs` file under `dir`, recursively.

@@ -1,0 +1,239 @@
+//! The two ends of a ring between processes, blocking with a deadline: each
+//! spins a little (a wake-up through the kernel costs microseconds the spin
+//! does not), then sleeps on its eventfd until the other end wakes it.
+
+use std::os::unix::net::UnixStream;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::pass::{self, End};
+use crate::ring::{Consumer, Producer, Pushed, RingError};
+use crate::shm::{Region, ShmError, Wake};
+
+/// Tuning of an end: how long to spin before sleeping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Tuning {
+    /// Polls of the ring before sleeping (0: sleep at once).
+    pub spin: u32,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning { spin: 2_000 }
+    }
+}
+
+/// Why a send or receive did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum ChannelError {
+    /// Not within the deadline.
+    #[error("the ring stayed {0} past the deadline")]
+    Timeout(&'static str),
+    /// The ring or its descriptors.
+    #[error(transparent)]
+    Shm(#[from] ShmError),
+}
+
+impl From<RingError> for ChannelError {
+    fn from(e: RingError) -> Self {
+        ChannelError::Shm(ShmError::Ring(e))
+    }
+}
+
+/// A region shared by both ends held in this process.
+#[derive(Clone)]
+struct Shared(Arc<Region>);
+
+impl AsRef<[std::sync::atomic::AtomicU64]> for Shared {
+    fn as_ref(&self) -> &[std::sync::atomic::AtomicU64] {
+        self.0.as_ref().as_ref()
+    }
+}
+
+/// The producing end.
+pub struct Sender {
+    producer: Producer<Shared>,
+    /// Wakes the consumer.
+    peer: Arc<Wake>,
+    /// Where this end sleeps.
+    own: Arc<Wake>,
+    tuning: Tuning,
+}
+
+/// The consuming end.
+pub struct Receiver {
+    consumer: Consumer<Shared>,
+    peer: Arc<Wake>,
+    own: Arc<Wake>,
+    tuning: Tuning,
+}
+
+/// Everything of one ring, before its ends part.
+struct Parts {
+    region: Arc<Region>,
+    consumer_wake: Arc<Wake>,
+    producer_wake: Arc<Wake>,
+}
+
+impl Parts {
+    fn create(capacity_words: usize, max_message: usize) -> Result<Parts, ShmError> {
+        Ok(Parts {
+            region: Arc::new(Region::create(capacity_words, max_message)?),
+            consumer_wake: Arc::new(Wake::new()?),
+            producer_wake: Arc::new(Wake::new()?),
+        })
+    }
+
+    fn sender(&self, tuning: Tuning) -> Result<Sender, ShmError> {
+        Ok(Sender {
+            producer: Producer::attach(Shared(Arc::clone(&self.region)))?,
+            peer: Arc::clone(&self.consumer_wake),
+            own: Arc::clone(&self.producer_wake),
+            tuning,
+        })
+    }
+
+    fn receiver(&self, tuning: Tuning) -> Result<Receiver, ShmError> {
+        Ok(Receiver {
+            consumer: Consumer::attach(Shared(Arc::clone(&self.region)))?,
+            peer: Arc::clone(&self.producer_wake),
+            own: Arc::clone(&self.consumer_wake),
+            tuning,
+        })
+    }
+
+    fn send_to(&self, socket: &UnixStream, peer_takes: End) -> Result<(), ShmError> {
+        pass::send(socket, [self.region.fd(), self.consumer_wake.fd(), self.producer_wake.fd()], peer_takes)
+    }
+}
+
+/// Both ends in this process (tests, benchmarks of the ring alone).
+pub fn pair(capacity_words: usize, max_message: usize, tuning: Tuning) -> Result<(Sender, Receiver), ShmError> {
+    let parts = Parts::create(capacity_words, max_message)?;
+    Ok((parts.sender(tuning)?, parts.receiver(tuning)?))
+}
+
+/// Makes a ring, hands the consuming end to the peer on `socket`, keeps the producing one.
+pub fn offer_sender(
+    socket: &UnixStream,
+    capacity_words: usize,
+    max_message: usize,
+    tuning: Tuning,
+) -> Result<Sender, ShmError> {
+    let parts = Parts::create(capacity_words, max_message)?;
+    parts.send_to(socket, End::Consumer)?;
+    parts.sender(tuning)
+}
+
+/// Makes a ring, hands the producing end to the peer on `socket`, keeps the consuming one.
+pub fn offer_receiver(
+    socket: &UnixStream,
+    capacity_words: usize,
+    max_message: usize,
+    tuning: Tuning,
+) -> Result<Receiver, ShmError> {
+    let parts = Parts::create(capacity_words, max_message)?;
+    parts.send_to(socket, End::Producer)?;
+    parts.receiver(tuning)
+}
+
+/// Takes the end of a ring the peer offered on `socket`, checking the memfd first.
+pub fn accept(socket: &UnixStream, tuning: Tuning) -> Result<Either, ShmError> {
+    let ([memfd, consumer_wake, producer_wake], end) = pass::receive(socket)?;
+    let parts = Parts {
+        region: Arc::new(Region::attach(memfd)?),
+        consumer_wake: Arc::new(Wake::from_fd(consumer_wake)),
+        producer_wake: Arc::new(Wake::from_fd(producer_wake)),
+    };
+    Ok(match end {
+        End::Producer => Either::Sender(parts.sender(tuning)?),
+        End::Consumer => Either::Receiver(parts.receiver(tuning)?),
+    })
+}
+
+/// The end [`accept`] took.
+pub enum Either {
+    /// The producing end.
+    Sender(Sender),
+    /// The consuming end.
+    Receiver(Receiver),
+}
+
+impl Sender {
+    /// Sends one message, waiting for room until `timeout`.
+    pub fn send(&mut self, message: &[u8], timeout: Duration) -> Result<(), ChannelError> {
+        let deadline = Instant::now() + timeout;
+        let mut spins = 0;
+        loop {
+            match self.producer.push(message)? {
+                Pushed::Done { wake } => {
+                    if wake {
+                        self.peer.wake()?;
+                    }
+                    return Ok(());
+                }
+                Pushed::Full if spins < self.tuning.spin => {
+                    spins += 1;
+                    std::hint::spin_loop();
+                }
+                Pushed::Full => {
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        return Err(ChannelError::Timeout("full"));
+                    }
+                    if self.producer.sleep_if_full(message.len()) {
+                        self.own.wait(left)?;
+                        self.producer.awake();
+                    }
+                }
+            }
+        }
+    }
+
+    /// The largest message.
+    pub fn max_message(&self) -> usize {
+        self.producer.max_message()
+    }
+}
+
+impl Receiver {
+    /// Receives one message into `out`, waiting until `timeout`.
+    pub fn recv(&mut self, out: &mut Vec<u8>, timeout: Duration) -> Result<(), ChannelError> {
+        let deadline = Instant::now() + timeout;
+        let mut spins = 0;
+        loop {
+            if let Some(wake) = self.consumer.pop(out)? {
+                if wake {
+                    self.peer.wake()?;
+                }
+                return Ok(());
+            }
+            if spins < self.tuning.spin {
+                spins += 1;
+                std::hint::spin_loop();
+                continue;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(ChannelError::Timeout("empty"));
+            }
+            if self.consumer.sleep_if_empty() {
+                self.own.wait(left)?;
+                self.consumer.awake();
+            }
+        }
+    }
+
+    /// Takes a message if one is there, without waiting.
+    pub fn try_recv(&mut self, out: &mut Vec<u8>) -> Result<bool, ChannelError> {
+        match self.consumer.pop(out)? {
+            Some(wake) => {
+                if wake {
+                    self.peer.wake()?;
+                }
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+}
