@@ -162,7 +162,7 @@ pub enum Either {
 impl Sender {
     /// Sends one message, waiting for room until `timeout`.
     pub fn send(&mut self, message: &[u8], timeout: Duration) -> Result<(), ChannelError> {
-        let deadline = Instant::now() + timeout;
+        let mut deadline = None;
         let mut spins = 0;
         loop {
             match self.producer.push(message)? {
@@ -177,6 +177,7 @@ impl Sender {
                     std::hint::spin_loop();
                 }
                 Pushed::Full => {
+                    let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeout);
                     let left = deadline.saturating_duration_since(Instant::now());
                     if left.is_zero() {
                         return Err(ChannelError::Timeout("full"));
@@ -190,6 +191,42 @@ impl Sender {
         }
     }
 
+    /// Sends messages as one batch: each is written as room allows and all
+    /// written so far are published together when the ring fills or the
+    /// batch ends (one fence and at most one wake-up per publication).
+    pub fn send_batch<'m>(
+        &mut self,
+        messages: impl IntoIterator<Item = &'m [u8]>,
+        timeout: Duration,
+    ) -> Result<(), ChannelError> {
+        let deadline = Instant::now() + timeout;
+        for message in messages {
+            let mut spins = 0;
+            while !self.producer.write(message)? {
+                if self.producer.publish() {
+                    self.peer.wake()?;
+                }
+                if spins < self.tuning.spin {
+                    spins += 1;
+                    std::hint::spin_loop();
+                    continue;
+                }
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    return Err(ChannelError::Timeout("full"));
+                }
+                if self.producer.sleep_if_full(message.len()) {
+                    self.own.wait(left)?;
+                    self.producer.awake();
+                }
+            }
+        }
+        if self.producer.publish() {
+            self.peer.wake()?;
+        }
+        Ok(())
+    }
+
     /// The largest message.
     pub fn max_message(&self) -> usize {
         self.producer.max_message()
@@ -199,7 +236,8 @@ impl Sender {
 impl Receiver {
     /// Receives one message into `out`, waiting until `timeout`.
     pub fn recv(&mut self, out: &mut Vec<u8>, timeout: Duration) -> Result<(), ChannelError> {
-        let deadline = Instant::now() + timeout;
+        // The clock is read only once waiting starts: most receives find a message.
+        let mut deadline = None;
         let mut spins = 0;
         loop {
             if let Some(wake) = self.consumer.pop(out)? {
@@ -208,11 +246,16 @@ impl Receiver {
                 }
                 return Ok(());
             }
+            // Empty: hand the room back before waiting, or a full producer waits too.
+            if self.consumer.release() {
+                self.peer.wake()?;
+            }
             if spins < self.tuning.spin {
                 spins += 1;
                 std::hint::spin_loop();
                 continue;
             }
+            let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeout);
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(ChannelError::Timeout("empty"));
@@ -233,7 +276,12 @@ impl Receiver {
                 }
                 Ok(true)
             }
-            None => Ok(false),
+            None => {
+                if self.consumer.release() {
+                    self.peer.wake()?;
+                }
+                Ok(false)
+            }
         }
     }
 }

@@ -9,6 +9,8 @@
 //!   wake-ups (an eventfd each way).
 //! - [`pass`]: handing a ring to a peer over a Unix socket (SCM_RIGHTS).
 //! - [`channel`]: the two ends, blocking with a deadline (spin, then sleep).
+//! - [`measure`]: round trips and throughput of pipe, socket and ring on
+//!   this machine (`rtt tune`, the benchmark).
 //!
 //! Why a ring of our own: the well-kept crates either keep their ring in one
 //! process's heap (`ringbuf`, `crossbeam`), or trust their peer with the
@@ -18,6 +20,7 @@
 //! mmap, eventfd, SCM_RIGHTS).
 
 pub mod channel;
+pub mod measure;
 pub mod pass;
 pub mod ring;
 pub mod shm;

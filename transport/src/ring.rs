@@ -23,7 +23,7 @@
 //! question of values, not of memory safety. Wake-ups are the caller's (an
 //! eventfd each way, [`crate::shm`]); this module only says when one is due.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering, fence};
 
 /// `RTTRING1`, little-endian.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RTTRING1");
@@ -119,8 +119,11 @@ fn geometry(words: &[AtomicU64]) -> Result<Geometry, RingError> {
 pub struct Producer<W> {
     words: W,
     geometry: Geometry,
-    /// Ours alone: the peer's copy in the region is only read by it.
+    /// Ours alone: the peer only reads the published copy.
     tail: u64,
+    /// The consumer's head as last read: free space is only re-read when
+    /// this stale (so conservative) view says the ring is full.
+    head: u64,
 }
 
 /// The consuming end.
@@ -128,6 +131,12 @@ pub struct Consumer<W> {
     words: W,
     geometry: Geometry,
     head: u64,
+    /// The head as last published: publishing is lazy (every quarter of the
+    /// ring, and before the consumer sleeps), so the producer's view of free
+    /// space lags, never leads.
+    published: u64,
+    /// The producer's tail as last read.
+    tail: u64,
 }
 
 /// What a push did.
@@ -147,7 +156,8 @@ impl<W: AsRef<[AtomicU64]>> Producer<W> {
     pub fn attach(words: W) -> Result<Self, RingError> {
         let geometry = geometry(words.as_ref())?;
         let tail = words.as_ref()[TAIL].load(Ordering::Acquire);
-        Ok(Producer { words, geometry, tail })
+        let head = words.as_ref()[HEAD].load(Ordering::Acquire);
+        Ok(Producer { words, geometry, tail, head })
     }
 
     fn words(&self) -> &[AtomicU64] {
@@ -159,19 +169,24 @@ impl<W: AsRef<[AtomicU64]>> Producer<W> {
         self.geometry.max_message
     }
 
-    /// Publishes one message, or says the ring is full.
-    pub fn push(&mut self, message: &[u8]) -> Result<Pushed, RingError> {
+    /// Writes one message without publishing it: false when there is no
+    /// room. [`Producer::publish`] makes everything written visible at once
+    /// (a batch costs one fence).
+    pub fn write(&mut self, message: &[u8]) -> Result<bool, RingError> {
         if message.len() > self.geometry.max_message {
             return Err(RingError::TooLarge { len: message.len(), cap: self.geometry.max_message });
         }
         let need = message_words(message.len()) as u64;
-        let head = self.words()[HEAD].load(Ordering::Acquire);
-        let used = self.tail.wrapping_sub(head);
-        if used > self.geometry.capacity {
-            return Err(RingError::Corrupt(format!("head {head} is past tail {}", self.tail)));
-        }
-        if self.geometry.capacity - used < need {
-            return Ok(Pushed::Full);
+        if self.geometry.capacity - self.tail.wrapping_sub(self.head) < need {
+            let head = self.words()[HEAD].load(Ordering::Acquire);
+            let used = self.tail.wrapping_sub(head);
+            if used > self.geometry.capacity || head.wrapping_sub(self.head) > self.geometry.capacity {
+                return Err(RingError::Corrupt(format!("head {head} is not behind tail {}", self.tail)));
+            }
+            self.head = head;
+            if self.geometry.capacity - used < need {
+                return Ok(false);
+            }
         }
         let mask = self.geometry.capacity - 1;
         let data = &self.words()[HEADER_WORDS..];
@@ -182,26 +197,40 @@ impl<W: AsRef<[AtomicU64]>> Producer<W> {
             data[((self.tail + 1 + i as u64) & mask) as usize].store(u64::from_le_bytes(word), Ordering::Relaxed);
         }
         self.tail += need;
-        self.words()[TAIL].store(self.tail, Ordering::SeqCst);
-        Ok(Pushed::Done { wake: self.words()[CONSUMER_SLEEPING].load(Ordering::SeqCst) != 0 })
+        Ok(true)
+    }
+
+    /// Publishes what was written; true when the consumer sleeps and must be woken.
+    pub fn publish(&mut self) -> bool {
+        self.words()[TAIL].store(self.tail, Ordering::Release);
+        // Orders the publication before reading the sleeping mark, as the
+        // consumer orders its mark before re-reading the tail.
+        fence(Ordering::SeqCst);
+        self.words()[CONSUMER_SLEEPING].load(Ordering::Relaxed) != 0
+    }
+
+    /// Writes and publishes one message, or says the ring is full.
+    pub fn push(&mut self, message: &[u8]) -> Result<Pushed, RingError> {
+        if self.write(message)? { Ok(Pushed::Done { wake: self.publish() }) } else { Ok(Pushed::Full) }
     }
 
     /// Marks the producer asleep, and says whether the ring is still full
     /// (then sleep until woken; else there is room: do not sleep).
-    pub fn sleep_if_full(&self, need_bytes: usize) -> bool {
-        self.words()[PRODUCER_SLEEPING].store(1, Ordering::SeqCst);
-        let head = self.words()[HEAD].load(Ordering::SeqCst);
+    pub fn sleep_if_full(&mut self, need_bytes: usize) -> bool {
+        self.words()[PRODUCER_SLEEPING].store(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        let head = self.words()[HEAD].load(Ordering::Acquire);
         let used = self.tail.wrapping_sub(head);
         let full = used <= self.geometry.capacity && self.geometry.capacity - used < message_words(need_bytes) as u64;
         if !full {
-            self.words()[PRODUCER_SLEEPING].store(0, Ordering::SeqCst);
+            self.words()[PRODUCER_SLEEPING].store(0, Ordering::Relaxed);
         }
         full
     }
 
     /// Clears the sleeping mark after a wake-up.
     pub fn awake(&self) {
-        self.words()[PRODUCER_SLEEPING].store(0, Ordering::SeqCst);
+        self.words()[PRODUCER_SLEEPING].store(0, Ordering::Relaxed);
     }
 }
 
@@ -210,7 +239,7 @@ impl<W: AsRef<[AtomicU64]>> Consumer<W> {
     pub fn attach(words: W) -> Result<Self, RingError> {
         let geometry = geometry(words.as_ref())?;
         let head = words.as_ref()[HEAD].load(Ordering::Acquire);
-        Ok(Consumer { words, geometry, head })
+        Ok(Consumer { words, geometry, head, published: head, tail: head })
     }
 
     fn words(&self) -> &[AtomicU64] {
@@ -223,15 +252,19 @@ impl<W: AsRef<[AtomicU64]>> Consumer<W> {
     }
 
     /// Takes the next message into `out` (replacing its contents): `Ok(None)`
-    /// when the ring is empty; `wake` in the answer says the producer sleeps
-    /// and must be woken.
+    /// when the ring is empty (call [`Consumer::release`] then); `Some(wake)`
+    /// says the producer sleeps and must be woken.
     pub fn pop(&mut self, out: &mut Vec<u8>) -> Result<Option<bool>, RingError> {
-        let tail = self.words()[TAIL].load(Ordering::Acquire);
-        let published = tail.wrapping_sub(self.head);
-        if published == 0 {
-            return Ok(None);
+        if self.tail == self.head {
+            self.tail = self.words()[TAIL].load(Ordering::Acquire);
+            if self.tail == self.head {
+                return Ok(None);
+            }
         }
+        let published = self.tail.wrapping_sub(self.head);
         if published > self.geometry.capacity {
+            // Read the tail again next time rather than keep a lie.
+            let tail = std::mem::replace(&mut self.tail, self.head);
             return Err(RingError::Corrupt(format!(
                 "tail {tail} is not within {} words of head {}",
                 self.geometry.capacity, self.head
@@ -242,6 +275,7 @@ impl<W: AsRef<[AtomicU64]>> Consumer<W> {
         let len = data[(self.head & mask) as usize].load(Ordering::Relaxed);
         let len = usize::try_from(len).unwrap_or(usize::MAX);
         if len > self.geometry.max_message {
+            self.tail = self.head;
             return Err(RingError::Corrupt(format!(
                 "a message of {len} bytes is over the cap of {}",
                 self.geometry.max_message
@@ -249,6 +283,7 @@ impl<W: AsRef<[AtomicU64]>> Consumer<W> {
         }
         let need = message_words(len) as u64;
         if need > published {
+            self.tail = self.head;
             return Err(RingError::Corrupt(format!("a message of {need} words where {published} were published")));
         }
         out.clear();
@@ -259,24 +294,37 @@ impl<W: AsRef<[AtomicU64]>> Consumer<W> {
             out.extend_from_slice(&word[..take]);
         }
         self.head += need;
-        self.words()[HEAD].store(self.head, Ordering::SeqCst);
-        Ok(Some(self.words()[PRODUCER_SLEEPING].load(Ordering::SeqCst) != 0))
+        let wake = self.head - self.published >= self.geometry.capacity / 4 && self.release();
+        Ok(Some(wake))
+    }
+
+    /// Publishes the head (the room consumed so far); true when the
+    /// producer sleeps and must be woken.
+    pub fn release(&mut self) -> bool {
+        if self.published == self.head {
+            return false;
+        }
+        self.published = self.head;
+        self.words()[HEAD].store(self.head, Ordering::Release);
+        fence(Ordering::SeqCst);
+        self.words()[PRODUCER_SLEEPING].load(Ordering::Relaxed) != 0
     }
 
     /// Marks the consumer asleep, and says whether the ring is still empty
     /// (then sleep until woken; else a message came: do not sleep).
     pub fn sleep_if_empty(&self) -> bool {
-        self.words()[CONSUMER_SLEEPING].store(1, Ordering::SeqCst);
-        let empty = self.words()[TAIL].load(Ordering::SeqCst) == self.head;
+        self.words()[CONSUMER_SLEEPING].store(1, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        let empty = self.words()[TAIL].load(Ordering::Acquire) == self.head;
         if !empty {
-            self.words()[CONSUMER_SLEEPING].store(0, Ordering::SeqCst);
+            self.words()[CONSUMER_SLEEPING].store(0, Ordering::Relaxed);
         }
         empty
     }
 
     /// Clears the sleeping mark after a wake-up.
     pub fn awake(&self) {
-        self.words()[CONSUMER_SLEEPING].store(0, Ordering::SeqCst);
+        self.words()[CONSUMER_SLEEPING].store(0, Ordering::Relaxed);
     }
 }
 
@@ -351,7 +399,9 @@ mod tests {
         assert_eq!(consumer.pop(&mut out), Ok(Some(false)));
         while producer.push(&[0; 16]) != Ok(Pushed::Full) {}
         assert!(producer.sleep_if_full(16));
-        assert_eq!(consumer.pop(&mut out), Ok(Some(true)), "the producer sleeps: wake it");
+        // Room goes back lazily (here a quarter of the ring at once, else at release): either way, a wake-up.
+        let woke = consumer.pop(&mut out).expect("pop").expect("a message") || consumer.release();
+        assert!(woke, "the producer sleeps: releasing room must wake it");
     }
 
     proptest! {
