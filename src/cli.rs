@@ -86,6 +86,8 @@ pub enum Command {
     Driver(DriverArgs),
     /// Serve the verified plan's provider views and rtt's read-only tools over the Model Context Protocol (stdio).
     Mcp(McpArgs),
+    /// Fingerprint this machine, measure pipe, socket and shared-memory ring, and keep the chosen ring parameters as its profile.
+    Tune(TuneArgs),
     /// Print the JSON Schema of the config (for editors).
     Schema,
     /// Print shell completions.
@@ -441,6 +443,23 @@ pub enum MountCommand {
         #[arg(long, value_enum, default_value_t = Format::Text)]
         format: Format,
     },
+}
+
+/// `rtt tune`.
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    /// Measure briefly (a second or two; figures are rougher).
+    #[arg(long)]
+    pub quick: bool,
+    /// Sign the profile with this secret key (as plans are signed).
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// The rtt directory (resolved from --dir).
+    #[arg(skip)]
+    pub layout: Layout,
 }
 
 /// `rtt mcp`.

@@ -7,6 +7,7 @@ mod exit;
 mod files;
 mod mcp;
 mod output;
+mod profiles;
 mod render;
 mod report;
 mod scaffold;

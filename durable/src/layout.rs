@@ -100,6 +100,11 @@ impl Layout {
         self.root.join("logs").join(format!("{driver}.log"))
     }
 
+    /// `profiles/<fingerprint>.json`: what `rtt tune` measured on a machine.
+    pub fn profile(&self, fingerprint: &str) -> PathBuf {
+        self.root.join("profiles").join(format!("{fingerprint}.json"))
+    }
+
     /// `mount.log`.
     pub fn mount_log(&self) -> PathBuf {
         self.root.join("mount.log")

@@ -13,6 +13,7 @@ mod plan;
 mod registry;
 mod schema;
 mod sign;
+mod tune;
 mod validate;
 mod verify;
 
@@ -67,6 +68,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
             crate::cli::WalCommand::Verify(args) => apply::wal_verify(&args, dir),
         },
         Command::Driver(args) => driver::run(args),
+        Command::Tune(mut args) => {
+            args.layout = rtt_dir(None);
+            tune::run(&args)
+        }
         Command::Mcp(mut args) => {
             args.checks.resolve(rtt_dir(None));
             crate::mcp::run(&args, dir)

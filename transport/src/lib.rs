@@ -11,6 +11,8 @@
 //! - [`channel`]: the two ends, blocking with a deadline (spin, then sleep).
 //! - [`measure`]: round trips and throughput of pipe, socket and ring on
 //!   this machine (`rtt tune`, the benchmark).
+//! - [`machine`]: the facts of this machine a tuning is keyed by.
+//! - [`tune`]: `rtt tune`'s grid, measurements and choice.
 //!
 //! Why a ring of our own: the well-kept crates either keep their ring in one
 //! process's heap (`ringbuf`, `crossbeam`), or trust their peer with the
@@ -20,7 +22,9 @@
 //! mmap, eventfd, SCM_RIGHTS).
 
 pub mod channel;
+pub mod machine;
 pub mod measure;
 pub mod pass;
 pub mod ring;
 pub mod shm;
+pub mod tune;
