@@ -47,6 +47,7 @@ fn big_plan(n_agents: usize, n_routes: usize) -> PlanDocument {
             p99_us: 150.0 + (i % 997) as f64 * 0.125,
             slo_p99_us: (i % 3 == 0).then_some(900.0),
             locality: Locality { numa: 0.25, host: 0.5, rack: 0.75, zone: 1.0 },
+            transport: None,
         })
         .collect();
     PlanDocument {

@@ -159,7 +159,7 @@ pub struct Accepted {
 /// Reads the profile of `fingerprint` at `path`: it must be canonical, a
 /// profile of this version, state that fingerprint, have facts that hash to
 /// it, and carry only signatures that verify against `trust` (when any).
-pub fn read(path: &Path, fingerprint: &str, trust: Option<&rtt_trust::TrustStore>) -> Result<Accepted, Failure> {
+pub fn read(path: &Path, fingerprint: &str, trust: Result<&rtt_trust::TrustStore, &str>) -> Result<Accepted, Failure> {
     let bytes = std::fs::read(path).map_err(|e| invalid(path, e.to_string()))?;
     let body = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
     rtt_canonical::check_canonical(body).map_err(|e| invalid(path, format!("not canonical JSON: {e}")))?;
@@ -183,7 +183,8 @@ pub fn read(path: &Path, fingerprint: &str, trust: Option<&rtt_trust::TrustStore
     };
     let mut signed_by = Vec::new();
     if !signatures.is_empty() {
-        let store = trust.ok_or_else(|| invalid(path, "it is signed, and no trust store was given to check it"))?;
+        let store =
+            trust.map_err(|why| invalid(path, format!("it is signed, and the trust store cannot check it: {why}")))?;
         let report = rtt_trust::verify::check_signature_list(&signed_bytes(&profile)?, &signatures, store)
             .map_err(|e| invalid(path, format!("its signatures do not verify: {e}")))?;
         signed_by = report.counted.iter().map(ToString::to_string).collect();
@@ -203,9 +204,17 @@ pub fn summary(profile: &Value, path: &Path) -> String {
         profile["machine"]["kernel"].as_str().unwrap_or("?")
     );
     for pair in measured["pairs"].as_array().into_iter().flatten() {
-        out += &format!("  round trip {} (cpus {}): p50 {} µs, p99 {} µs\n", pair["pair"].as_str().unwrap_or("?"), pair["cpus"], pair["rtt_p50_us"], pair["rtt_p99_us"]);
+        out += &format!(
+            "  round trip {} (cpus {}): p50 {} µs, p99 {} µs\n",
+            pair["pair"].as_str().unwrap_or("?"),
+            pair["cpus"],
+            pair["rtt_p50_us"],
+            pair["rtt_p99_us"]
+        );
     }
-    for (name, figures) in [("pipe", &measured["pipe"]), ("uds", &measured["uds"]), ("ring unpinned", &measured["ring_unpinned"])] {
+    for (name, figures) in
+        [("pipe", &measured["pipe"]), ("uds", &measured["uds"]), ("ring unpinned", &measured["ring_unpinned"])]
+    {
         out += &format!(
             "  {name}: round trip p50 {} µs, p99 {} µs; {} messages/s\n",
             figures["rtt_p50_us"], figures["rtt_p99_us"], figures["messages_per_s"]
@@ -226,4 +235,52 @@ pub fn summary(profile: &Value, path: &Path) -> String {
         measured["seconds"]
     );
     out
+}
+
+/// What the planner needs to give a config's routes transports: each
+/// route's rate and message size, and the tuning of every host whose
+/// machine has a profile. A host whose machine has none is planned with the
+/// defaults and a warning; a profile that is not that machine's, edited, or
+/// signed by keys that do not verify stops the plan.
+pub fn transport_inputs(
+    config: &rtt_schema::raw::Config,
+    transports: &rtt_schema::raw::Transports,
+    layout: &rtt_durable::Layout,
+) -> Result<rtt_planner::transports::Inputs, Failure> {
+    use rtt_planner::transports::{Inputs, RouteInput, Tuning};
+    let default_message = transports.message_bytes.unwrap_or(256);
+    let mut inputs = Inputs { batch_max_us: transports.batch_max_us.unwrap_or(1000.0), ..Inputs::default() };
+    for route in &config.routes {
+        let input = RouteInput { rps: route.rps, message_bytes: route.message_bytes.unwrap_or(default_message) };
+        inputs.routes.insert((route.from.clone(), route.to.clone()), input);
+    }
+    let trust = rtt_trust::TrustStore::load(layout.registry().trust().dir()).map_err(|e| e.to_string());
+    let mut missing: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for host in &config.topology.hosts {
+        let Some(fingerprint) = &host.fingerprint else { continue };
+        let path = layout.profile(fingerprint);
+        if !path.exists() {
+            missing.entry(fingerprint).or_default().push(&host.name);
+            continue;
+        }
+        let accepted = read(&path, fingerprint, trust.as_ref().map_err(String::as_str))?;
+        let chosen = &accepted.profile["chosen"];
+        let tuning = Tuning {
+            fingerprint: fingerprint.clone(),
+            ring_bytes: chosen["ring_bytes"].as_u64().ok_or_else(|| invalid(&path, "no chosen ring_bytes"))?,
+            spin: chosen["spin"]
+                .as_u64()
+                .and_then(|s| u32::try_from(s).ok())
+                .ok_or_else(|| invalid(&path, "no chosen spin"))?,
+        };
+        inputs.hosts.insert(host.name.clone(), tuning);
+    }
+    for (fingerprint, hosts) in missing {
+        eprintln!(
+            "rtt: warning: no profile of machine {fingerprint} (hosts {}) in {}: their routes get the default ring; run `rtt tune` on that machine and copy its profile here",
+            hosts.join(", "),
+            layout.profile(fingerprint).parent().map_or_else(String::new, |p| p.display().to_string())
+        );
+    }
+    Ok(inputs)
 }

@@ -104,6 +104,7 @@ pub fn generate(spec: Spec) -> Config {
             driver: None,
             numa: vec![NumaNode { cores, memory_mib, resources: BTreeMap::new() }; n_numa],
             resources: BTreeMap::new(),
+            fingerprint: None,
         });
     }
 
@@ -191,6 +192,7 @@ pub fn generate(spec: Spec) -> Config {
             to: agents[to].id.clone(),
             rps: (10 + rng.below(5000)) as f64,
             slo_p99_us: slo,
+            message_bytes: None,
         });
     }
 
@@ -211,6 +213,7 @@ pub fn generate(spec: Spec) -> Config {
         drivers: BTreeMap::new(),
         hosts_driver: None,
         groups: Vec::new(),
+        transports: None,
     }
 }
 

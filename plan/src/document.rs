@@ -112,6 +112,34 @@ pub struct RouteRow {
     pub slo_p99_us: Option<f64>,
     /// Share of traffic local at each level.
     pub locality: Locality,
+    /// How the route's messages travel, when the config asks for
+    /// transports (docs/transports.md); absent otherwise, so plans without
+    /// it keep their bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transport: Option<Transport>,
+}
+
+/// A route's transport: derived from its placement, its traffic and its
+/// latency budget, and the machine profiles of its hosts (`rtt tune`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transport {
+    /// `shm` (a shared-memory ring: both ends share a host), `uds` (the ends
+    /// share a host, the messages are too large for a ring) or `tcp`.
+    pub kind: String,
+    /// Data bytes of the ring (`shm` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ring_bytes: Option<u64>,
+    /// Polls before a ring end sleeps (`shm` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spin: Option<u32>,
+    /// How long a sender may hold messages to send them together, µs.
+    pub batch_us: u64,
+    /// The message size it was sized for, bytes.
+    pub message_bytes: u32,
+    /// Fingerprints of the machine profiles that set the ring (sorted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub profiles: Vec<String>,
 }
 
 /// `F_L` per level.

@@ -17,7 +17,7 @@ pub mod views;
 
 pub use document::{
     Inputs, Locality, ObjectiveReport, PLAN_KIND, PlacementRow, PlanDocument, RouteRow, Signature, SolverReport,
-    SolverStatus, round_figure,
+    SolverStatus, Transport, round_figure,
 };
 pub use view_plan::{VIEW_PLAN_KIND, ViewPlan};
 pub use views::{Layer, OverlayRef, View, Views};

@@ -191,6 +191,8 @@ impl<'a> Input<'a> {
 /// Everything the parts of an explanation share.
 struct Context<'a> {
     model: &'a Model,
+    /// The plan explained (its stated transports are explained too).
+    document: &'a PlanDocument,
     topology: Topology,
     previous_document: Option<&'a PlanDocument>,
     previous: Option<Previous>,
@@ -239,6 +241,7 @@ pub fn explain(input: &Input<'_>) -> Result<Explanation, ExplainError> {
     }
     let context = Context {
         model,
+        document: input.plan,
         topology,
         previous_document: input.previous,
         previous,

@@ -22,6 +22,7 @@ pub mod search;
 pub mod statements;
 pub mod symmetry;
 pub mod topology;
+pub mod transports;
 
 use rtt_canonical::Sha256;
 use rtt_plan::PlanDocument;

@@ -410,6 +410,7 @@ pub fn document(
                 rack: round_figure(figure.locality[2]),
                 zone: round_figure(figure.locality[3]),
             },
+            transport: None,
         })
         .collect();
     routes.sort_by(|a, b| (&a.from, &a.to).cmp(&(&b.from, &b.to)));

@@ -37,6 +37,7 @@ fn plan_from(rows: &BTreeMap<(usize, usize, u32), u32>, routes: &[(usize, usize,
                 p99_us: [1.5, 4.0, 25.0, 120.0, 900.0][usize::from(*level)] + 10.0,
                 slo_p99_us: (*level % 2 == 0).then_some(100.0),
                 locality: Locality { numa: share(0), host: share(1), rack: share(2), zone: share(3) },
+                transport: None,
             }
         })
         .collect();

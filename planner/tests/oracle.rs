@@ -58,6 +58,7 @@ fn config(t: &Tiny) -> Config {
                 .map(|cores| NumaNode { cores: *cores, memory_mib: 1024, resources: gpus(t.gpus == 1, 1) })
                 .collect(),
             resources: gpus(t.gpus == 2, 2),
+            fingerprint: None,
         })
         .collect();
     let n = t.agents.len();
@@ -97,6 +98,7 @@ fn config(t: &Tiny) -> Config {
             rps: f64::from(*rps),
             // SLOs that pick a level: numa+service, host+service, … up to zone.
             slo_p99_us: slo.map(|level| [1.5, 4.0, 25.0, 120.0][level as usize] + 10.0 * *to as f64),
+            message_bytes: None,
         })
         .collect();
     Config {
@@ -114,6 +116,7 @@ fn config(t: &Tiny) -> Config {
         drivers: BTreeMap::new(),
         hosts_driver: None,
         groups: group(t.group),
+        transports: None,
     }
 }
 

@@ -56,6 +56,9 @@ pub struct Config {
     /// Rules over every agent whose labels match a selector.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<Group>,
+    /// Per-route transports in the plan (off when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub transports: Option<Transports>,
 }
 
 /// The fleet.
@@ -117,6 +120,10 @@ pub struct Host {
     /// Extended resources the host as a whole offers (e.g. `net_mbps`), by name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub resources: BTreeMap<String, u64>,
+    /// The machine profile this host runs on (`rtt tune`'s fingerprint, 16
+    /// hex digits): the transports of routes on it use that profile's ring.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 /// One NUMA node of a host.
@@ -330,6 +337,25 @@ pub struct Route {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(extend("exclusiveMinimum" = 0))]
     pub slo_p99_us: Option<f64>,
+    /// Typical message size on the route, bytes (default `transports.message_bytes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub message_bytes: Option<u32>,
+}
+
+/// Per-route transports in the plan (docs/transports.md): present, the plan
+/// states for every route how its messages travel.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Transports {
+    /// Message size of routes that state none, bytes (default 256).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub message_bytes: Option<u32>,
+    /// The longest batch window, µs (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 0))]
+    pub batch_max_us: Option<f64>,
 }
 
 /// Weights of the objective.

@@ -101,6 +101,19 @@ fn hosts(
             racks.push(Rack { name: host.rack.clone(), zone });
             RackId(racks.len() as u32 - 1)
         });
+        if let Some(fingerprint) = &host.fingerprint
+            && !(fingerprint.len() == 16
+                && fingerprint.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+        {
+            issues.push(
+                Issue::new(
+                    &path.key("fingerprint"),
+                    format!("`{fingerprint}` is not a machine fingerprint"),
+                    "not 16 hex digits".into(),
+                )
+                .help("use the fingerprint `rtt tune` prints on that machine (16 lowercase hex digits)"),
+            );
+        }
         let driver = drivers.for_host(host, &path, issues);
         let (resources, numa_resources) = resources::of_host(host, &path, resource_names, issues);
         hosts.push(Host {

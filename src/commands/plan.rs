@@ -100,6 +100,13 @@ pub fn run(args: &PlanArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
         eprintln!();
     }
     report_stats(&planned);
+    if let Some(transports) = &loaded.config.transports {
+        let inputs = crate::profiles::transport_inputs(&loaded.config, transports, &rtt_dir)?;
+        let assigned = rtt_planner::transports::assign(&planned.document, &inputs);
+        for (route, transport) in planned.document.routes.iter_mut().zip(assigned) {
+            route.transport = Some(transport);
+        }
+    }
     if let Some((registry, views)) = views {
         planned.document.inputs.registry = Some(registry);
         planned.document.views = views;

@@ -16,7 +16,8 @@ pub fn run(args: &TuneArgs) -> Result<ExitCode, Failure> {
     let machine = rtt_transport::machine::Machine::read();
     let effort = if args.quick { rtt_transport::tune::Effort::QUICK } else { rtt_transport::tune::Effort::FULL };
     let started = Instant::now();
-    let tuned = rtt_transport::tune::run(&machine, effort).map_err(|e| ProfileProblem::Measure { reason: e.to_string() })?;
+    let tuned =
+        rtt_transport::tune::run(&machine, effort).map_err(|e| ProfileProblem::Measure { reason: e.to_string() })?;
     let mut profile = profiles::document(&machine, &tuned, started.elapsed())?;
     if let Some(key) = &key {
         profiles::sign(&mut profile, key)?;

@@ -105,6 +105,9 @@ fn routes(out: &mut String, e: &Explanation) {
             f[2],
             f[3]
         ));
+        if let Some(why) = &r.transport {
+            out.push_str(&format!("      transport {why}\n"));
+        }
         match &r.improvement {
             Improvement::AlreadyBest => out.push_str("      closer: already at the fastest level\n"),
             Improvement::NotTested => out.push_str("      closer: not tested (only the busiest routes are)\n"),

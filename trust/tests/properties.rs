@@ -38,6 +38,7 @@ fn route() -> impl Strategy<Value = RouteRow> {
             p99_us,
             slo_p99_us,
             locality: Locality { numa, host, rack, zone },
+            transport: None,
         },
     )
 }

@@ -47,6 +47,9 @@ pub struct RouteExplanation {
     pub slack_us: Option<f64>,
     /// The answer to "could it be one level closer?".
     pub improvement: Improvement,
+    /// Why the route has the transport the plan states (docs/transports.md), when it states one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub transport: Option<String>,
 }
 
 /// Whether and at what price a route can be one level closer.
@@ -130,6 +133,15 @@ pub(super) fn explain_routes(context: &Context<'_>) -> Vec<RouteExplanation> {
                     improvement(context, index, figure.level)
                 } else {
                     Improvement::NotTested
+                },
+                transport: {
+                    let (from, to) = (&model.agents[route.from.0 as usize].id, &model.agents[route.to.0 as usize].id);
+                    context
+                        .document
+                        .routes
+                        .iter()
+                        .find(|r| &r.from == from && &r.to == to)
+                        .and_then(|row| row.transport.as_ref().map(|t| crate::transports::why(row, t)))
                 },
             }
         })
