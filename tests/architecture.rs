@@ -163,7 +163,7 @@ fn the_rust_driver_sdk_stands_alone() {
 }
 
 /// The source folders of the product (tests and benches aside).
-const CRATE_SOURCES: [&str; 14] = [
+const CRATE_SOURCES: [&str; 15] = [
     "src",
     "canonical/src",
     "durable/src",
@@ -178,6 +178,7 @@ const CRATE_SOURCES: [&str; 14] = [
     "apply/src",
     "sdk/rust/src",
     "transport/src",
+    "transport/ffi/src",
 ];
 
 /// Every `.rs` file under `dir`, recursively.
