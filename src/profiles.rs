@@ -284,3 +284,33 @@ pub fn transport_inputs(
     }
     Ok(inputs)
 }
+
+/// Before `rtt apply` touches anything: every machine profile the plan's
+/// transports were sized with must still be here and verify (a profile
+/// replaced by another machine's, edited or badly signed refuses the
+/// apply); one that is missing is a warning, since the plan states the
+/// sizes itself.
+pub fn check_plan_profiles(plan: &rtt_plan::PlanDocument, layout: &rtt_durable::Layout) -> Result<(), Failure> {
+    let named: std::collections::BTreeSet<&str> = plan
+        .routes
+        .iter()
+        .filter_map(|r| r.transport.as_ref())
+        .flat_map(|t| t.profiles.iter().map(String::as_str))
+        .collect();
+    if named.is_empty() {
+        return Ok(());
+    }
+    let trust = rtt_trust::TrustStore::load(layout.registry().trust().dir()).map_err(|e| e.to_string());
+    for fingerprint in named {
+        let path = layout.profile(fingerprint);
+        if path.exists() {
+            read(&path, fingerprint, trust.as_ref().map_err(String::as_str))?;
+        } else {
+            eprintln!(
+                "rtt: warning: the plan's transports were sized with machine profile {fingerprint}, which is not in {}",
+                path.parent().map_or_else(String::new, |p| p.display().to_string())
+            );
+        }
+    }
+    Ok(())
+}

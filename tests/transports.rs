@@ -149,3 +149,33 @@ fn a_fingerprint_that_is_not_one_is_a_config_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("is not a machine fingerprint"), "{}", stderr(&out));
 }
+
+#[test]
+fn apply_refuses_a_plan_whose_profile_was_swapped_before_touching_anything() {
+    let scratch = tempfile::tempdir().expect("tempdir");
+    let fingerprint = tune(scratch.path(), &[])["fingerprint"].as_str().expect("fingerprint").to_owned();
+    let dir = workspace(&fingerprint);
+    let root = dir.path();
+    fs::create_dir_all(root.join(".rtt/profiles")).expect("mkdir");
+    let name = format!(".rtt/profiles/{fingerprint}.json");
+    fs::copy(scratch.path().join(&name), root.join(&name)).expect("copy the profile");
+    ok(root, &["keygen", "--out", "ops"]);
+    fs::create_dir_all(root.join(".rtt/registry/trust/keys")).expect("trust");
+    fs::copy(root.join("ops.pub"), root.join(".rtt/registry/trust/keys/ops.pub")).expect("trust key");
+    fs::write(root.join(".rtt/registry/trust/policy.json"), r#"{"threshold": 1}"#).expect("policy");
+    ok(root, &["plan", "rtt.yaml", "-o", "plan.json", "--sign-key", "ops.key"]);
+    // The profile now claims another machine's facts: not this fingerprint's.
+    let mut swapped: serde_json::Value =
+        serde_json::from_slice(&fs::read(root.join(&name)).expect("profile")).expect("json");
+    swapped["machine"]["kernel"] = serde_json::json!("0.0.0-elsewhere");
+    let mut bytes = rtt_canonical::to_canonical_vec(&swapped).expect("canonical");
+    bytes.push(b'\n');
+    fs::write(root.join(&name), bytes).expect("write");
+    let out = rtt_in(root, &["apply", "plan.json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stderr(&out).contains("do not hash to its fingerprint"), "{}", stderr(&out));
+    assert!(!root.join(".rtt/wal").exists() && !root.join(".rtt/state/applied.json").exists(), "nothing was touched");
+    // Restored, the same plan applies.
+    fs::copy(scratch.path().join(&name), root.join(&name)).expect("restore");
+    ok(root, &["apply", "plan.json"]);
+}

@@ -34,6 +34,7 @@ pub fn apply(args: &ApplyArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> 
     } else {
         admission::plan_for_apply(&bytes, &workspace, applied.as_ref())?;
     }
+    crate::profiles::check_plan_profiles(&parsed.document, &workspace.layout)?;
     for warning in SandboxReport::of(&fleet).warnings() {
         eprintln!("rtt: {warning}");
     }
