@@ -159,11 +159,24 @@ pub enum Either {
     Receiver(Receiver),
 }
 
+/// The waiting of one send: spins first, then sleeps, until a deadline
+/// taken when waiting starts (most sends never wait, so never read the clock).
+struct Wait {
+    spins: u32,
+    deadline: Option<Instant>,
+    timeout: Duration,
+}
+
+impl Wait {
+    fn new(timeout: Duration) -> Wait {
+        Wait { spins: 0, deadline: None, timeout }
+    }
+}
+
 impl Sender {
     /// Sends one message, waiting for room until `timeout`.
     pub fn send(&mut self, message: &[u8], timeout: Duration) -> Result<(), ChannelError> {
-        let mut deadline = None;
-        let mut spins = 0;
+        let mut wait = Wait::new(timeout);
         loop {
             match self.producer.push(message)? {
                 Pushed::Done { wake } => {
@@ -172,21 +185,7 @@ impl Sender {
                     }
                     return Ok(());
                 }
-                Pushed::Full if spins < self.tuning.spin => {
-                    spins += 1;
-                    std::hint::spin_loop();
-                }
-                Pushed::Full => {
-                    let deadline = *deadline.get_or_insert_with(|| Instant::now() + timeout);
-                    let left = deadline.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        return Err(ChannelError::Timeout("full"));
-                    }
-                    if self.producer.sleep_if_full(message.len()) {
-                        self.own.wait(left)?;
-                        self.producer.awake();
-                    }
-                }
+                Pushed::Full => self.wait_for_room(&mut wait, message.len())?,
             }
         }
     }
@@ -199,30 +198,38 @@ impl Sender {
         messages: impl IntoIterator<Item = &'m [u8]>,
         timeout: Duration,
     ) -> Result<(), ChannelError> {
-        let deadline = Instant::now() + timeout;
+        let mut wait = Wait::new(timeout);
         for message in messages {
-            let mut spins = 0;
+            // Each message gets its spins; the deadline is the batch's.
+            wait.spins = 0;
             while !self.producer.write(message)? {
                 if self.producer.publish() {
                     self.peer.wake()?;
                 }
-                if spins < self.tuning.spin {
-                    spins += 1;
-                    std::hint::spin_loop();
-                    continue;
-                }
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(ChannelError::Timeout("full"));
-                }
-                if self.producer.sleep_if_full(message.len()) {
-                    self.own.wait(left)?;
-                    self.producer.awake();
-                }
+                self.wait_for_room(&mut wait, message.len())?;
             }
         }
         if self.producer.publish() {
             self.peer.wake()?;
+        }
+        Ok(())
+    }
+
+    /// One step of waiting for room for a `len`-byte message.
+    fn wait_for_room(&mut self, wait: &mut Wait, len: usize) -> Result<(), ChannelError> {
+        if wait.spins < self.tuning.spin {
+            wait.spins += 1;
+            std::hint::spin_loop();
+            return Ok(());
+        }
+        let deadline = *wait.deadline.get_or_insert_with(|| Instant::now() + wait.timeout);
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(ChannelError::Timeout("full"));
+        }
+        if self.producer.sleep_if_full(len) {
+            self.own.wait(left)?;
+            self.producer.awake();
         }
         Ok(())
     }
