@@ -136,9 +136,9 @@ fn a_socket_driver_takes_no_settings_of_a_started_one() {
 }
 
 #[test]
-fn generated_rust_and_python_drivers_pass_the_harness_on_a_socket() {
+fn generated_drivers_whose_sdk_listens_pass_the_harness_on_a_socket() {
     let work = tempfile::tempdir().expect("tempdir");
-    for lang in ["python", "rust"] {
+    for lang in ["python", "rust", "go", "node"] {
         let made = support::rtt_in(work.path(), &["driver", "new", "--lang", lang, lang]);
         assert!(made.status.success(), "{}", support::stderr(&made));
         let dir = work.path().join(lang);

@@ -27,6 +27,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -496,8 +497,62 @@ func RootFromEnv(name string) string {
 	return filepath.Join(".rtt", "drivers", name)
 }
 
-// Run serves stdin and stdout and returns the exit code. Logs go to stderr.
+// SocketFromEnv is the Unix socket to listen on instead of stdio:
+// RTT_DRIVER_SOCKET (set by rtt driver test --socket), else --socket PATH;
+// "" for stdio.
+func SocketFromEnv() string {
+	if path := os.Getenv("RTT_DRIVER_SOCKET"); path != "" {
+		return path
+	}
+	for i, arg := range os.Args[:len(os.Args)-1] {
+		if arg == "--socket" {
+			return os.Args[i+1]
+		}
+	}
+	return ""
+}
+
+// Listen makes a resident driver: it listens on a Unix socket at path and
+// serves one connection at a time, each until Close or its end; a
+// connection that breaks the framing is dropped. A socket file left by a
+// killed predecessor is replaced; one a live driver answers on is not. It
+// returns only on an error.
+func Listen(d *Driver, path string) error {
+	if _, err := os.Stat(path); err == nil {
+		if probe, err := net.Dial("unix", path); err == nil {
+			probe.Close()
+			return fmt.Errorf("another driver listens on %s", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return err
+		}
+	}
+	listener, err := net.Listen("unix", path)
+	if err != nil {
+		return err
+	}
+	defer listener.Close()
+	for {
+		connection, err := listener.Accept()
+		if err != nil {
+			return err
+		}
+		if err := Serve(d, connection, connection); err != nil {
+			fmt.Fprintf(os.Stderr, "%s: dropping a connection: %v\n", d.Name, err)
+		}
+		connection.Close()
+		d.session = nil
+	}
+}
+
+// Run serves stdin and stdout, or listens on a socket (SocketFromEnv), and
+// returns the exit code. Logs go to stderr.
 func Run(d *Driver) int {
+	if path := SocketFromEnv(); path != "" {
+		err := Listen(d, path)
+		fmt.Fprintf(os.Stderr, "%s: cannot listen on %s: %v\n", d.Name, path, err)
+		return 1
+	}
 	if err := Serve(d, os.Stdin, os.Stdout); err != nil {
 		fmt.Fprintf(os.Stderr, "%s: stopping: %v\n", d.Name, err)
 		return 1

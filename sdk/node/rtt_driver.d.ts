@@ -82,6 +82,8 @@ export interface ResponseLine {
 export declare function respond(driver: Driver, line: string): [ResponseLine, boolean];
 export declare function serveBuffer(driver: Driver, input: Buffer): { output: string; error: FramingError | null };
 export declare function rootFromEnv(name: string, argv?: string[]): string;
+export declare function socketFromEnv(argv?: string[]): string | null;
+export declare function listen(driver: Driver, file: string): void;
 export declare function run(driver: Driver): void;
 export declare function writeAtomic(file: string, data: string | Buffer): void;
 export declare function writeSynced(file: string, data: string | Buffer): void;

@@ -393,8 +393,79 @@ function rootFromEnv(name, argv = process.argv) {
   return path.join('.rtt', 'drivers', name);
 }
 
-/** Serves stdin and stdout until Close or the end of input, then exits. Logs go to stderr. */
+/** The Unix socket to listen on instead of stdio: RTT_DRIVER_SOCKET (set by rtt driver test --socket), else --socket PATH; null for stdio. */
+function socketFromEnv(argv = process.argv) {
+  if (process.env.RTT_DRIVER_SOCKET) return process.env.RTT_DRIVER_SOCKET;
+  const at = argv.indexOf('--socket');
+  return at >= 0 && at + 1 < argv.length ? argv[at + 1] : null;
+}
+
+/**
+ * A resident driver: listens on a Unix socket at `file` and serves one
+ * connection at a time (others wait their turn), each until Close or its
+ * end; a connection that breaks the framing is dropped. A socket file left
+ * by a killed predecessor is replaced; one a live driver answers on is not.
+ */
+function listen(driver, file) {
+  const net = require('net');
+  const serveOne = (connection, next) => {
+    const session = new Session(driver);
+    const finish = () => {
+      driver.session = null;
+      next();
+    };
+    connection.on('data', (chunk) => {
+      if (session.done) return;
+      try {
+        session.feed(chunk, (line) => connection.write(line));
+      } catch (e) {
+        process.stderr.write(`${driver.name}: dropping a connection: ${e.message}\n`);
+        connection.destroy();
+        return;
+      }
+      if (session.done) connection.end();
+    });
+    connection.once('close', finish);
+    connection.on('error', () => {});
+  };
+  const waiting = [];
+  let busy = false;
+  const next = () => {
+    busy = false;
+    const connection = waiting.shift();
+    if (connection) {
+      busy = true;
+      serveOne(connection, next);
+      connection.resume();
+    }
+  };
+  const start = () => {
+    const server = net.createServer({ pauseOnConnect: true }, (connection) => {
+      waiting.push(connection);
+      if (!busy) next();
+    });
+    server.on('error', (e) => {
+      process.stderr.write(`${driver.name}: cannot listen on ${file}: ${e.message}\n`);
+      process.exit(1);
+    });
+    server.listen(file);
+  };
+  if (!fs.existsSync(file)) return start();
+  const probe = net.connect(file);
+  probe.once('connect', () => {
+    process.stderr.write(`${driver.name}: another driver listens on ${file}\n`);
+    process.exit(1);
+  });
+  probe.once('error', () => {
+    fs.unlinkSync(file);
+    start();
+  });
+}
+
+/** Serves stdin and stdout until Close or the end of input, then exits; or listens on a socket (socketFromEnv). Logs go to stderr. */
 function run(driver) {
+  const file = socketFromEnv();
+  if (file) return listen(driver, file);
   const session = new Session(driver);
   const stop = (code, why) => {
     if (why) process.stderr.write(`${driver.name}: stopping: ${why}\n`);
@@ -420,5 +491,5 @@ function run(driver) {
 module.exports = {
   PROTOCOL, MAX_LINE, PLACEMENTS_WRITE, JOURNAL_DIR,
   Refusal, FramingError, DirBackend, Driver, Session,
-  respond, serveBuffer, rootFromEnv, run, writeAtomic, writeSynced, syncDir, readJson,
+  respond, serveBuffer, rootFromEnv, socketFromEnv, listen, run, writeAtomic, writeSynced, syncDir, readJson,
 };

@@ -1,3 +1,3 @@
-module {{name}}
+module driver-{{name}}
 
 go 1.19

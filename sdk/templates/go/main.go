@@ -12,7 +12,7 @@ import (
 	"fmt"
 	"os"
 
-	"{{name}}/rttdriver"
+	"driver-{{name}}/rttdriver"
 )
 
 const name = "{{name}}"
