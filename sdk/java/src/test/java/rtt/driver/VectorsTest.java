@@ -1,9 +1,5 @@
 package rtt.driver;
 
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
-
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -15,14 +11,64 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
-/** The shared protocol-1 vectors (sdk/vectors, README there) against this SDK. */
-class VectorsTest {
-    private static Path vectors() {
-        String dir = System.getenv("RTT_VECTORS");
-        return dir != null && !dir.isEmpty() ? Path.of(dir) : Path.of("..", "vectors");
+/**
+ * The shared protocol-1 vectors (sdk/vectors, README there) against this SDK,
+ * with the JDK alone (no test framework to fetch):
+ *
+ * <pre>
+ * javac -d out $(find src -name '*.java') &amp;&amp; java -cp out rtt.driver.VectorsTest ../vectors
+ * </pre>
+ *
+ * It prints one line per vector file and "N passed, M failed", and exits 1 on a failure.
+ */
+public final class VectorsTest {
+    /** A failed check. */
+    static final class Failed extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        Failed(String message) {
+            super(message);
+        }
+    }
+
+    private static void assertEquals(Object expected, Object actual, String what) throws Failed {
+        if (!expected.equals(actual)) {
+            throw new Failed(what + ": expected " + expected + ", got " + actual);
+        }
+    }
+
+    private static void assertTrue(boolean ok, String what) throws Failed {
+        if (!ok) {
+            throw new Failed(what);
+        }
+    }
+
+    public static void main(String[] args) throws Exception {
+        Path vectors = Path.of(args.length > 0 ? args[0] : Path.of("..", "vectors").toString());
+        Path scratch = Files.createTempDirectory("rtt-java-vectors");
+        int passed = 0;
+        int failed = 0;
+        List<Path> files;
+        try (Stream<Path> listing = Files.list(vectors)) {
+            files = listing.filter(p -> p.toString().endsWith(".json")).sorted(Comparator.naturalOrder()).toList();
+        }
+        if (files.size() < 7) {
+            System.out.println("the vectors are missing in " + vectors);
+            System.exit(1);
+        }
+        for (int n = 0; n < files.size(); n++) {
+            try {
+                run(files.get(n), Files.createDirectory(scratch.resolve("v" + n)));
+                System.out.println("ok    " + files.get(n).getFileName());
+                passed++;
+            } catch (Failed | Json.ParseError | IOException e) {
+                System.out.println("FAIL  " + files.get(n).getFileName() + "\n      " + e.getMessage());
+                failed++;
+            }
+        }
+        System.out.println(passed + " passed, " + failed + " failed");
+        System.exit(failed == 0 ? 0 : 1);
     }
 
     /** Equal JSON values, except that an expected error {"code": C} matches any error with code C and a message. */
@@ -55,15 +101,9 @@ class VectorsTest {
     private record Segment(ByteArrayOutputStream input, List<Object> expected, boolean[] oversized) {
     }
 
-    @Test
-    void everySharedVectorIsAnsweredAsWritten(@TempDir Path scratch) throws Exception {
-        List<Path> files;
-        try (Stream<Path> listing = Files.list(vectors())) {
-            files = listing.filter(p -> p.toString().endsWith(".json")).sorted(Comparator.naturalOrder()).toList();
-        }
-        assertTrue(files.size() >= 7, "the vectors are missing");
-        int n = 0;
-        for (Path file : files) {
+    /** One vector file, in a fresh root. */
+    static void run(Path file, Path root) throws Failed, Json.ParseError, IOException {
+        {
             Map<?, ?> vector = (Map<?, ?>) Json.parse(Files.readString(file, StandardCharsets.UTF_8));
             List<Segment> segments = new ArrayList<>();
             segments.add(new Segment(new ByteArrayOutputStream(), new ArrayList<>(), new boolean[1]));
@@ -82,7 +122,6 @@ class VectorsTest {
                     segment.expected().add(step.get("response"));
                 }
             }
-            Path root = Files.createDirectory(scratch.resolve("v" + n++));
             for (int index = 0; index < segments.size(); index++) {
                 Segment segment = segments.get(index);
                 Driver driver = new Driver("vectors", root, new DirBackend(root));
@@ -93,7 +132,7 @@ class VectorsTest {
                 } catch (Driver.FramingError e) {
                     failed = true;
                 } catch (IOException e) {
-                    fail(file + ": " + e);
+                    throw new Failed(file + ": " + e);
                 }
                 assertEquals(segment.oversized()[0], failed, file + ": segment " + index);
                 String text = out.toString(StandardCharsets.UTF_8);
