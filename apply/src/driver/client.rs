@@ -254,47 +254,45 @@ fn pump(
 }
 
 fn spawn(spec: &ProcessSpec) -> Result<Running, Failure> {
-    {
-        let (argv, env) = match &spec.sandbox {
-            Some(sandbox) => sandbox.command(&spec.argv)?,
-            None => (spec.argv.clone(), None),
-        };
-        let (program, args) = argv.split_first().ok_or_else(|| Failure::Spawn("empty command".into()))?;
-        let stderr = match &spec.stderr_log {
-            Some(path) => {
-                if let Some(dir) = path.parent() {
-                    std::fs::create_dir_all(dir).map_err(|e| Failure::Spawn(format!("{}: {e}", dir.display())))?;
-                }
-                let file = OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .map_err(|e| Failure::Spawn(format!("{}: {e}", path.display())))?;
-                Stdio::from(file)
+    let (argv, env) = match &spec.sandbox {
+        Some(sandbox) => sandbox.command(&spec.argv)?,
+        None => (spec.argv.clone(), None),
+    };
+    let (program, args) = argv.split_first().ok_or_else(|| Failure::Spawn("empty command".into()))?;
+    let stderr = match &spec.stderr_log {
+        Some(path) => {
+            if let Some(dir) = path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| Failure::Spawn(format!("{}: {e}", dir.display())))?;
             }
-            None => Stdio::inherit(),
-        };
-        let mut command = Command::new(program);
-        if let Some(env) = env {
-            command.env_clear().envs(env);
+            let file = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| Failure::Spawn(format!("{}: {e}", path.display())))?;
+            Stdio::from(file)
         }
-        let mut child = command
-            .args(args)
-            .current_dir(&spec.cwd)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            // Its own process group, so a kill reaches what a script started too.
-            .process_group(0)
-            .spawn()
-            .map_err(|e| Failure::Spawn(format!("{program}: {e}")))?;
-        let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
-            kill_group(&mut child);
-            return Err(Failure::Spawn("no pipes to the driver".into()));
-        };
-        let (requests, lines) = pump(stdin, stdout);
-        Ok(Running { child: Some(child), stream: None, requests, lines })
+        None => Stdio::inherit(),
+    };
+    let mut command = Command::new(program);
+    if let Some(env) = env {
+        command.env_clear().envs(env);
     }
+    let mut child = command
+        .args(args)
+        .current_dir(&spec.cwd)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        // Its own process group, so a kill reaches what a script started too.
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Failure::Spawn(format!("{program}: {e}")))?;
+    let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+        kill_group(&mut child);
+        return Err(Failure::Spawn("no pipes to the driver".into()));
+    };
+    let (requests, lines) = pump(stdin, stdout);
+    Ok(Running { child: Some(child), stream: None, requests, lines })
 }
 
 impl ProcessEndpoint {
