@@ -19,6 +19,9 @@
 //! .rtt/wal/wal.jsonl, torn-<offset>.bin            write-ahead log, torn tails set aside
 //! .rtt/apply.lock                                  coordinator lock (flock; holder's pid)
 //! .rtt/telemetry/phases.jsonl                      phase timings per driver
+//! .rtt/telemetry/routes/<hex>.json                 observed route latency under a plan (HDR histograms)
+//! .rtt/telemetry/cursors.json                      where each telemetry source was last read
+//! .rtt/telemetry/lock                              the telemetry store's writer lock (flock)
 //! .rtt/logs/<driver>.log                           stderr of driver processes
 //! .rtt/mount.log                                   log of a background mount
 //! .rtt/mounts/<16 hex>.json                        a running mount's record (`rtt mount status`)
@@ -87,6 +90,26 @@ impl Layout {
     /// `telemetry/phases.jsonl`.
     pub fn telemetry(&self) -> PathBuf {
         self.root.join("telemetry").join("phases.jsonl")
+    }
+
+    /// `telemetry/routes/<hex>.json`: what was observed while `plan` was in force.
+    pub fn observations(&self, plan: &Sha256) -> PathBuf {
+        self.observations_dir().join(format!("{}.json", plan.hex()))
+    }
+
+    /// `telemetry/routes/`.
+    pub fn observations_dir(&self) -> PathBuf {
+        self.root.join("telemetry").join("routes")
+    }
+
+    /// `telemetry/cursors.json`.
+    pub fn telemetry_cursors(&self) -> PathBuf {
+        self.root.join("telemetry").join("cursors.json")
+    }
+
+    /// `telemetry/lock`.
+    pub fn telemetry_lock(&self) -> PathBuf {
+        self.root.join("telemetry").join("lock")
     }
 
     /// `drivers/<driver>/`: an external driver's root when the config names none
