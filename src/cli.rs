@@ -78,8 +78,12 @@ pub enum Command {
     Recover(WorkspaceArgs),
     /// Move back to the plan the plan in force was planned from.
     Rollback(WorkspaceArgs),
-    /// Show the applied plan, in-doubt transactions, driver breakers and phase timings.
+    /// Show the applied plan, observed route latency against plan and SLO, in-doubt transactions, driver breakers and phase timings.
     Status(StatusArgs),
+    /// Judge a plan by the route latency observed under it: exit 0 pass, 2 breach, 1 too few samples.
+    Gate(GateCommandArgs),
+    /// Observed route latency: read OpenMetrics pages and JSON lines into the store.
+    Telemetry(TelemetryArgs),
     /// Check the write-ahead log.
     Wal(WalArgs),
     /// Driver tools: write a new driver in any of 13 languages, the conformance harness, the built-in dir driver.
@@ -526,6 +530,106 @@ pub struct ApplyArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// After the commit, watch observed route latency this long (e.g. 60s) and roll back automatically on an SLO breach.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub soak: Option<std::time::Duration>,
+    /// Time between readings during the soak (default: a tenth of it, between 100ms and 5s).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "soak")]
+    pub soak_interval: Option<std::time::Duration>,
+    /// Telemetry sources and what passes.
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+/// Where observed route latency comes from, and what the SLO gate demands.
+#[derive(Debug, Clone, Args)]
+pub struct GateArgs {
+    /// A Prometheus / OpenMetrics text page with route latency histograms or summaries: a file, or an http://localhost URL (repeatable).
+    #[arg(long = "metrics", value_name = "FILE|URL")]
+    pub metrics: Vec<String>,
+    /// A JSON-lines file of route latency samples (repeatable).
+    #[arg(long = "samples", value_name = "FILE")]
+    pub samples: Vec<PathBuf>,
+    /// Samples a route needs before the gate judges it.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub min_samples: u64,
+    /// Also fail a route whose observed p99 is more than PCT percent above the previous plan's observed p99.
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    pub regression_budget: Option<f64>,
+}
+
+impl GateArgs {
+    /// The sources of `--metrics` and `--samples`.
+    pub fn sources(&self) -> Vec<rtt_telemetry::source::Source> {
+        use rtt_telemetry::source::Source;
+        self.metrics
+            .iter()
+            .map(|m| Source::Metrics(m.clone()))
+            .chain(self.samples.iter().map(|p| Source::Samples(p.clone())))
+            .collect()
+    }
+
+    /// The gate's policy.
+    pub fn policy(&self) -> rtt_telemetry::gate::Policy {
+        rtt_telemetry::gate::Policy { min_samples: self.min_samples, regression_pct: self.regression_budget }
+    }
+}
+
+/// `rtt gate`.
+#[derive(Debug, Args)]
+pub struct GateCommandArgs {
+    /// The plan to judge (`-`: standard input).
+    pub plan: PathBuf,
+    /// Config file (default: the rtt.cue, rtt.yaml, rtt.yml or rtt.json in this directory).
+    #[arg(long, value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Count what `--metrics` pages hold as observed under this plan (pages of processes started with it), instead of taking a first reading as the baseline.
+    #[arg(long)]
+    pub from_zero: bool,
+    /// Telemetry sources (read first, into this plan's observations) and what passes.
+    #[command(flatten)]
+    pub gate: GateArgs,
+}
+
+/// `rtt telemetry`.
+#[derive(Debug, Args)]
+pub struct TelemetryArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: TelemetryCommand,
+}
+
+/// `rtt telemetry` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum TelemetryCommand {
+    /// Read sources once into the observations of the plan in force (or --plan).
+    Ingest(IngestArgs),
+}
+
+/// `rtt telemetry ingest`.
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Config file (default: the rtt.cue, rtt.yaml, rtt.yml or rtt.json in this directory).
+    #[arg(long, value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// The plan file the samples were observed under (default: the plan in force).
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+    /// A Prometheus / OpenMetrics text page: a file, or an http://localhost URL (repeatable).
+    #[arg(long = "metrics", value_name = "FILE|URL")]
+    pub metrics: Vec<String>,
+    /// A JSON-lines file of route latency samples (repeatable).
+    #[arg(long = "samples", value_name = "FILE")]
+    pub samples: Vec<PathBuf>,
+    /// Count what pages hold as new (pages of processes started with the plan), instead of taking a first reading as the baseline.
+    #[arg(long)]
+    pub from_zero: bool,
 }
 
 /// Commands that work on the `.rtt/` beside a config.
@@ -691,9 +795,18 @@ pub fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     let duration =
         humantime::parse_duration(text.trim()).map_err(|e| format!("`{text}`: {e}; write e.g. 90d or 12h"))?;
     if duration.is_zero() {
-        return Err(format!("`{text}`: a validity must be more than zero"));
+        return Err(format!("`{text}`: a duration must be more than zero"));
     }
     Ok(duration)
+}
+
+/// `--regression-budget`: a percentage such as `20` or `20%`, zero or more.
+pub fn parse_percent(text: &str) -> Result<f64, String> {
+    let number = text.trim().trim_end_matches('%').trim();
+    match number.parse::<f64>() {
+        Ok(value) if value.is_finite() && value >= 0.0 => Ok(value),
+        _ => Err(format!("`{text}` is not a percentage; write e.g. 20 or 20%")),
+    }
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use rtt_apply::workspace::Workspace;
 use rtt_durable::Layout;
 
 /// The rtt directory for a command reading `config` (if it reads one).
@@ -43,4 +44,21 @@ mod tests {
         assert_eq!(root(None, Some("-")), Path::new(".rtt"));
         assert_eq!(root(None, None), Path::new(".rtt"));
     }
+}
+
+/// The config's workspace: drivers run beside the config; `.rtt/` is where
+/// the one rule puts it.
+pub fn apply_workspace(config: &Path, dir: Option<&Path>) -> Workspace {
+    let workspace = Workspace {
+        layout: crate::workspace::rtt_dir(dir, Some(config)),
+        launcher: crate::workspace::sandbox_launcher(),
+        ..Workspace::beside(config)
+    };
+    crate::output::detail(format_args!(
+        "config {}; rtt directory {}; drivers run in {}",
+        config.display(),
+        workspace.layout.root().display(),
+        workspace.base.display()
+    ));
+    workspace
 }

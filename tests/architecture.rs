@@ -99,9 +99,20 @@ fn vfs_sits_on_canonical_durable_plan_and_registry_only() {
 fn only_canonical_hashes() {
     // Anything hashed or signed goes through rtt-canonical: no other crate
     // names a hash or JCS implementation of its own.
-    for name in
-        ["durable", "schema", "plan", "solver", "planner", "instances", "registry", "trust", "vfs", "apply", "."]
-    {
+    for name in [
+        "durable",
+        "schema",
+        "plan",
+        "solver",
+        "planner",
+        "instances",
+        "registry",
+        "trust",
+        "vfs",
+        "apply",
+        "telemetry",
+        ".",
+    ] {
         let found = dependencies(&format!("{name}/Cargo.toml"));
         for engine in ["sha2", "serde_json_canonicalizer"] {
             assert!(!found.contains(engine), "{name}/Cargo.toml depends on {engine}");
@@ -128,8 +139,9 @@ fn nothing_below_the_binary_depends_on_trust() {
 fn apply_sits_on_schema_plan_durable_and_trust_and_only_the_binary_uses_it() {
     assert_eq!(
         rtt_dependencies("apply/Cargo.toml"),
-        set(&["rtt-canonical", "rtt-driver", "rtt-durable", "rtt-plan", "rtt-schema", "rtt-trust"]),
-        "apply verifies through trust, writes through rtt-durable and speaks protocol 1 through the SDK; it never plans"
+        set(&["rtt-canonical", "rtt-driver", "rtt-durable", "rtt-plan", "rtt-schema", "rtt-telemetry", "rtt-trust"]),
+        "apply verifies through trust, writes through rtt-durable, speaks protocol 1 through the SDK and gates on \
+         rtt-telemetry; it never plans"
     );
     for manifest in [
         "schema/Cargo.toml",
@@ -144,6 +156,13 @@ fn apply_sits_on_schema_plan_durable_and_trust_and_only_the_binary_uses_it() {
     ] {
         assert!(!rtt_dependencies(manifest).contains("rtt-apply"), "{manifest} depends on rtt-apply");
     }
+}
+
+#[test]
+fn telemetry_knows_only_hashes_and_durable_files() {
+    // Observations are filed by plan hash and written by the atomic writer;
+    // the gate judges numbers, not plans or drivers.
+    assert_eq!(rtt_dependencies("telemetry/Cargo.toml"), set(&["rtt-canonical", "rtt-durable"]));
 }
 
 #[test]
@@ -163,7 +182,7 @@ fn the_rust_driver_sdk_stands_alone() {
 }
 
 /// The source folders of the product (tests and benches aside).
-const CRATE_SOURCES: [&str; 15] = [
+const CRATE_SOURCES: [&str; 16] = [
     "src",
     "canonical/src",
     "durable/src",
@@ -179,6 +198,7 @@ const CRATE_SOURCES: [&str; 15] = [
     "sdk/rust/src",
     "transport/src",
     "transport/ffi/src",
+    "telemetry/src",
 ];
 
 /// Every `.rs` file under `dir`, recursively.

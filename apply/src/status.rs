@@ -6,9 +6,14 @@ use std::collections::BTreeMap;
 use rtt_canonical::Sha256;
 use serde::Serialize;
 
+use rtt_telemetry::Observations;
+use rtt_telemetry::observations::{DriverSeen, Summary};
+use rtt_telemetry::store::Store;
+
 use crate::coordinator::breaker::{Breaker, Breakers};
+use crate::coordinator::soak::planned_routes;
 use crate::log::recovery::{self, LogError, TxnView};
-use crate::log::wal::{ChainError, Decision, check_anchor, check_chain};
+use crate::log::wal::{ChainError, Decision, GateOutcome, check_anchor, check_chain};
 use crate::telemetry::{self, Quantiles};
 use crate::workspace::{Workspace, WorkspaceError};
 use rtt_trust::state::{AppliedState, read_applied};
@@ -100,6 +105,55 @@ pub struct Status {
     pub breakers: BTreeMap<String, Breaker>,
     /// Phase percentiles per driver.
     pub phases: BTreeMap<String, BTreeMap<String, Quantiles>>,
+    /// The applied plan's routes: planned against observed.
+    pub routes: Vec<RouteStatus>,
+    /// Drivers' last reported queue depth.
+    pub queue_depths: BTreeMap<String, DriverSeen>,
+    /// The SLO gate's last verdict: the transaction and its outcome.
+    pub last_gate: Option<(String, GateOutcome)>,
+}
+
+/// A route of the applied plan, planned and observed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RouteStatus {
+    /// `from->to`.
+    pub route: String,
+    /// Planned p99, µs.
+    pub planned_p99_us: f64,
+    /// SLO, µs.
+    pub slo_p99_us: Option<f64>,
+    /// Observed under the plan.
+    pub observed: Option<Summary>,
+    /// SLO − observed p99, µs (negative: breached).
+    pub slack_us: Option<f64>,
+}
+
+/// The applied plan's routes with what was observed under it.
+fn route_status(
+    workspace: &Workspace,
+    applied: Option<&AppliedState>,
+) -> Result<(Vec<RouteStatus>, Observations), WalCheckError> {
+    let Some(applied) = applied else { return Ok((Vec::new(), Observations::default())) };
+    let (document, _) = workspace.load_plan(&applied.plan)?;
+    let observed = Store::new(&workspace.layout).read(&applied.plan).map_err(|e| WorkspaceError::Io {
+        action: "read the observations of",
+        path: workspace.layout.observations(&applied.plan),
+        reason: e.to_string(),
+    })?;
+    let routes = planned_routes(&document)
+        .into_iter()
+        .map(|p| {
+            let observed = observed.summary(&p.route);
+            RouteStatus {
+                route: p.route.to_string(),
+                planned_p99_us: p.planned_p99_us,
+                slo_p99_us: p.slo_p99_us,
+                slack_us: p.slo_p99_us.zip(observed).map(|(slo, o)| slo - o.p99_us as f64),
+                observed,
+            }
+        })
+        .collect();
+    Ok((routes, observed))
 }
 
 /// Reads the status. Fails when the WAL is damaged: a status that hides
@@ -127,12 +181,18 @@ pub fn read(workspace: &Workspace) -> Result<Status, WalCheckError> {
         path: telemetry_path.clone(),
         reason: e.to_string(),
     })?;
+    let applied = read_applied(&workspace.state_dir())?;
+    let (routes, observed) = route_status(workspace, applied.as_ref())?;
+    let last_gate = txns.iter().rev().find_map(|t| t.gate.map(|g| (t.txn.clone(), g)));
     Ok(Status {
-        applied: read_applied(&workspace.state_dir())?,
+        applied,
         wal,
         in_doubt,
         rollback_pending,
         breakers,
         phases: telemetry::summarise(&samples),
+        routes,
+        queue_depths: observed.drivers,
+        last_gate,
     })
 }

@@ -243,7 +243,17 @@ class Driver:
             return {"hosts": {host: _sorted(self.backend.read(host)) for host in hosts}}
         if method == "Health":
             healthy = getattr(self.backend, "healthy", None)
-            return {"ok": bool(healthy()) if healthy else True}
+            answer = {"ok": bool(healthy()) if healthy else True}
+            # Telemetry (docs/telemetry.md): a backend may report route latency
+            # seen since the last Health, as {"routes": [...], "queue_depth": n}.
+            telemetry = getattr(self.backend, "telemetry", None)
+            if telemetry:
+                extra = telemetry() or {}
+                if extra.get("routes"):
+                    answer["routes"] = extra["routes"]
+                if extra.get("queue_depth") is not None:
+                    answer["queue_depth"] = extra["queue_depth"]
+            return answer
         return {}  # Close
 
     def _tx(self, params):

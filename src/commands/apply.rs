@@ -3,9 +3,11 @@
 
 use std::path::Path;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use miette::Diagnostic;
 use rtt_apply::admission;
+use rtt_apply::coordinator::soak::{Soak, SoakReport};
 use rtt_apply::coordinator::{Coordinator, Outcome, Report};
 use rtt_apply::fault::Faults;
 use rtt_apply::status::{self, Status};
@@ -47,7 +49,7 @@ pub fn apply(args: &ApplyArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> 
             || format!("nothing to do: plan {hash} (serial {serial}) is already in force\n"),
             || serde_json::json!({"kind": "rtt.apply", "action": Action::Apply.name(), "result": "nothing to do", "plan": hash, "serial": serial}),
         );
-        return conclude(coordinator, Ok(None), Action::Apply, args.format);
+        return conclude(coordinator, Ok(None), Action::Apply, args.format, None);
     }
     // …and again against the applied state recovery may have moved.
     let plan = admission::plan_for_apply(&bytes, &workspace, coordinator.applied()?.as_ref())?;
@@ -55,9 +57,26 @@ pub fn apply(args: &ApplyArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> 
         "apply: plan serial {} (two-phase commit, then verify)",
         parsed.document.serial
     ));
-    let result = coordinator.apply(&plan);
+    let from = coordinator.applied()?.map(|state| state.plan);
+    let mut result = coordinator.apply(&plan);
     drop(ticker);
-    conclude(coordinator, result.map(Some), Action::Apply, args.format)
+    let mut soaked = None;
+    if let (Ok(report), Some(duration)) = (&result, args.soak) {
+        let interval = args
+            .soak_interval
+            .unwrap_or_else(|| (duration / 10).clamp(Duration::from_millis(100), Duration::from_secs(5)));
+        let soak = Soak { duration, interval, sources: args.gate.sources(), policy: args.gate.policy() };
+        let ticker = crate::output::Ticker::start(&format!(
+            "soak: watching route latency for {} (SLO gate; a breach rolls back)",
+            humantime::format_duration(duration)
+        ));
+        match coordinator.soak(report, from, &plan, &soak) {
+            Ok(report) => soaked = Some(report),
+            Err(e) => result = Err(e),
+        }
+        drop(ticker);
+    }
+    conclude(coordinator, result.map(Some), Action::Apply, args.format, soaked)
 }
 
 pub fn recover(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
@@ -70,7 +89,7 @@ pub fn recover(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, Fai
             || serde_json::json!({"kind": "rtt.apply", "action": Action::Recover.name(), "result": "nothing to do"}),
         );
     }
-    conclude(coordinator, result, Action::Recover, args.format)
+    conclude(coordinator, result, Action::Recover, args.format, None)
 }
 
 pub fn rollback(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
@@ -79,12 +98,12 @@ pub fn rollback(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, Fa
     let previous = coordinator.previous_plan()?;
     let previous = admission::kept_plan_for_rollback(previous, &workspace)?;
     let result = coordinator.rollback(&previous);
-    conclude(coordinator, result.map(Some), Action::Rollback, args.format)
+    conclude(coordinator, result.map(Some), Action::Rollback, args.format, None)
 }
 
 pub fn status(args: &StatusArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
     let path = config_path(args.config.as_deref())?;
-    let workspace = workspace(&path, dir);
+    let workspace = crate::workspace::apply_workspace(&path, dir);
     let status = status::read(&workspace)?;
     // The sandbox is the config's and the machine's, not the state's: shown
     // when the config loads (status also serves a broken config's state).
@@ -206,7 +225,7 @@ fn probe() -> Option<rtt_apply::driver::sandbox::enforce::Layers> {
 }
 
 pub fn wal_verify(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
-    let workspace = workspace(&config_path(args.config.as_deref())?, dir);
+    let workspace = crate::workspace::apply_workspace(&config_path(args.config.as_deref())?, dir);
     let (report, _) = status::verify_wal(&workspace)?;
     emit(
         args.format,
@@ -231,28 +250,10 @@ pub fn wal_verify(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, 
     Ok(ExitCode::SUCCESS)
 }
 
-/// The config's workspace and drivers.
-/// The config's workspace: drivers run beside the config; `.rtt/` is where
-/// the one rule puts it.
-fn workspace(config: &Path, dir: Option<&Path>) -> Workspace {
-    let workspace = Workspace {
-        layout: crate::workspace::rtt_dir(dir, Some(config)),
-        launcher: crate::workspace::sandbox_launcher(),
-        ..Workspace::beside(config)
-    };
-    crate::output::detail(format_args!(
-        "config {}; rtt directory {}; drivers run in {}",
-        config.display(),
-        workspace.layout.root().display(),
-        workspace.base.display()
-    ));
-    workspace
-}
-
 fn load(config: Option<&Path>, dir: Option<&Path>) -> Result<(Workspace, Fleet), Failure> {
     let path = config_path(config)?;
     let loaded = rtt_schema::load(&path)?;
-    let workspace = workspace(&path, dir);
+    let workspace = crate::workspace::apply_workspace(&path, dir);
     let fleet = Fleet::from_model(&loaded.model, &workspace.base, &workspace.layout)?;
     Ok((workspace, fleet))
 }
@@ -287,26 +288,66 @@ fn conclude(
     result: Result<Option<Report>, rtt_apply::coordinator::ApplyError>,
     action: Action,
     format: Format,
+    soaked: Option<SoakReport>,
 ) -> Result<ExitCode, Failure> {
     for problem in coordinator.finish() {
         eprintln!("rtt: warning: {problem}");
+    }
+    if let Some(soaked) = &soaked {
+        for problem in &soaked.problems {
+            eprintln!("rtt: warning: during the soak: {problem}");
+        }
     }
     let report = result?;
     if let Some(report) = report {
         emit(
             format,
-            || format!("{}: transaction {} {}\n", action.done(), report.txn, describe(&report)),
+            || {
+                let mut out = format!("{}: transaction {} {}\n", action.done(), report.txn, describe(&report));
+                if let Some(soaked) = &soaked {
+                    out.push_str(&format!("soak      {} samples read\n", soaked.samples));
+                    out.push_str(&crate::render::telemetry::render_verdict(&soaked.verdict));
+                    match &soaked.rollback {
+                        Some(Ok(back)) => out.push_str(&format!(
+                            "rollback  automatic, by transaction {}: {}\n",
+                            back.txn,
+                            describe(back)
+                        )),
+                        Some(Err(reason)) => out.push_str(&format!("rollback  FAILED: {reason}\n")),
+                        None => {}
+                    }
+                }
+                out
+            },
             || {
                 let result = match report.outcome {
                     Outcome::Committed => "committed",
                     Outcome::Aborted => "aborted",
                 };
-                serde_json::json!({"kind": "rtt.apply", "action": action.name(), "result": result, "txn": report.txn,
-                    "epoch": report.epoch, "hosts_changed": report.hosts_changed, "drivers": report.drivers})
+                let mut value = serde_json::json!({"kind": "rtt.apply", "action": action.name(), "result": result,
+                    "txn": report.txn, "epoch": report.epoch, "hosts_changed": report.hosts_changed,
+                    "drivers": report.drivers});
+                if let (Some(soaked), Some(object)) = (&soaked, value.as_object_mut()) {
+                    object.insert("soak_samples".into(), soaked.samples.into());
+                    object.insert("gate".into(), serde_json::to_value(&soaked.verdict).unwrap_or_default());
+                    let rollback = match &soaked.rollback {
+                        Some(Ok(back)) => {
+                            serde_json::json!({"result": "committed", "txn": back.txn, "epoch": back.epoch})
+                        }
+                        Some(Err(reason)) => serde_json::json!({"result": "failed", "reason": reason}),
+                        None => serde_json::Value::Null,
+                    };
+                    object.insert("rollback".into(), rollback);
+                }
+                value
             },
         );
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(match soaked.as_ref().map(|s| (&s.verdict.outcome, &s.rollback)) {
+        Some((_, Some(Err(_)))) => ExitCode::from(crate::exit::EXIT_INVALID),
+        Some((rtt_telemetry::gate::Outcome::Breach, _)) => ExitCode::from(crate::exit::EXIT_BREACH),
+        _ => ExitCode::SUCCESS,
+    })
 }
 
 /// The command that moved the fleet, as its report names it.
@@ -391,6 +432,24 @@ fn render_status(status: &Status) -> String {
             breaker.failures,
             if breaker.failures == 1 { "" } else { "s" }
         ));
+    }
+    if let Some((txn, outcome)) = &status.last_gate {
+        out.push_str(&format!("gate      last verdict: {} on {txn}\n", format!("{outcome:?}").to_lowercase()));
+    }
+    let rows: Vec<crate::render::telemetry::RouteRow> = status
+        .routes
+        .iter()
+        .map(|r| crate::render::telemetry::RouteRow {
+            route: r.route.clone(),
+            planned_p99_us: r.planned_p99_us,
+            slo_p99_us: r.slo_p99_us,
+            observed: r.observed,
+            note: if r.slack_us.is_some_and(|s| s < 0.0) { "over SLO".to_owned() } else { String::new() },
+        })
+        .collect();
+    out.push_str(&crate::render::telemetry::route_table(&rows));
+    for (driver, seen) in &status.queue_depths {
+        out.push_str(&format!("queue     {driver}: {} waiting\n", seen.queue_depth));
     }
     if !status.phases.is_empty() {
         out.push_str("phases    driver          phase       count     p50 µs     p95 µs     p99 µs\n");

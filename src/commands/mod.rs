@@ -4,6 +4,7 @@ mod apply;
 mod diff;
 mod driver;
 mod explain;
+mod gate;
 mod init;
 mod keygen;
 mod keys;
@@ -64,6 +65,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Recover(args) => apply::recover(&args, dir),
         Command::Rollback(args) => apply::rollback(&args, dir),
         Command::Status(args) => apply::status(&args, dir),
+        Command::Gate(args) => gate::gate(&args, dir),
+        Command::Telemetry(args) => match args.command {
+            crate::cli::TelemetryCommand::Ingest(args) => gate::ingest(&args, dir),
+        },
         Command::Wal(args) => match args.command {
             crate::cli::WalCommand::Verify(args) => apply::wal_verify(&args, dir),
         },

@@ -1,6 +1,8 @@
-//! Rendering of the planner's data (explanations, diffs) for a person:
+//! Rendering of the planner's data (explanations, diffs) and of observed
+//! latency for a person:
 //! fixed-width text and markdown, no colour. Pure string building.
 
 pub mod diff;
 pub mod explain;
 pub mod number;
+pub mod telemetry;

@@ -92,8 +92,9 @@ pub struct IngestReport {
 }
 
 /// Reads every source, keeps what is new since its last read for the routes
-/// of `plan`, and adds it to the store. The whole ingest holds the store's
-/// lock, so two ingests never count the same counters twice.
+/// of `plan`, and adds it to the store; returns what it added. The whole
+/// ingest holds the store's lock, so two ingests never count the same
+/// counters twice.
 pub fn ingest(
     store: &Store,
     plan: &Sha256,
@@ -101,7 +102,7 @@ pub fn ingest(
     sources: &[Source],
     from_zero: bool,
     now_ms: u64,
-) -> Result<IngestReport, SourceError> {
+) -> Result<(IngestReport, Observations), SourceError> {
     let lock = store.lock()?;
     let mut cursors = store.cursors(&lock)?;
     let mut seen = Observations::default();
@@ -159,7 +160,7 @@ pub fn ingest(
     }
     store.add(&lock, plan, &seen)?;
     store.write_cursors(&lock, &cursors)?;
-    Ok(report)
+    Ok((report, seen))
 }
 
 /// The text of an OpenMetrics source: a file, or an `http://` URL whose
@@ -258,14 +259,15 @@ mod tests {
         let plan = Sha256::of(b"plan");
         let routes: BTreeSet<RouteKey> = [RouteKey::new("a", "b")].into();
         let sources = [Source::Metrics(page.display().to_string()), Source::Samples(lines.clone())];
-        let first = ingest(&store, &plan, &routes, &sources, false, 1).expect("ingest");
+        let (first, _) = ingest(&store, &plan, &routes, &sources, false, 1).expect("ingest");
         assert_eq!(first.samples[&lines.display().to_string()], 1);
         assert_eq!(first.samples[&page.display().to_string()], 0, "a first page is the baseline");
         assert_eq!(first.skipped["x->y"], 1);
         std::fs::write(&page, PAGE.replace("} 7", "} 17").replace("} 8", "} 20")).expect("page grows");
         let mut file = std::fs::OpenOptions::new().append(true).open(&lines).expect("open");
         file.write_all(b"te\":\"a->b\",\"latency_us\":9}\n").expect("finish the line");
-        let second = ingest(&store, &plan, &routes, &sources, false, 2).expect("ingest");
+        let (second, added) = ingest(&store, &plan, &routes, &sources, false, 2).expect("ingest");
+        assert_eq!(added.samples(), 13);
         assert_eq!(second.samples[&page.display().to_string()], 12);
         assert_eq!(second.samples[&lines.display().to_string()], 1);
         let seen = store.read(&plan).expect("read");

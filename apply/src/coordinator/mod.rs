@@ -457,5 +457,6 @@ mod calls;
 pub mod changes;
 pub mod lock;
 mod recover;
+pub mod soak;
 #[cfg(test)]
 mod tests;

@@ -317,7 +317,9 @@ impl Handler for DirStore {
                 TxParams::Abort { epoch, txn } => to_value(&self.abort(epoch, &txn)?),
             },
             Method::Rx => to_value(&self.rx(&parse::<RxParams>(params)?.hosts)?),
-            Method::Health => to_value(&HealthResult { ok: self.root.join(META_DIR).is_dir() }),
+            Method::Health => {
+                to_value(&HealthResult { ok: self.root.join(META_DIR).is_dir(), ..HealthResult::default() })
+            }
             Method::Close => to_value(&Empty {}),
         };
         result.map_err(internal)

@@ -246,10 +246,9 @@ impl Driver {
         Ok(result.hosts)
     }
 
-    /// `Health`.
-    pub fn health(&mut self) -> Result<bool, DriverError> {
-        let health: HealthResult = self.call("health", Method::Health, serde_json::json!({}))?;
-        Ok(health.ok)
+    /// `Health`, with whatever telemetry the driver reports.
+    pub fn health(&mut self) -> Result<HealthResult, DriverError> {
+        self.call("health", Method::Health, serde_json::json!({}))
     }
 
     /// `Close`: the driver exits.

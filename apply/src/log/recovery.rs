@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 
 use rtt_canonical::Sha256;
 
-use crate::log::wal::{Decision, EndOutcome, Entry, Record};
+use crate::log::wal::{Decision, EndOutcome, Entry, GateOutcome, Record};
 
 /// A transaction as the log tells it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,6 +35,8 @@ pub struct TxnView {
     pub recoveries: Vec<u64>,
     /// How it ended.
     pub end: Option<EndOutcome>,
+    /// The SLO gate's verdict after it committed, if one was logged.
+    pub gate: Option<GateOutcome>,
 }
 
 /// A log whose records are chained correctly but do not tell a possible story.
@@ -71,11 +73,18 @@ pub fn transactions(records: &[Record]) -> Result<Vec<TxnView>, LogError> {
                     decision: None,
                     recoveries: Vec::new(),
                     end: None,
+                    gate: None,
                 });
             }
             (Entry::Begin { txn, .. }, Some(open)) => {
                 return Err(fail(format!("transaction {txn} begins while {} is unfinished", open.txn)));
             }
+            (Entry::Gate { txn, outcome, .. }, None) => match txns.last_mut() {
+                Some(last) if &last.txn == txn && last.end == Some(EndOutcome::Committed) && last.gate.is_none() => {
+                    last.gate = Some(*outcome);
+                }
+                _ => return Err(fail(format!("gate for {txn}, which is not the last transaction committed"))),
+            },
             (entry, None) => {
                 return Err(fail(format!("{} for {} outside any open transaction", entry.kind(), entry.txn())));
             }
@@ -89,6 +98,9 @@ pub fn transactions(records: &[Record]) -> Result<Vec<TxnView>, LogError> {
                 open.decision = Some(*outcome);
             }
             (Entry::Recover { epoch, .. }, Some(open)) => open.recoveries.push(*epoch),
+            (Entry::Gate { .. }, Some(open)) => {
+                return Err(fail(format!("gate for {} before it ended", open.txn)));
+            }
             (Entry::End { outcome, .. }, Some(open)) => {
                 let consistent = matches!(
                     (open.decision, outcome),
@@ -114,8 +126,9 @@ pub enum Action {
     PresumedAbort(TxnView),
     /// A decision was logged but not every driver heard it: send it again.
     Redeliver(TxnView, Decision),
-    /// The last transaction committed but failed verify: roll back to `from`
-    /// (not for a rollback transaction itself).
+    /// The last transaction committed but failed verify, or its SLO gate
+    /// found a breach: roll back to `from` (not for a rollback transaction
+    /// itself).
     RollBack(TxnView),
 }
 
@@ -128,6 +141,13 @@ pub fn next_action(txns: &[TxnView]) -> Action {
         // A rollback that itself fails verify is not rolled back again: that
         // would swing between two plans; it is reported instead.
         (Some(EndOutcome::VerifyFailed), _) if last.from.is_some() && last.rollback_of.is_none() => {
+            Action::RollBack(last.clone())
+        }
+        // The gate found a breach and the coordinator stopped before the
+        // rollback began: recovery rolls back as the gate decided.
+        (Some(EndOutcome::Committed), _)
+            if last.gate == Some(GateOutcome::Breach) && last.from.is_some() && last.rollback_of.is_none() =>
+        {
             Action::RollBack(last.clone())
         }
         (Some(_), _) => Action::Nothing,
@@ -253,6 +273,59 @@ mod tests {
         let end_without_decision = log(vec![begin("t1", 1, None, 1, None), end("t1", EndOutcome::Committed)]);
         assert!(transactions(&end_without_decision).is_err());
         let stray = log(vec![decide("t9", Decision::Abort)]);
+        assert!(transactions(&stray).is_err());
+    }
+
+    fn gate(txn: &str, outcome: GateOutcome) -> Entry {
+        Entry::Gate { txn: txn.into(), outcome, evidence: Vec::new() }
+    }
+
+    #[test]
+    fn a_gate_breach_whose_rollback_never_began_is_rolled_back_by_recovery() {
+        let committed = vec![
+            begin("t1", 1, None, 1, None),
+            decide("t1", Decision::Commit),
+            end("t1", EndOutcome::Committed),
+            begin("t2", 2, Some(1), 2, None),
+            decide("t2", Decision::Commit),
+            end("t2", EndOutcome::Committed),
+        ];
+        let breach = log([committed.clone(), vec![gate("t2", GateOutcome::Breach)]].concat());
+        let txns = transactions(&breach).expect("consistent");
+        assert!(matches!(next_action(&txns), Action::RollBack(t) if t.txn == "t2" && t.from == Some(plan(1))));
+        for outcome in [GateOutcome::Pass, GateOutcome::NoEvidence] {
+            let kept = log([committed.clone(), vec![gate("t2", outcome)]].concat());
+            assert_eq!(next_action(&transactions(&kept).expect("consistent")), Action::Nothing);
+        }
+        // The rollback began: recovery finishes that transaction, not a second rollback.
+        let rolling =
+            log([committed.clone(), vec![gate("t2", GateOutcome::Breach), begin("t3", 3, Some(2), 1, Some("t2"))]]
+                .concat());
+        assert!(
+            matches!(next_action(&transactions(&rolling).expect("consistent")), Action::PresumedAbort(t) if t.txn == "t3")
+        );
+    }
+
+    #[test]
+    fn a_gate_only_follows_the_last_committed_transaction() {
+        let open = log(vec![begin("t1", 1, None, 1, None), gate("t1", GateOutcome::Pass)]);
+        assert!(transactions(&open).is_err());
+        let aborted = log(vec![
+            begin("t1", 1, None, 1, None),
+            decide("t1", Decision::Abort),
+            end("t1", EndOutcome::Aborted),
+            gate("t1", GateOutcome::Pass),
+        ]);
+        assert!(transactions(&aborted).is_err());
+        let twice = log(vec![
+            begin("t1", 1, None, 1, None),
+            decide("t1", Decision::Commit),
+            end("t1", EndOutcome::Committed),
+            gate("t1", GateOutcome::Pass),
+            gate("t1", GateOutcome::Breach),
+        ]);
+        assert!(transactions(&twice).is_err());
+        let stray = log(vec![gate("t9", GateOutcome::Pass)]);
         assert!(transactions(&stray).is_err());
     }
 

@@ -78,6 +78,28 @@ pub enum Entry {
         /// Details (the hosts that failed verify).
         detail: Option<String>,
     },
+    /// The SLO gate's verdict on a committed transaction after its soak
+    /// (docs/telemetry.md); a breach is followed by a rollback transaction.
+    Gate {
+        /// The transaction judged (the last one, ended `committed`).
+        txn: String,
+        /// The verdict.
+        outcome: GateOutcome,
+        /// The routes that failed, with their readings.
+        evidence: Vec<String>,
+    },
+}
+
+/// The SLO gate's verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GateOutcome {
+    /// Every route observed enough kept its SLO and budget.
+    Pass,
+    /// A route breached: roll back.
+    Breach,
+    /// Too few samples to judge; the plan stays.
+    NoEvidence,
 }
 
 /// A commit decision.
@@ -109,7 +131,8 @@ impl Entry {
             Entry::Begin { txn, .. }
             | Entry::Decision { txn, .. }
             | Entry::Recover { txn, .. }
-            | Entry::End { txn, .. } => txn,
+            | Entry::End { txn, .. }
+            | Entry::Gate { txn, .. } => txn,
         }
     }
 
@@ -120,6 +143,7 @@ impl Entry {
             Entry::Decision { .. } => "decision",
             Entry::Recover { .. } => "recover",
             Entry::End { .. } => "end",
+            Entry::Gate { .. } => "gate",
         }
     }
 }
@@ -248,8 +272,20 @@ fn parse_record(line: &[u8]) -> Result<Record, String> {
 
 /// Fields entries may carry (flattened records cannot deny unknown fields
 /// through serde, so the check is here).
-const ENTRY_FIELDS: [&str; 11] =
-    ["txn", "epoch", "from", "to", "serial", "rollback_of", "participants", "outcome", "reason", "detail", "kind"];
+const ENTRY_FIELDS: [&str; 12] = [
+    "txn",
+    "epoch",
+    "from",
+    "to",
+    "serial",
+    "rollback_of",
+    "participants",
+    "outcome",
+    "reason",
+    "detail",
+    "evidence",
+    "kind",
+];
 
 /// The last record's position, kept outside the log after each transaction
 /// so that cutting whole records off the end is detected.

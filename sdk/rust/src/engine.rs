@@ -19,7 +19,8 @@ use serde_json::{Map, Value, json};
 
 use crate::fsx;
 use crate::protocol::{
-    CAP_PLACEMENTS_WRITE, ErrorCode, HostPlacements, Method, PROTOCOL_VERSION, Placement, Refusal, Vote,
+    CAP_PLACEMENTS_WRITE, ErrorCode, HealthResult, HostPlacements, Method, PROTOCOL_VERSION, Placement, Refusal,
+    RouteLatency, Vote,
 };
 use crate::serve::Handler;
 
@@ -42,6 +43,11 @@ pub trait Backend {
     /// Whether the driver can work.
     fn healthy(&mut self) -> bool {
         true
+    }
+    /// Route latency seen since the last call, and the queue depth now
+    /// (telemetry for `Health`; none by default).
+    fn telemetry(&mut self) -> (Vec<RouteLatency>, Option<u64>) {
+        (Vec::new(), None)
     }
 }
 
@@ -262,7 +268,12 @@ impl<B: Backend> Handler for Driver<B> {
             Method::Open => self.open_session(&params),
             Method::Tx => self.tx(&params),
             Method::Rx => self.rx(&params),
-            Method::Health => Ok(json!({ "ok": self.backend.healthy() })),
+            Method::Health => {
+                let ok = self.backend.healthy();
+                let (routes, queue_depth) = self.backend.telemetry();
+                serde_json::to_value(HealthResult { ok, routes, queue_depth })
+                    .map_err(|e| Refusal::new(ErrorCode::Internal, e.to_string()))
+            }
             Method::Close => Ok(json!({})),
         }
     }

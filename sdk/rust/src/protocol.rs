@@ -270,12 +270,42 @@ pub struct RxResult {
     pub hosts: HostPlacements,
 }
 
-/// `Health` result.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Health` result. `routes` and `queue_depth` are telemetry (an optional
+/// extension of protocol 1, docs/telemetry.md): a driver that has none omits
+/// them, and `{"ok": true}` stays a complete answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HealthResult {
     /// Whether the driver can work.
     pub ok: bool,
+    /// Route latency observed since the previous `Health` answer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub routes: Vec<RouteLatency>,
+    /// Requests waiting in the driver now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue_depth: Option<u64>,
+}
+
+/// Latency samples of one route, as histogram buckets.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteLatency {
+    /// Caller agent.
+    pub from: String,
+    /// Callee agent.
+    pub to: String,
+    /// Samples per bucket; not cumulative, any order.
+    pub buckets: Vec<LatencyBucket>,
+}
+
+/// Samples whose latency was at most `le_us` (and above the next lower bound).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyBucket {
+    /// Upper bound, µs.
+    pub le_us: u64,
+    /// Samples.
+    pub count: u64,
 }
 
 /// An empty object (`Open`, `Tx` commit/abort and `Close` results).
