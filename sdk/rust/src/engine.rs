@@ -359,3 +359,45 @@ fn host_placements(params: &Map<String, Value>) -> Result<HostPlacements, Refusa
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::protocol::LatencyBucket;
+
+    struct Observed;
+
+    impl Backend for Observed {
+        fn stage(&mut self, _: &str, _: &str, _: &HostPlacements) -> Result<Vote, String> {
+            Ok(Vote::Yes)
+        }
+        fn commit(&mut self, _: &str, _: &[String]) -> Result<(), String> {
+            Ok(())
+        }
+        fn abort(&mut self, _: &str, _: &[String]) -> Result<(), String> {
+            Ok(())
+        }
+        fn read(&mut self, _: &str) -> Result<Vec<Placement>, String> {
+            Ok(Vec::new())
+        }
+        fn telemetry(&mut self) -> (Vec<RouteLatency>, Option<u64>) {
+            let buckets = vec![LatencyBucket { le_us: 250, count: 7 }];
+            (vec![RouteLatency { from: "a".into(), to: "b".into(), buckets }], Some(3))
+        }
+    }
+
+    #[test]
+    fn health_carries_the_backends_telemetry_and_stays_plain_without_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut driver = Driver::open("t", dir.path(), Observed).expect("opens");
+        let health = driver.handle(Method::Health, json!({})).expect("answers");
+        assert_eq!(
+            health,
+            json!({"ok": true, "queue_depth": 3, "routes": [{"from": "a", "to": "b", "buckets": [{"le_us": 250, "count": 7}]}]})
+        );
+        let parsed: HealthResult = serde_json::from_value(health).expect("the coordinator's type reads it");
+        assert_eq!(parsed.routes[0].buckets[0].count, 7);
+        let plain: HealthResult = serde_json::from_value(json!({"ok": true})).expect("protocol 1 as before");
+        assert_eq!(plain, HealthResult { ok: true, ..HealthResult::default() });
+    }
+}
