@@ -84,6 +84,8 @@ pub enum Command {
     Gate(GateCommandArgs),
     /// Observed route latency: read OpenMetrics pages and JSON lines into the store.
     Telemetry(TelemetryArgs),
+    /// Fit latency per locality level and service time per agent to observed route p99s; write a profile for plan --profile.
+    Calibrate(CalibrateArgs),
     /// Check the write-ahead log.
     Wal(WalArgs),
     /// Driver tools: write a new driver in any of 13 languages, the conformance harness, the built-in dir driver.
@@ -162,6 +164,9 @@ pub struct PlanArgs {
     /// Show what the objective is made of and what binds.
     #[arg(long)]
     pub explain: bool,
+    /// Plan with the latencies a calibration measured (`rtt calibrate`): its levels' latency_us and agents' service_us replace the config's.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
@@ -185,6 +190,29 @@ pub struct ExplainArgs {
     /// Write the churn trade-off chart (SVG) here.
     #[arg(long, value_name = "FILE")]
     pub chart: Option<PathBuf>,
+    /// The calibration the plan was made with (`rtt plan --profile`).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `rtt calibrate`.
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// Config file (default: the rtt.cue, rtt.yaml, rtt.yml or rtt.json in this directory).
+    #[arg(long, value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The plan whose observations to fit (default: the plan in force).
+    #[arg(long, value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+    /// Write the profile here (default: RTT/calibration.json).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Samples a route needs before it is fitted.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub min_samples: u64,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

@@ -112,3 +112,29 @@ pub enum NoConfig {
     #[diagnostic(help("name the one to use on the command line"))]
     Ambiguous(Vec<String>),
 }
+
+/// The config with a calibration's latencies in it (`--profile`,
+/// docs/telemetry.md), or as it was without one.
+pub fn with_calibration(
+    loaded: rtt_schema::LoadedConfig,
+    profile: Option<&Path>,
+) -> Result<rtt_schema::LoadedConfig, Failure> {
+    let Some(path) = profile else { return Ok(loaded) };
+    let bytes = read_bytes(path).map_err(|e| BadCalibration { path: path.to_owned(), reason: e.to_string() })?;
+    let profile = rtt_telemetry::calibrate::Profile::parse(&bytes)
+        .map_err(|reason| BadCalibration { path: path.to_owned(), reason })?;
+    let (loaded, skipped) = loaded.calibrated(&profile.latency_us, &profile.service_us)?;
+    for agent in skipped {
+        crate::output::note(format_args!("note: the calibration's agent `{agent}` is not in the config; skipped"));
+    }
+    Ok(loaded)
+}
+
+/// A calibration profile that cannot be read.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("failed to read the calibration {}: {reason}", path.display())]
+#[diagnostic(code(rtt::calibrate::bad_profile), help("write one with `rtt calibrate`"))]
+pub struct BadCalibration {
+    path: PathBuf,
+    reason: String,
+}

@@ -62,3 +62,27 @@ pub fn apply_workspace(config: &Path, dir: Option<&Path>) -> Workspace {
     ));
     workspace
 }
+
+/// The plan a telemetry command works on: the file given, or the plan in
+/// force (kept under `.rtt/state/plans/`). Its hash and document.
+pub fn plan_or_applied(
+    workspace: &Workspace,
+    plan: Option<&Path>,
+) -> Result<(rtt_canonical::Sha256, rtt_plan::PlanDocument), crate::exit::Failure> {
+    match plan {
+        Some(path) => {
+            let parsed = rtt_trust::parse_plan(&crate::files::read_plan_bytes(path)?)?;
+            Ok((parsed.hash, parsed.document))
+        }
+        None => {
+            let applied = rtt_trust::state::read_applied(&workspace.state_dir())?.ok_or(NothingApplied)?;
+            Ok((applied.plan, workspace.load_plan(&applied.plan)?.0))
+        }
+    }
+}
+
+/// Nothing is in force, and no plan was named.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+#[error("nothing is applied yet, so there is no plan to work on")]
+#[diagnostic(code(rtt::telemetry::nothing_applied), help("apply a plan first, or name one with --plan"))]
+pub struct NothingApplied;

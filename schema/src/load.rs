@@ -3,6 +3,7 @@
 //! read and, for `.cue`, the `cue export` call.
 
 use miette::Diagnostic;
+use std::collections::BTreeMap;
 use std::path::Path as FsPath;
 
 use crate::cue::{self, CueError};
@@ -79,6 +80,40 @@ impl LoadedConfig {
         Ok(self)
     }
 
+    /// The config with the latencies a calibration measured (`rtt plan
+    /// --profile`, docs/telemetry.md): the named levels' `latency_us` and
+    /// agents' `service_us` replaced in the config itself, so that a plan's
+    /// `inputs.config` says what was planned. Returns the agents the
+    /// calibration names that the config no longer has (skipped).
+    pub fn calibrated(
+        mut self,
+        latency_us: &BTreeMap<String, f64>,
+        service_us: &BTreeMap<String, f64>,
+    ) -> Result<(LoadedConfig, Vec<String>), ConfigError> {
+        let levels = &mut self.config.topology.latency_us;
+        for (level, value) in latency_us {
+            let slot = match level.as_str() {
+                "numa" => &mut levels.numa,
+                "host" => &mut levels.host,
+                "rack" => &mut levels.rack,
+                "zone" => &mut levels.zone,
+                "region" => &mut levels.region,
+                _ => return Err(ConfigError::UnknownLevel { name: level.clone() }),
+            };
+            *slot = *value;
+        }
+        let mut skipped = Vec::new();
+        for (agent, value) in service_us {
+            match self.config.agents.iter_mut().find(|a| &a.id == agent) {
+                Some(found) => found.service_us = *value,
+                None => skipped.push(agent.clone()),
+            }
+        }
+        self.model =
+            validate::refine(&self.config).map_err(|issues| ConfigError::invalid(&self.source, &self.root, issues))?;
+        Ok((self, skipped))
+    }
+
     /// The normalised config as JSON (defaults filled, keys sorted).
     pub fn normalized_json(&self) -> Result<serde_json::Value, serde_json::Error> {
         serde_json::to_value(&self.config)
@@ -126,6 +161,13 @@ pub enum ConfigError {
     #[error("failed to drain `{name}`: no such host in the config")]
     #[diagnostic(help("--drain takes host names from topology.hosts"))]
     UnknownDrain {
+        /// The name given.
+        name: String,
+    },
+    /// A calibration names a locality level SPEC §4 does not have.
+    #[error("failed to apply the calibration: `{name}` is not a locality level")]
+    #[diagnostic(help("levels are numa, host, rack, zone and region"))]
+    UnknownLevel {
         /// The name given.
         name: String,
     },

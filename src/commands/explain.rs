@@ -16,8 +16,8 @@ use crate::exit::Internal;
 use crate::files::read_plan;
 use crate::render;
 
-pub fn run(args: &ExplainArgs) -> Result<ExitCode, Failure> {
-    let loaded = rtt_schema::load(&args.config)?;
+pub fn run(args: &ExplainArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
+    let loaded = crate::files::with_calibration(rtt_schema::load(&args.config)?, args.profile.as_deref())?;
     let plan = read_plan(&args.plan)?;
     let previous = args.previous.as_deref().map(read_plan).transpose()?;
     let what_ifs = parse_what_ifs(&loaded, &args.what_if)?;
@@ -28,11 +28,26 @@ pub fn run(args: &ExplainArgs) -> Result<ExitCode, Failure> {
     let input = Input::new(&loaded.model, Internal::config_hash(&loaded.config)?, &plan, previous.as_ref(), &what_ifs);
     let explanation = rtt_planner::explain::explain(&input)?;
     drop(ticker);
+    let observed = observed(&plan, &args.config, dir)?;
     let output = match args.format {
-        Format::Text => render::explain::text(&explanation),
+        Format::Text => {
+            let mut text = render::explain::text(&explanation);
+            if !observed.is_empty() {
+                text.push_str("\nplanned vs observed (under this plan, from the telemetry store)\n");
+                text.push_str(&render::telemetry::route_table(&observed));
+            }
+            text
+        }
         Format::Json => {
-            let mut json =
-                serde_json::to_string_pretty(&explanation).map_err(|e| Internal { reason: e.to_string() })?;
+            let observed: Vec<serde_json::Value> = observed
+                .iter()
+                .map(|r| {
+                    serde_json::json!({"route": r.route, "planned_p99_us": r.planned_p99_us,
+                    "slo_p99_us": r.slo_p99_us, "observed": r.observed})
+                })
+                .collect();
+            let document = WithObserved { explanation: &explanation, observed };
+            let mut json = serde_json::to_string_pretty(&document).map_err(|e| Internal { reason: e.to_string() })?;
             json.push('\n');
             json
         }
@@ -42,6 +57,46 @@ pub fn run(args: &ExplainArgs) -> Result<ExitCode, Failure> {
     }
     std::io::stdout().write_all(output.as_bytes()).map_err(|e| Internal { reason: e.to_string() })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The explanation, and `observed` when the telemetry store has readings
+/// of the plan (absent otherwise, so the document is as before).
+#[derive(serde::Serialize)]
+struct WithObserved<'a> {
+    #[serde(flatten)]
+    explanation: &'a Explanation,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    observed: Vec<serde_json::Value>,
+}
+
+/// The plan's routes with what the telemetry store (beside the config)
+/// observed under it; empty when nothing was.
+fn observed(
+    plan: &rtt_plan::PlanDocument,
+    config: &Path,
+    dir: Option<&Path>,
+) -> Result<Vec<render::telemetry::RouteRow>, Failure> {
+    let hash = plan.hash().map_err(|e| Internal { reason: e.to_string() })?;
+    let layout = crate::workspace::rtt_dir(dir, Some(config));
+    let seen = rtt_telemetry::store::Store::new(&layout).read(&hash)?;
+    if seen.routes.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(plan
+        .routes
+        .iter()
+        .map(|r| {
+            let observed = seen.summary(&rtt_telemetry::RouteKey::new(&r.from, &r.to));
+            let over = matches!((r.slo_p99_us, observed), (Some(slo), Some(o)) if o.p99_us as f64 > slo);
+            render::telemetry::RouteRow {
+                route: format!("{}->{}", r.from, r.to),
+                planned_p99_us: r.p99_us,
+                slo_p99_us: r.slo_p99_us,
+                observed,
+                note: if over { "over SLO".to_owned() } else { String::new() },
+            }
+        })
+        .collect())
 }
 
 /// Parses every `--what-if` before any work starts, so a typo costs nothing.

@@ -48,16 +48,7 @@ pub fn gate(args: &GateCommandArgs, dir: Option<&Path>) -> Result<ExitCode, Fail
 
 pub fn ingest(args: &IngestArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
     let workspace = crate::workspace::apply_workspace(&config_path(args.config.as_deref())?, dir);
-    let (hash, document) = match &args.plan {
-        Some(path) => {
-            let parsed = rtt_trust::parse_plan(&crate::files::read_plan_bytes(path)?)?;
-            (parsed.hash, parsed.document)
-        }
-        None => {
-            let applied = rtt_trust::state::read_applied(&workspace.state_dir())?.ok_or(NothingApplied)?;
-            (applied.plan, workspace.load_plan(&applied.plan)?.0)
-        }
-    };
+    let (hash, document) = crate::workspace::plan_or_applied(&workspace, args.plan.as_deref())?;
     let sources: Vec<Source> = args
         .metrics
         .iter()
@@ -85,12 +76,6 @@ pub fn ingest(args: &IngestArgs, dir: Option<&Path>) -> Result<ExitCode, Failure
     );
     Ok(ExitCode::SUCCESS)
 }
-
-/// Nothing is in force, so `ingest` has no plan to file samples under.
-#[derive(Debug, thiserror::Error, miette::Diagnostic)]
-#[error("nothing is applied yet, so there is no plan to file the samples under")]
-#[diagnostic(code(rtt::telemetry::nothing_applied), help("apply a plan first, or name the plan with --plan"))]
-struct NothingApplied;
 
 fn note_skipped(report: &IngestReport) {
     for (route, samples) in &report.skipped {

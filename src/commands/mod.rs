@@ -1,6 +1,7 @@
 //! One module per command; this file only dispatches.
 
 mod apply;
+mod calibrate;
 mod diff;
 mod driver;
 mod explain;
@@ -32,7 +33,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Init(args) => init::run(&args),
         Command::Validate(args) => validate::run(&args, cli.all_errors),
         Command::Plan(args) => plan::run(&args, dir),
-        Command::Explain(args) => explain::run(&args),
+        Command::Explain(args) => explain::run(&args, dir),
         Command::Diff(args) => diff::run(&args),
         Command::Registry(mut args) => {
             args.layout = rtt_dir(None);
@@ -66,6 +67,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Rollback(args) => apply::rollback(&args, dir),
         Command::Status(args) => apply::status(&args, dir),
         Command::Gate(args) => gate::gate(&args, dir),
+        Command::Calibrate(args) => calibrate::run(&args, dir),
         Command::Telemetry(args) => match args.command {
             crate::cli::TelemetryCommand::Ingest(args) => gate::ingest(&args, dir),
         },

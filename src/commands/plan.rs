@@ -32,7 +32,8 @@ pub fn run(args: &PlanArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
     let path = config_path(args.config.as_deref())?;
     // Read the key before solving, so a wrong path fails in milliseconds, not after the solve.
     let sign_key = args.sign_key.as_deref().map(rtt_trust::keyfile::read_secret_key).transpose()?;
-    let loaded = rtt_schema::load(&path)?.drained(&args.drain)?;
+    let loaded =
+        crate::files::with_calibration(rtt_schema::load(&path)?, args.profile.as_deref())?.drained(&args.drain)?;
     let previous = args.previous.as_deref().map(read_plan).transpose()?;
     // Views first: a missing manifest should fail before minutes of solving.
     let rtt_dir = crate::workspace::rtt_dir(dir, Some(&path));

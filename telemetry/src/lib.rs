@@ -12,6 +12,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub mod calibrate;
 pub mod cursors;
 pub mod gate;
 pub mod histogram;
