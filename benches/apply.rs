@@ -53,7 +53,7 @@ fn apply(workspace: &Workspace, fleet: &Fleet, bytes: &[u8]) {
     let mut coordinator = Coordinator::open(workspace.clone(), fleet.clone(), Faults::disabled()).expect("open");
     coordinator.recover().expect("recover");
     coordinator.apply(&plan).expect("apply");
-    assert!(coordinator.finish().is_empty());
+    assert!(coordinator.finish().0.is_empty());
 }
 
 /// One measured transaction: (wall time, (file, directory) fsyncs), then the floor of as many fsyncs.

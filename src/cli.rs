@@ -86,6 +86,8 @@ pub enum Command {
     Telemetry(TelemetryArgs),
     /// Fit latency per locality level and service time per agent to observed route p99s; write a profile for plan --profile.
     Calibrate(CalibrateArgs),
+    /// Flight records: the last events of apply, recover and rollback runs (WAL steps, driver calls, breakers, gate readings).
+    Flight(FlightArgs),
     /// Check the write-ahead log.
     Wal(WalArgs),
     /// Driver tools: write a new driver in any of 13 languages, the conformance harness, the built-in dir driver.
@@ -196,6 +198,29 @@ pub struct ExplainArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// `rtt flight`.
+#[derive(Debug, Args)]
+pub struct FlightArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: FlightCommand,
+}
+
+/// `rtt flight` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum FlightCommand {
+    /// List the flight records, oldest first.
+    List(WorkspaceArgs),
+    /// Show a flight record as a timeline (default: the newest).
+    Show {
+        /// Its id (a prefix is enough when it is unique).
+        id: Option<String>,
+        /// Where, and how to print.
+        #[command(flatten)]
+        workspace: WorkspaceArgs,
+    },
 }
 
 /// `rtt calibrate`.
@@ -561,6 +586,9 @@ pub struct ApplyArgs {
     /// After the commit, watch observed route latency this long (e.g. 60s) and roll back automatically on an SLO breach.
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub soak: Option<std::time::Duration>,
+    /// Keep a flight record of this run (.rtt/flight/) even when all goes well; one is always kept on an abort, a rollback, a failed gate or a recovery.
+    #[arg(long)]
+    pub flight_record: bool,
     /// Time between readings during the soak (default: a tenth of it, between 100ms and 5s).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration, requires = "soak")]
     pub soak_interval: Option<std::time::Duration>,

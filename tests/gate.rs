@@ -139,6 +139,28 @@ fn a_plan_that_breaches_its_slo_in_the_soak_is_rolled_back_automatically() {
     assert_eq!(rollback["to"], p1.to_string());
     ok(root, &["wal", "verify"]);
 
+    // So does the flight record the breach kept: the readings, the verdict, the rollback's calls.
+    let list = support::stdout(&ok(root, &["flight", "list"]));
+    assert!(list.contains("-gate "), "{list}");
+    let flight = json(&ok(root, &["flight", "show", "--format", "json"]));
+    assert_eq!(flight["reason"], "gate");
+    let events = flight["events"].as_array().expect("events");
+    let verdict = events.iter().find(|e| e["what"]["event"] == "verdict").expect("a verdict event");
+    assert_eq!(verdict["what"]["outcome"], "breach");
+    assert_eq!(verdict["what"]["evidence"][0], serde_json::Value::String(evidence.to_owned()));
+    assert!(events.iter().any(|e| e["what"]["event"] == "reading"), "soak readings are recorded");
+    let health =
+        events.iter().find(|e| e["what"]["event"] == "call" && e["what"]["phase"] == "health").expect("a Health call");
+    assert!(health["what"]["response"].as_str().expect("response").contains("\"routes\""), "{health:#}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["what"]["event"] == "wal" && e["what"]["kind"] == "begin" && e["what"]["txn"] != gate["txn"]),
+        "the rollback transaction is on the record"
+    );
+    let timeline = support::stdout(&ok(root, &["flight", "show"]));
+    assert!(timeline.contains("verdict   breach"), "{timeline}");
+
     // Status: planned against observed for the plan in force; the last verdict.
     let text = support::stdout(&ok(root, &["status"]));
     assert!(text.contains("gate      last verdict: breach"), "{text}");
@@ -182,7 +204,16 @@ fn a_crash_between_the_verdict_and_the_rollback_is_finished_by_recovery() {
     assert_eq!(killed.status.code(), None, "killed by the fault: {}", support::stderr(&killed));
     let status = json(&ok(root, &["status", "--format", "json"]));
     assert!(status["rollback_pending"].is_string(), "{status:#}");
-    ok(root, &["recover"]);
+    let recovered = ok(root, &["recover"]);
+    // The killed run's events became a record of their own; the recovery kept one too.
+    let notes = support::stderr(&recovered);
+    assert!(notes.contains("the previous run stopped without finishing; its flight record is"), "{notes}");
+    let list = support::stdout(&ok(root, &["flight", "list"]));
+    assert!(list.contains("-crash ") && list.contains("-recovery "), "{list}");
+    let crash = list.lines().find(|l| l.contains("-crash ")).and_then(|l| l.split_whitespace().next()).expect("id");
+    let crashed = json(&ok(root, &["flight", "show", crash, "--format", "json"]));
+    let last = crashed["events"].as_array().and_then(|e| e.last()).expect("events");
+    assert_eq!(last["what"]["kind"], "gate", "the killed run's last event is the verdict's WAL record: {last:#}");
     let status = json(&ok(root, &["status", "--format", "json"]));
     assert_eq!(status["applied"]["plan"], p1.to_string());
     assert_eq!(placements(root, "h2"), serde_json::json!([]));

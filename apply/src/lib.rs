@@ -12,6 +12,8 @@
 //!   its lock, change sets and breakers.
 //! - [`workspace`], [`status`], [`telemetry`], [`fault`]: the files apply
 //!   keeps, read-only views of them, phase timings, the crash-matrix hooks.
+//! - [`flight`]: the flight recorder (the last events of a run, flushed on
+//!   abort, rollback, a failed gate, crash recovery and on demand).
 //!
 //! Every durable write goes through `rtt-durable`. Not here: signature
 //! checks (`rtt-trust`) and the planner. Formats and rules: docs/apply.md.
@@ -21,6 +23,7 @@ pub mod admission;
 pub mod coordinator;
 pub mod driver;
 pub mod fault;
+pub mod flight;
 pub mod log;
 pub mod status;
 pub mod telemetry;

@@ -22,6 +22,8 @@
 //! .rtt/telemetry/routes/<hex>.json                 observed route latency under a plan (HDR histograms)
 //! .rtt/telemetry/cursors.json                      where each telemetry source was last read
 //! .rtt/telemetry/lock                              the telemetry store's writer lock (flock)
+//! .rtt/flight/<id>.json                            a flight record: the last events of a run (abort, crash, rollback)
+//! .rtt/flight/live.jsonl, live.old.jsonl           the running coordinator's events, written through (a crash leaves them)
 //! .rtt/logs/<driver>.log                           stderr of driver processes
 //! .rtt/mount.log                                   log of a background mount
 //! .rtt/mounts/<16 hex>.json                        a running mount's record (`rtt mount status`)
@@ -110,6 +112,11 @@ impl Layout {
     /// `telemetry/lock`.
     pub fn telemetry_lock(&self) -> PathBuf {
         self.root.join("telemetry").join("lock")
+    }
+
+    /// `flight/`: flight records and the live event segments.
+    pub fn flight(&self) -> PathBuf {
+        self.root.join("flight")
     }
 
     /// `drivers/<driver>/`: an external driver's root when the config names none

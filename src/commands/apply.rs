@@ -41,6 +41,7 @@ pub fn apply(args: &ApplyArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> 
         eprintln!("rtt: {warning}");
     }
     let mut coordinator = start(&workspace, fleet)?;
+    coordinator.record_always = args.flight_record;
     finish_open_transaction(&mut coordinator)?;
     if in_force(coordinator.applied()?.as_ref()) {
         let (hash, serial) = (parsed.hash.to_string(), parsed.document.serial);
@@ -260,8 +261,8 @@ fn load(config: Option<&Path>, dir: Option<&Path>) -> Result<(Workspace, Fleet),
 
 /// A coordinator holding the lock, its WAL checked.
 fn start(workspace: &Workspace, fleet: Fleet) -> Result<Coordinator, Failure> {
-    let coordinator = Coordinator::open(workspace.clone(), fleet, Faults::from_env("coordinator"))?;
-    for note in &coordinator.notes {
+    let mut coordinator = Coordinator::open(workspace.clone(), fleet, Faults::from_env("coordinator"))?;
+    for note in std::mem::take(&mut coordinator.notes) {
         crate::output::note(format_args!("note: {note}"));
     }
     Ok(coordinator)
@@ -290,8 +291,16 @@ fn conclude(
     format: Format,
     soaked: Option<SoakReport>,
 ) -> Result<ExitCode, Failure> {
-    for problem in coordinator.finish() {
+    let (problems, flights) = coordinator.finish();
+    for problem in problems {
         eprintln!("rtt: warning: {problem}");
+    }
+    for flight in &flights {
+        crate::output::note(format_args!(
+            "flight record: {} (rtt flight show {})",
+            flight.display(),
+            flight.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+        ));
     }
     if let Some(soaked) = &soaked {
         for problem in &soaked.problems {

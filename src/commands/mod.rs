@@ -5,6 +5,7 @@ mod calibrate;
 mod diff;
 mod driver;
 mod explain;
+mod flight;
 mod gate;
 mod init;
 mod keygen;
@@ -68,6 +69,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Status(args) => apply::status(&args, dir),
         Command::Gate(args) => gate::gate(&args, dir),
         Command::Calibrate(args) => calibrate::run(&args, dir),
+        Command::Flight(args) => match args.command {
+            crate::cli::FlightCommand::List(args) => flight::list(&args, dir),
+            crate::cli::FlightCommand::Show { id, workspace } => flight::show(id.as_deref(), &workspace, dir),
+        },
         Command::Telemetry(args) => match args.command {
             crate::cli::TelemetryCommand::Ingest(args) => gate::ingest(&args, dir),
         },

@@ -4,5 +4,6 @@
 
 pub mod diff;
 pub mod explain;
+pub mod flight;
 pub mod number;
 pub mod telemetry;

@@ -38,6 +38,7 @@ impl Coordinator {
         if undelivered.is_empty() {
             Ok(())
         } else {
+            self.flush_flight("in_doubt", txn);
             Err(ApplyError::InDoubt { txn: txn.to_owned(), decision, drivers: undelivered })
         }
     }
@@ -166,7 +167,7 @@ impl Coordinator {
                     }))
                 }
             };
-            self.drivers.insert(name.to_owned(), Driver::new(name, endpoint));
+            self.drivers.insert(name.to_owned(), Driver::new(name, endpoint).recorded(self.recorder.clone()));
         }
         self.drivers
             .get_mut(name)

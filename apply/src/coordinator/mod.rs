@@ -32,6 +32,7 @@ use crate::driver::dir::DirStore;
 use crate::driver::protocol::{CAP_PLACEMENTS_WRITE, OpenParams, ProbeResult, Vote};
 use crate::driver::{Driver, DriverError, InProcess};
 use crate::fault::Faults;
+use crate::flight::{Recorder, What};
 use crate::log::recovery::{Action, LogError, TxnView, highest_epoch, next_action, transactions};
 use crate::log::wal::{Decision, EndOutcome, Entry, Wal, WalError};
 use crate::telemetry::{self, Sample};
@@ -202,6 +203,11 @@ pub struct Coordinator {
     failed: BTreeSet<String>,
     /// Things worth telling the operator (a holder that died holding the lock, torn record).
     pub notes: Vec<String>,
+    recorder: Recorder,
+    /// Flight records written by this run.
+    pub flights: Vec<std::path::PathBuf>,
+    /// Flush a flight record when the run finishes, whatever happened (on demand).
+    pub record_always: bool,
     _lock: CoordinatorLock,
 }
 
@@ -219,6 +225,30 @@ impl Coordinator {
             notes.push(format!("set aside a torn WAL record ({len} bytes at offset {offset}) left by a crash"));
         }
         let breakers = workspace.read_breakers()?;
+        // The recorder is evidence, not state: a recorder that cannot start
+        // leaves the run unrecorded, never stopped.
+        let (recorder, crashed) = match Recorder::open(&workspace.layout.flight()) {
+            Ok(opened) => opened,
+            Err(e) => {
+                notes.push(format!("the flight recorder is off: {e}"));
+                (Recorder::disabled(), Vec::new())
+            }
+        };
+        let mut flights = Vec::new();
+        if !crashed.is_empty() {
+            let label = wal.records().last().map_or("coordinator".to_owned(), |r| r.entry.txn().to_owned());
+            match Recorder::flush(&recorder, "crash", &label, &crashed) {
+                Ok(Some(path)) => {
+                    notes.push(format!(
+                        "the previous run stopped without finishing; its flight record is {}",
+                        path.display()
+                    ));
+                    flights.push(path);
+                }
+                Ok(None) => {}
+                Err(e) => notes.push(format!("failed to keep the previous run's flight record: {e}")),
+            }
+        }
         Ok(Coordinator {
             workspace,
             fleet,
@@ -229,8 +259,32 @@ impl Coordinator {
             opened: BTreeSet::new(),
             failed: BTreeSet::new(),
             notes,
+            recorder,
+            flights,
+            record_always: false,
             _lock: lock,
         })
+    }
+
+    /// Appends to the WAL (fsynced) and records the step.
+    fn log(&mut self, entry: Entry) -> Result<(), ApplyError> {
+        let record = self.wal.append(entry, &self.faults)?;
+        self.recorder.record(What::Wal {
+            kind: record.entry.kind().to_owned(),
+            txn: record.entry.txn().to_owned(),
+            seq: record.seq,
+        });
+        Ok(())
+    }
+
+    /// Writes a flight record of this run so far (`reason`: abort,
+    /// rollback, gate, recovery, requested); a failure is a note.
+    pub fn flush_flight(&mut self, reason: &str, label: &str) {
+        match self.recorder.flush(reason, label, &[]) {
+            Ok(Some(path)) => self.flights.push(path),
+            Ok(None) => {}
+            Err(e) => self.notes.push(format!("failed to write the flight record: {e}")),
+        }
     }
 
     /// The plan in force.
@@ -276,7 +330,7 @@ impl Coordinator {
     /// Closes every driver, saves breakers and telemetry. Returns notes on
     /// anything that went wrong while closing (the transaction's outcome is
     /// already durable by then).
-    pub fn finish(mut self) -> Vec<String> {
+    pub fn finish(mut self) -> (Vec<String>, Vec<std::path::PathBuf>) {
         let mut problems = Vec::new();
         let now = now_ms();
         let mut samples = Vec::new();
@@ -296,7 +350,14 @@ impl Coordinator {
                     ok: timing.ok,
                 });
             }
-            self.breakers.entry(name.clone()).or_default().record(!self.failed.contains(&name), now);
+            let breaker = self.breakers.entry(name.clone()).or_default();
+            let before = breaker.position;
+            breaker.record(!self.failed.contains(&name), now);
+            if breaker.position != before {
+                let position = |p| format!("{p:?}").to_lowercase();
+                let (from, to) = (position(before), position(breaker.position));
+                self.recorder.record(What::Breaker { driver: name.clone(), from, to });
+            }
         }
         if let Err(e) = self.workspace.write_breakers(&self.breakers) {
             problems.push(e.to_string());
@@ -304,7 +365,13 @@ impl Coordinator {
         if let Err(e) = telemetry::append(&self.workspace.layout.telemetry(), &samples) {
             problems.push(format!("failed to write telemetry: {e}"));
         }
-        problems
+        if self.record_always {
+            let label = self.wal.records().last().map_or("coordinator".to_owned(), |r| r.entry.txn().to_owned());
+            self.flush_flight("requested", &label);
+        }
+        problems.append(&mut self.notes);
+        self.recorder.close();
+        (problems, std::mem::take(&mut self.flights))
     }
 
     /// Steps 1–8 of the module docs.
@@ -337,18 +404,15 @@ impl Coordinator {
         let txn = format!("t{epoch}");
         self.workspace.keep_plan(&to.hash, &to.bytes)?;
         let participants = changes.iter().map(|(d, hosts)| (d.clone(), hosts.keys().cloned().collect())).collect();
-        self.wal.append(
-            Entry::Begin {
-                txn: txn.clone(),
-                epoch,
-                from: from.as_ref().map(|(hash, _)| *hash),
-                to: to.hash,
-                serial: to.document.serial,
-                rollback_of: rollback_of.map(str::to_owned),
-                participants,
-            },
-            &self.faults,
-        )?;
+        self.log(Entry::Begin {
+            txn: txn.clone(),
+            epoch,
+            from: from.as_ref().map(|(hash, _)| *hash),
+            to: to.hash,
+            serial: to.document.serial,
+            rollback_of: rollback_of.map(str::to_owned),
+            participants,
+        })?;
         let mut reasons = Vec::new();
         // Drivers that may hold a prepared transaction: those sent a prepare
         // that did not answer with a refusal. Only they need an abort.
@@ -379,7 +443,7 @@ impl Coordinator {
         }
         let decision = if reasons.is_empty() { Decision::Commit } else { Decision::Abort };
         let reason = (!reasons.is_empty()).then(|| reasons.join("; "));
-        self.wal.append(Entry::Decision { txn: txn.clone(), outcome: decision, reason }, &self.faults)?;
+        self.log(Entry::Decision { txn: txn.clone(), outcome: decision, reason })?;
         let targets: Vec<String> = match decision {
             Decision::Commit => changes.keys().cloned().collect(),
             Decision::Abort => maybe_prepared,
@@ -387,6 +451,7 @@ impl Coordinator {
         self.deliver_all(&targets, decision, epoch, &txn, to.hash)?;
         if decision == Decision::Abort {
             self.end(&txn, EndOutcome::Aborted, None)?;
+            self.flush_flight("abort", &txn);
             return Err(ApplyError::Aborted { txn, reasons });
         }
         self.finish_commit(&txn, epoch, &changes, from, to, rollback_of)
@@ -429,22 +494,32 @@ impl Coordinator {
                 let (document, bytes) = self.workspace.load_plan(&hash)?;
                 let previous = PlanToApply::verified(document, hash, bytes);
                 let current = (to.hash, to.document.clone());
-                match self.transaction(Some(current), &previous, Some(txn)) {
+                let rollback = match self.transaction(Some(current), &previous, Some(txn)) {
                     Ok(back) => format!("rolled back to {hash} by transaction {}", back.txn),
                     Err(e) => format!("the rollback to {hash} failed: {e}"),
-                }
+                };
+                self.flush_flight("rollback", txn);
+                rollback
             }
         };
         Err(ApplyError::VerifyFailed { txn: txn.to_owned(), mismatches, rollback })
     }
 
     fn end(&mut self, txn: &str, outcome: EndOutcome, detail: Option<String>) -> Result<(), ApplyError> {
-        self.wal.append(Entry::End { txn: txn.to_owned(), outcome, detail }, &self.faults)?;
+        self.log(Entry::End { txn: txn.to_owned(), outcome, detail })?;
         if let Some(anchor) = self.wal.anchor() {
             self.workspace.write_anchor(&anchor)?;
         }
         self.faults.point("anchored");
         Ok(())
+    }
+}
+
+impl Drop for Coordinator {
+    /// A run that ends, even by an error, ended: its live flight segments go
+    /// (only a killed process leaves them, for the next run to find).
+    fn drop(&mut self) {
+        self.recorder.close();
     }
 }
 

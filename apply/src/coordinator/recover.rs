@@ -9,6 +9,15 @@ impl Coordinator {
     /// again; no decision means abort; a commit that failed verify is rolled
     /// back. `Ok(None)` when there was nothing to do.
     pub fn recover(&mut self) -> Result<Option<Report>, ApplyError> {
+        let recovered = self.recover_open();
+        if let Ok(Some(report)) = &recovered {
+            let txn = report.txn.clone();
+            self.flush_flight("recovery", &txn);
+        }
+        recovered
+    }
+
+    fn recover_open(&mut self) -> Result<Option<Report>, ApplyError> {
         let txns = transactions(self.wal.records())?;
         let view = match next_action(&txns) {
             Action::Nothing => return Ok(None),
@@ -71,11 +80,10 @@ impl Coordinator {
         if !unreachable.is_empty() {
             return Err(ApplyError::InDoubt { txn: view.txn, decision: decision_or_abort, drivers: unreachable });
         }
-        self.wal.append(Entry::Recover { txn: view.txn.clone(), epoch }, &self.faults)?;
+        self.log(Entry::Recover { txn: view.txn.clone(), epoch })?;
         if decision.is_none() {
             let reason = Some("presumed abort: the coordinator stopped before deciding".to_owned());
-            self.wal
-                .append(Entry::Decision { txn: view.txn.clone(), outcome: Decision::Abort, reason }, &self.faults)?;
+            self.log(Entry::Decision { txn: view.txn.clone(), outcome: Decision::Abort, reason })?;
         }
         // Recovery does not know who was sent a prepare: every participant hears the decision.
         let targets: Vec<String> = changes.keys().cloned().collect();

@@ -14,6 +14,7 @@ use rtt_telemetry::store::Store;
 use rtt_telemetry::{Observations, RouteKey};
 
 use super::*;
+use crate::flight::What;
 use crate::log::wal::GateOutcome;
 
 /// How long to watch, how often, where from, and what passes.
@@ -97,6 +98,7 @@ impl Coordinator {
             seen.merge(&now);
             self.read_sources(&store, &to.hash, &routes, &soak.sources, &mut seen, &mut problems);
             let verdict = gate::judge(&planned, &seen, baseline.as_ref(), soak.policy);
+            self.recorder.record(What::Reading { samples: seen.samples(), routes: seen.routes.len() });
             self.faults.point("soaked");
             if verdict.outcome == GateVerdict::Breach || started.elapsed() >= soak.duration {
                 break verdict;
@@ -107,8 +109,10 @@ impl Coordinator {
             GateVerdict::Breach => GateOutcome::Breach,
             GateVerdict::NoEvidence => GateOutcome::NoEvidence,
         };
-        self.wal
-            .append(Entry::Gate { txn: report.txn.clone(), outcome, evidence: verdict.evidence() }, &self.faults)?;
+        let evidence = verdict.evidence();
+        let named = serde_json::to_value(outcome).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        self.recorder.record(What::Verdict { outcome: named, evidence: evidence.clone() });
+        self.log(Entry::Gate { txn: report.txn.clone(), outcome, evidence })?;
         if let Some(anchor) = self.wal.anchor() {
             self.workspace.write_anchor(&anchor)?;
         }
@@ -125,6 +129,9 @@ impl Coordinator {
             }
             _ => None,
         };
+        if outcome == GateOutcome::Breach {
+            self.flush_flight("gate", &report.txn);
+        }
         // The same failure at every reading is one problem.
         let mut unique = BTreeSet::new();
         problems.retain(|p| unique.insert(p.clone()));

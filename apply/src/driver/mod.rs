@@ -21,6 +21,7 @@ use crate::driver::protocol::{
     RxResult, TxParams, Vote,
 };
 use crate::driver::serve::{Handler, respond};
+use crate::flight::{EXCERPT, Recorder, What, excerpt};
 
 /// Carries requests to a driver and brings back raw results.
 pub trait Endpoint {
@@ -175,12 +176,19 @@ pub struct Driver {
     name: String,
     endpoint: Box<dyn Endpoint>,
     timings: Vec<Timing>,
+    recorder: Recorder,
 }
 
 impl Driver {
     /// A driver named `name` behind `endpoint`.
     pub fn new(name: impl Into<String>, endpoint: Box<dyn Endpoint>) -> Driver {
-        Driver { name: name.into(), endpoint, timings: Vec::new() }
+        Driver { name: name.into(), endpoint, timings: Vec::new(), recorder: Recorder::disabled() }
+    }
+
+    /// The same driver, its calls recorded by `recorder` (the flight recorder).
+    pub fn recorded(mut self, recorder: Recorder) -> Driver {
+        self.recorder = recorder;
+        self
     }
 
     /// The driver's config name.
@@ -263,13 +271,29 @@ impl Driver {
         method: Method,
         params: serde_json::Value,
     ) -> Result<T, DriverError> {
+        let request = self.recorder.enabled().then(|| excerpt(&params.to_string(), EXCERPT));
         let started = Instant::now();
-        let outcome =
-            self.endpoint.call(method, params).map_err(|failure| self.named(method, failure)).and_then(|raw| {
-                serde_json::from_value::<T>(raw)
-                    .map_err(|e| self.garbage(method, format!("result does not match {method}: {e}")))
+        let raw = self.endpoint.call(method, params).map_err(|failure| self.named(method, failure));
+        let elapsed = started.elapsed();
+        let response = request.as_ref().map(|_| match &raw {
+            Ok(value) => excerpt(&value.to_string(), EXCERPT),
+            Err(e) => excerpt(&e.to_string(), EXCERPT),
+        });
+        let outcome = raw.and_then(|raw| {
+            serde_json::from_value::<T>(raw)
+                .map_err(|e| self.garbage(method, format!("result does not match {method}: {e}")))
+        });
+        self.timings.push(Timing { phase, elapsed, ok: outcome.is_ok() });
+        if let (Some(request), Some(response)) = (request, response) {
+            self.recorder.record(What::Call {
+                driver: self.name.clone(),
+                phase: phase.to_owned(),
+                micros: u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+                ok: outcome.is_ok(),
+                request,
+                response,
             });
-        self.timings.push(Timing { phase, elapsed: started.elapsed(), ok: outcome.is_ok() });
+        }
         outcome
     }
 
