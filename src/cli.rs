@@ -88,6 +88,8 @@ pub enum Command {
     Calibrate(CalibrateArgs),
     /// Flight records: the last events of apply, recover and rollback runs (WAL steps, driver calls, breakers, gate readings).
     Flight(FlightArgs),
+    /// The chaos pack: apply a plan on copies of the workspace under injected faults, recover, and judge survived, mixed or lost.
+    Chaos(ChaosArgs),
     /// Check the write-ahead log.
     Wal(WalArgs),
     /// Driver tools: write a new driver in any of 13 languages, the conformance harness, the built-in dir driver.
@@ -195,6 +197,58 @@ pub struct ExplainArgs {
     /// The calibration the plan was made with (`rtt plan --profile`).
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `rtt chaos`.
+#[derive(Debug, Args)]
+pub struct ChaosArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: ChaosCommand,
+}
+
+/// `rtt chaos` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum ChaosCommand {
+    /// Run scenarios (default: every bundled one) against copies of this workspace.
+    Run(ChaosRunArgs),
+    /// List the bundled scenarios.
+    List,
+    /// Forward protocol lines to a driver, misbehaving once (the pack's fault injector).
+    #[command(hide = true)]
+    Proxy {
+        /// FAULT@POINT: crash, hang, garbage, slow:MS or breach:FROM->TO=US,…; POINT a method or a Tx phase.
+        #[arg(long)]
+        fault: String,
+        /// Created when the fault fires; while it exists, the fault does not fire again.
+        #[arg(long)]
+        marker: PathBuf,
+        /// The driver's command.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+}
+
+/// `rtt chaos run`.
+#[derive(Debug, Args)]
+pub struct ChaosRunArgs {
+    /// Scenarios: bundled names (`rtt chaos list`) or scenario files.
+    pub scenarios: Vec<String>,
+    /// The signed plan to apply under the faults (the plan in force is the one to fall back to).
+    #[arg(long, value_name = "PLAN")]
+    pub plan: PathBuf,
+    /// Config file (default: the rtt.cue, rtt.yaml, rtt.yml or rtt.json in this directory).
+    #[arg(long, value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The short pack: only scenarios marked quick, at most 8 points of a sweep, one driver.
+    #[arg(long)]
+    pub quick: bool,
+    /// Where the report and the flight records go (default: RTT/chaos/<time>/).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

@@ -1,6 +1,7 @@
 //! The `rtt` binary: parses the command line and hands each command to its
 //! module. Glue only: the work lives in the library crates.
 
+mod chaos;
 mod cli;
 mod commands;
 mod exit;

@@ -282,3 +282,24 @@ fn gate_reads_openmetrics_and_json_lines_and_says_when_it_has_no_evidence() {
     assert_eq!(bad.status.code(), Some(1));
     assert!(support::stderr(&bad).contains("line 2, column"), "{}", support::stderr(&bad));
 }
+
+#[test]
+fn the_chaos_packs_telemetry_breach_ends_on_the_previous_plan() {
+    let dir = workspace();
+    let root = dir.path();
+    let p1 = plan(root, 1, None, ["h1", "h1"], 40.0);
+    // The next plan keeps a and b together: only the injected telemetry breaches.
+    plan(root, 2, Some(p1), ["h2", "h2"], 40.0);
+    ok(root, &["apply", "p1.json"]);
+    let output =
+        run(root, &["chaos", "run", "telemetry-breach", "driver-crash", "--plan", "p2.json", "--format", "json"], &[]);
+    let report = json(&output);
+    assert_eq!(report["totals"]["lost"], 0, "{report:#}");
+    assert_eq!(report["totals"]["mixed"], 0, "{report:#}");
+    let breach = &report["scenarios"][0];
+    assert_eq!(breach["name"], "telemetry-breach");
+    assert_eq!(breach["cases"][0]["holds"], "previous", "{breach:#}");
+    assert_eq!(breach["cases"][0]["apply_exit"], 2, "apply --soak exits 2 on the breach: {breach:#}");
+    // The Python example driver, in another language, behind the proxy in every phase.
+    assert_eq!(report["scenarios"][1]["tally"]["survived"], 5, "{report:#}");
+}

@@ -203,8 +203,9 @@ impl Recorder {
             // Rotate: live.jsonl becomes live.old.jsonl, so the two hold at
             // least the last CAPACITY events.
             let (live, old) = (inner.dir.join("live.jsonl"), inner.dir.join("live.old.jsonl"));
-            inner.live =
-                fs::rename(&live, &old).and_then(|()| OpenOptions::new().create(true).append(true).open(&live)).ok();
+            inner.live = rtt_durable::rename(&live, &old)
+                .and_then(|()| OpenOptions::new().create(true).append(true).open(&live))
+                .ok();
             inner.in_segment = 0;
         }
         if let Some(file) = inner.live.as_mut() {

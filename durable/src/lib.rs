@@ -9,6 +9,6 @@ pub mod write;
 
 pub use layout::{Layout, OverlayLayout, RegistryLayout, StateLayout, TrustLayout, WalLayout};
 pub use write::{
-    AtomicFile, Fsyncs, READ_ONLY, READ_WRITE, SECRET, create_new, exchange, fsyncs, parent_dir, rename, sync_dir,
-    sync_file, write_atomic,
+    AtomicFile, Fsyncs, READ_ONLY, READ_WRITE, SECRET, arm_disk_faults, create_new, exchange, fsyncs, parent_dir,
+    rename, sync_dir, sync_file, write_atomic,
 };

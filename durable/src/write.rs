@@ -37,13 +37,63 @@ pub fn fsyncs() -> Fsyncs {
 /// fsync of a file's data and metadata.
 pub fn sync_file(file: &File) -> io::Result<()> {
     FILE_FSYNCS.fetch_add(1, Ordering::Relaxed);
+    disk_fault()?;
     file.sync_all()
 }
 
 /// fsync of a directory, making creations, renames and removals in it durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     DIR_FSYNCS.fetch_add(1, Ordering::Relaxed);
+    disk_fault()?;
     File::open(dir)?.sync_all()
+}
+
+/// Disk faults for the chaos pack (`rtt chaos`), in processes that arm them
+/// ([`arm_disk_faults`]: the coordinator commands, never a driver), so an
+/// environment inherited by a child does nothing there. Each fsync is where
+/// a full or slow disk shows itself to a program that writes and syncs.
+/// - `RTT_DISK_FAULT=enospc@N`: the N-th fsync (1-based) fails with ENOSPC;
+/// - `RTT_DISK_DELAY_MS=N`: every fsync takes N ms more;
+/// - `RTT_DISK_TRACE=FILE`: a line per fsync is appended to FILE (how the
+///   chaos pack counts them).
+#[derive(Debug, Default)]
+struct DiskFaults {
+    enospc_at: Option<u64>,
+    delay: Option<std::time::Duration>,
+    trace: Option<PathBuf>,
+}
+
+static DISK_FAULTS: std::sync::OnceLock<DiskFaults> = std::sync::OnceLock::new();
+static ARMED_FSYNCS: AtomicU64 = AtomicU64::new(0);
+
+/// Arms the disk faults the environment asks for (see [`DiskFaults`]).
+pub fn arm_disk_faults() {
+    let faults = DiskFaults {
+        enospc_at: std::env::var("RTT_DISK_FAULT")
+            .ok()
+            .and_then(|spec| spec.strip_prefix("enospc@").and_then(|n| n.parse().ok())),
+        delay: std::env::var("RTT_DISK_DELAY_MS")
+            .ok()
+            .and_then(|ms| ms.parse().ok())
+            .map(std::time::Duration::from_millis),
+        trace: std::env::var_os("RTT_DISK_TRACE").map(PathBuf::from),
+    };
+    let _ = DISK_FAULTS.set(faults);
+}
+
+fn disk_fault() -> io::Result<()> {
+    let Some(faults) = DISK_FAULTS.get() else { return Ok(()) };
+    let n = ARMED_FSYNCS.fetch_add(1, Ordering::Relaxed) + 1;
+    if let Some(trace) = &faults.trace {
+        let _ = OpenOptions::new().create(true).append(true).open(trace).and_then(|mut f| writeln!(f, "fsync {n}"));
+    }
+    if let Some(delay) = faults.delay {
+        std::thread::sleep(delay);
+    }
+    if faults.enospc_at == Some(n) {
+        return Err(io::Error::from(rustix::io::Errno::NOSPC));
+    }
+    Ok(())
 }
 
 /// The directory holding `path` (`.` for a bare file name).

@@ -19,6 +19,7 @@ use crate::files::config_path;
 use crate::output::emit;
 
 pub fn apply(args: &ApplyArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
+    rtt_durable::arm_disk_faults();
     let bytes = crate::files::read_plan_bytes(&args.plan)?;
     let (workspace, fleet) = load(args.config.as_deref(), dir)?;
     let parsed = rtt_trust::parse_plan(&bytes)?;
@@ -81,6 +82,7 @@ pub fn apply(args: &ApplyArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> 
 }
 
 pub fn recover(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
+    rtt_durable::arm_disk_faults();
     let (_, mut coordinator) = open(args.config.as_deref(), dir)?;
     let result = coordinator.recover();
     if matches!(result, Ok(None)) {
@@ -94,6 +96,7 @@ pub fn recover(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, Fai
 }
 
 pub fn rollback(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
+    rtt_durable::arm_disk_faults();
     let (workspace, mut coordinator) = open(args.config.as_deref(), dir)?;
     finish_open_transaction(&mut coordinator)?;
     let previous = coordinator.previous_plan()?;

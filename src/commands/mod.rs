@@ -69,6 +69,13 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Status(args) => apply::status(&args, dir),
         Command::Gate(args) => gate::gate(&args, dir),
         Command::Calibrate(args) => calibrate::run(&args, dir),
+        Command::Chaos(args) => match args.command {
+            crate::cli::ChaosCommand::Run(args) => crate::chaos::run(&args, dir),
+            crate::cli::ChaosCommand::List => crate::chaos::list(),
+            crate::cli::ChaosCommand::Proxy { fault, marker, command } => {
+                crate::chaos::proxy_command(&fault, marker, command)
+            }
+        },
         Command::Flight(args) => match args.command {
             crate::cli::FlightCommand::List(args) => flight::list(&args, dir),
             crate::cli::FlightCommand::Show { id, workspace } => flight::show(id.as_deref(), &workspace, dir),

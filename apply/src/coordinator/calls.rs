@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::driver::client::Sandboxed;
+use crate::driver::protocol::HostPlacements;
 use crate::driver::sandbox::Policy;
 
 impl Coordinator {
@@ -94,6 +95,28 @@ impl Coordinator {
             }
         }
         mismatches
+    }
+
+    /// Every host's placements in force, as its driver reports them through
+    /// `Rx`, outside any transaction: what the fleet holds now (the chaos
+    /// pack's judge; drift).
+    pub fn read_hosts(&mut self) -> Result<HostPlacements, DriverError> {
+        let mut all = HostPlacements::new();
+        let drivers: Vec<(String, Vec<String>)> =
+            self.fleet.hosts_of.iter().map(|(d, h)| (d.clone(), h.clone())).collect();
+        for (driver, hosts) in drivers {
+            if hosts.is_empty() {
+                continue;
+            }
+            self.start(&driver)?;
+            let mut read = self.driver(&driver)?.rx(&hosts)?;
+            for host in hosts {
+                let mut rows = read.remove(&host).unwrap_or_default();
+                rows.sort();
+                all.insert(host, rows);
+            }
+        }
+        Ok(all)
     }
 
     /// Starts a driver and checks what it asks for against its grant.
