@@ -90,6 +90,8 @@ pub enum Command {
     Flight(FlightArgs),
     /// The chaos pack: apply a plan on copies of the workspace under injected faults, recover, and judge survived, mixed or lost.
     Chaos(ChaosArgs),
+    /// Write one self-contained HTML page of a plan: fleet map, routes planned vs observed vs SLO, churn trade-off.
+    Report(ReportArgs),
     /// Check the write-ahead log.
     Wal(WalArgs),
     /// Driver tools: write a new driver in any of 13 languages, the conformance harness, the built-in dir driver.
@@ -200,6 +202,25 @@ pub struct ExplainArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+}
+
+/// `rtt report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The plan.
+    pub plan: PathBuf,
+    /// The config it was made from.
+    #[arg(long, value_name = "CONFIG")]
+    pub config: PathBuf,
+    /// The plan it moved from (for the churn trade-off).
+    #[arg(long, value_name = "PLAN")]
+    pub previous: Option<PathBuf>,
+    /// The calibration it was made with (`rtt plan --profile`).
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Write the page here.
+    #[arg(long, value_name = "OUT")]
+    pub html: PathBuf,
 }
 
 /// `rtt chaos`.

@@ -14,6 +14,7 @@ mod man;
 mod mount;
 mod plan;
 mod registry;
+mod report;
 mod schema;
 mod sign;
 mod tune;
@@ -69,6 +70,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Status(args) => apply::status(&args, dir),
         Command::Gate(args) => gate::gate(&args, dir),
         Command::Calibrate(args) => calibrate::run(&args, dir),
+        Command::Report(args) => report::run(&args, dir),
         Command::Chaos(args) => match args.command {
             crate::cli::ChaosCommand::Run(args) => crate::chaos::run(&args, dir),
             crate::cli::ChaosCommand::List => crate::chaos::list(),

@@ -5,5 +5,6 @@
 pub mod diff;
 pub mod explain;
 pub mod flight;
+pub mod html;
 pub mod number;
 pub mod telemetry;

@@ -44,6 +44,7 @@ pub fn render_verdict(verdict: &Verdict) -> String {
 }
 
 /// One row of a route table.
+#[derive(Debug, Clone)]
 pub struct RouteRow {
     pub route: String,
     pub planned_p99_us: f64,
