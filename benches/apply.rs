@@ -4,7 +4,8 @@
 //! verify through `Rx`, applied pointer, end. Reported beside the floor: the
 //! same fsyncs (as many of new small files, as many of their directory),
 //! measured in the same run on the same disk, since fsyncs are what a durable
-//! apply cannot avoid.
+//! apply cannot avoid. Runs without the flight recorder alternate with the
+//! recorded ones, and the recorder's cost is their ratio.
 //!
 //!     cargo bench --bench apply          (RTT_BENCH_HOSTS=N to change the count)
 
@@ -47,17 +48,20 @@ fn fleet(base: &Path, hosts: usize) -> Fleet {
     fleet
 }
 
-fn apply(workspace: &Workspace, fleet: &Fleet, bytes: &[u8]) {
+fn apply(workspace: &Workspace, fleet: &Fleet, bytes: &[u8], recorded: bool) {
     let applied = rtt_trust::state::read_applied(&workspace.state_dir()).expect("state");
     let plan = rtt_apply::admission::plan_for_apply(bytes, workspace, applied.as_ref()).expect("verified");
     let mut coordinator = Coordinator::open(workspace.clone(), fleet.clone(), Faults::disabled()).expect("open");
+    if !recorded {
+        coordinator.stop_recording();
+    }
     coordinator.recover().expect("recover");
     coordinator.apply(&plan).expect("apply");
     assert!(coordinator.finish().0.is_empty());
 }
 
 /// One measured transaction: (wall time, (file, directory) fsyncs), then the floor of as many fsyncs.
-fn run(hosts: usize, key: &SecretKey) -> (Duration, (u64, u64), Duration) {
+fn run(hosts: usize, key: &SecretKey, recorded: bool) -> (Duration, (u64, u64), Duration) {
     // On the disk the target directory lives on, not a tmpfs.
     let scratch = Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-apply");
     std::fs::create_dir_all(&scratch).expect("scratch");
@@ -72,11 +76,11 @@ fn run(hosts: usize, key: &SecretKey) -> (Duration, (u64, u64), Duration) {
     let fleet = fleet(&base, hosts);
     let (first, first_hash) = plan(1, None, hosts, key);
     let (second, _) = plan(2, Some(first_hash), hosts, key);
-    apply(&workspace, &fleet, &first);
+    apply(&workspace, &fleet, &first, recorded);
 
     let fsyncs_before = rtt_durable::fsyncs();
     let started = Instant::now();
-    apply(&workspace, &fleet, &second);
+    apply(&workspace, &fleet, &second, recorded);
     let wall = started.elapsed();
     let fsyncs_after = rtt_durable::fsyncs();
     let fsyncs = (fsyncs_after.files - fsyncs_before.files, fsyncs_after.dirs - fsyncs_before.dirs);
@@ -101,7 +105,20 @@ fn run(hosts: usize, key: &SecretKey) -> (Duration, (u64, u64), Duration) {
 fn main() {
     let hosts: usize = std::env::var("RTT_BENCH_HOSTS").ok().and_then(|n| n.parse().ok()).unwrap_or(100);
     let key = SecretKey::from_seed(&[7; 32]);
-    let mut runs: Vec<(Duration, (u64, u64), Duration)> = (0..RUNS).map(|_| run(hosts, &key)).collect();
+    // Runs with and without the flight recorder alternate, so both see the
+    // same disk and the same neighbours.
+    let mut unrecorded = Vec::new();
+    let mut runs: Vec<(Duration, (u64, u64), Duration)> = Vec::new();
+    let mut ratios = Vec::new();
+    for _ in 0..RUNS {
+        let recorded = run(hosts, &key, true);
+        let bare = run(hosts, &key, false).0;
+        ratios.push(recorded.0.as_secs_f64() / bare.as_secs_f64());
+        runs.push(recorded);
+        unrecorded.push(bare);
+    }
+    unrecorded.sort();
+    ratios.sort_by(f64::total_cmp);
     runs.sort_by_key(|r| r.0);
     let (wall, fsyncs, _) = runs[RUNS / 2];
     let mut floors: Vec<Duration> = runs.iter().map(|r| r.2).collect();
@@ -121,4 +138,34 @@ fn main() {
     );
     println!("  floor (as many fsyncs)    {:>9.1} ms", floor.as_secs_f64() * 1e3);
     println!("  minus the floor (median)  {:>+9.1} ms", overheads[RUNS / 2]);
+    let bare = unrecorded[RUNS / 2];
+    println!(
+        "  without the flight recorder {:>7.1} ms  (median of the paired ratios: {:+.1} %)",
+        bare.as_secs_f64() * 1e3,
+        (ratios[RUNS / 2] - 1.0) * 100.0
+    );
+    // The recorder's own work, apart from the disk's noise: as many events
+    // as such an apply records (a call per driver and phase, WAL records).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (recorder, _) = rtt_apply::flight::Recorder::open(dir.path()).expect("recorder");
+    let events = hosts * 6 + 8;
+    let request =
+        format!("{{\"phase\":\"prepare\",\"epoch\":2,\"txn\":\"t2\",\"hosts\":{{\"h001\":[{}]}}}}", "x".repeat(60));
+    let started = Instant::now();
+    for i in 0..events {
+        recorder.record(rtt_apply::flight::What::Call {
+            driver: format!("d{i:03}"),
+            phase: "prepare".into(),
+            micros: 812,
+            ok: true,
+            request: request.clone(),
+            response: "{\"vote\":\"yes\"}".into(),
+        });
+    }
+    let work = started.elapsed();
+    println!(
+        "  recorder work for {events} events {:>7.2} ms  ({:.1} % of the unrecorded transaction)",
+        work.as_secs_f64() * 1e3,
+        work.as_secs_f64() / bare.as_secs_f64() * 100.0
+    );
 }

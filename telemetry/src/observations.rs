@@ -63,9 +63,19 @@ impl Observations {
         if count == 0 {
             return;
         }
-        let mut one = Latency::new();
-        one.record(us, count);
-        self.add(route, &one, at_ms, at_ms);
+        // In place: a histogram per sample would cost an allocation each.
+        match self.routes.get_mut(route) {
+            Some(seen) => {
+                seen.latency.record(us, count);
+                seen.first_ms = seen.first_ms.min(at_ms);
+                seen.last_ms = seen.last_ms.max(at_ms);
+            }
+            None => {
+                let mut latency = Latency::new();
+                latency.record(us, count);
+                self.routes.insert(route.clone(), RouteSeen { latency, first_ms: at_ms, last_ms: at_ms });
+            }
+        }
     }
 
     /// Adds a histogram of `route` covering `first_ms..=last_ms`.

@@ -138,14 +138,16 @@ pub fn ingest(
                     error,
                 })?;
                 cursors.files.insert(source_name.clone(), offset + complete as u64);
-                samples
-                    .into_iter()
-                    .map(|s| {
-                        let mut latency = Latency::new();
-                        latency.record(s.latency_us, s.count);
-                        (s.route, latency)
-                    })
-                    .collect()
+                // Recorded in place, one histogram per route, not per line.
+                for sample in samples {
+                    if routes.contains(&sample.route) {
+                        *report.samples.entry(source_name.clone()).or_default() += sample.count;
+                        seen.record(&sample.route, sample.latency_us, sample.count, now_ms);
+                    } else {
+                        *report.skipped.entry(sample.route.to_string()).or_default() += sample.count;
+                    }
+                }
+                Vec::new()
             }
         };
         for (route, latency) in gained {

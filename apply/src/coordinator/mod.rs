@@ -266,6 +266,13 @@ impl Coordinator {
         })
     }
 
+    /// Runs on unrecorded from here (the benchmark of the recorder's cost
+    /// compares runs with and without it).
+    pub fn stop_recording(&mut self) {
+        self.recorder.close();
+        self.recorder = Recorder::disabled();
+    }
+
     /// Appends to the WAL (fsynced) and records the step.
     fn log(&mut self, entry: Entry) -> Result<(), ApplyError> {
         let record = self.wal.append(entry, &self.faults)?;
