@@ -432,7 +432,7 @@ fn render_status(status: &Status) -> String {
         out.push_str(&format!("in doubt  {} → {} ({decision}; drivers {})\n", txn.txn, txn.to, txn.drivers.join(", ")));
     }
     if let Some(txn) = &status.rollback_pending {
-        out.push_str(&format!("pending   rollback of {txn} after a failed verify (rtt recover)\n"));
+        out.push_str(&format!("pending   rollback of {txn} after a failed verify or SLO gate (rtt recover)\n"));
     }
     if status.breakers.is_empty() {
         out.push_str("breakers  none used yet\n");
