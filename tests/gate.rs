@@ -240,40 +240,19 @@ fn gate_reads_openmetrics_and_json_lines_and_says_when_it_has_no_evidence() {
     .expect("page");
     let lines = root.join("samples.jsonl");
     std::fs::write(&lines, "{\"route\":\"a@1->b@1\",\"latency_us\":90,\"count\":30}\n").expect("lines");
-    let verdict = ok(
-        root,
-        &[
-            "gate",
-            "p1.json",
-            "--from-zero",
-            "--metrics",
-            page.to_str().expect("utf-8"),
-            "--samples",
-            lines.to_str().expect("utf-8"),
-            "--format",
-            "json",
-        ],
-    );
-    let verdict = json(&verdict);
+    let (page_arg, lines_arg) = (page.to_str().expect("utf-8"), lines.to_str().expect("utf-8"));
+    let gate = |extra: &[&str]| {
+        let sources = ["--metrics", page_arg, "--samples", lines_arg, "--format", "json"];
+        json(&ok(root, &[&["gate", "p1.json"][..], extra, &sources].concat()))
+    };
+    let verdict = gate(&["--from-zero"]);
     assert_eq!(verdict["verdict"]["outcome"], "pass", "{verdict:#}");
     let observed = &verdict["verdict"]["routes"][0]["observed"];
     assert_eq!(observed["count"], 130);
     // From the page 99 samples at ≤ 100 µs and one at ≤ 1 ms, 30 at 90 µs from the lines: the p99 is 100 µs.
     assert!((100..=101).contains(&observed["p99_us"].as_u64().expect("p99")), "{observed:#}");
     // Read again: the lines are not counted twice, the page's counters did not grow.
-    let again = json(&ok(
-        root,
-        &[
-            "gate",
-            "p1.json",
-            "--metrics",
-            page.to_str().expect("utf-8"),
-            "--samples",
-            lines.to_str().expect("utf-8"),
-            "--format",
-            "json",
-        ],
-    ));
+    let again = gate(&[]);
     assert_eq!(again["verdict"]["routes"][0]["observed"]["count"], 130);
 
     // A bad page says where.

@@ -290,6 +290,13 @@ struct Case {
     extra: Vec<String>,
 }
 
+impl Case {
+    /// A case whose fault is one environment variable of the coordinator.
+    fn env(label: String, key: &str, value: String) -> Case {
+        Case { label, env: vec![(key.to_owned(), value)], wrap: None, extra: Vec::new() }
+    }
+}
+
 fn run_scenario(
     subject: &Subject,
     scenario: &Scenario,
@@ -299,37 +306,21 @@ fn run_scenario(
 ) -> Result<ScenarioResult, Failure> {
     let mut cases = Vec::new();
     let mut skipped = None;
-    let env = |k: &str, v: String| vec![(k.to_owned(), v)];
     match &scenario.inject {
         Inject::CoordinatorKill {} => {
             let points = trace(subject, scratch, "RTT_FAULT_TRACE", "coordinator ")?;
             for n in sample(points, quick) {
-                cases.push(Case {
-                    label: format!("kill@{n}"),
-                    env: env("RTT_FAULT", format!("coordinator@{n}")),
-                    wrap: None,
-                    extra: vec![],
-                });
+                cases.push(Case::env(format!("kill@{n}"), "RTT_FAULT", format!("coordinator@{n}")));
             }
         }
         Inject::Enospc {} => {
             let fsyncs = trace(subject, scratch, "RTT_DISK_TRACE", "fsync ")?;
             for n in sample(fsyncs, quick) {
-                cases.push(Case {
-                    label: format!("enospc@{n}"),
-                    env: env("RTT_DISK_FAULT", format!("enospc@{n}")),
-                    wrap: None,
-                    extra: vec![],
-                });
+                cases.push(Case::env(format!("enospc@{n}"), "RTT_DISK_FAULT", format!("enospc@{n}")));
             }
         }
         Inject::SlowDisk { delay_ms } => {
-            cases.push(Case {
-                label: format!("fsync+{delay_ms}ms"),
-                env: env("RTT_DISK_DELAY_MS", delay_ms.to_string()),
-                wrap: None,
-                extra: vec![],
-            });
+            cases.push(Case::env(format!("fsync+{delay_ms}ms"), "RTT_DISK_DELAY_MS", delay_ms.to_string()));
         }
         Inject::Driver { fault, phases, delay_ms } => {
             let drivers = if quick { &subject.touched[..subject.touched.len().min(1)] } else { &subject.touched[..] };
