@@ -97,6 +97,26 @@ type Backend interface {
 // Capable is implemented by a Backend that needs more than placements.write.
 type Capable interface{ Capabilities() []string }
 
+// LatencyBucket is Count samples with latency at most LeUs µs.
+type LatencyBucket struct {
+	LeUs  uint64 `json:"le_us"`
+	Count uint64 `json:"count"`
+}
+
+// RouteLatency is one route's samples, as histogram buckets.
+type RouteLatency struct {
+	From    string          `json:"from"`
+	To      string          `json:"to"`
+	Buckets []LatencyBucket `json:"buckets"`
+}
+
+// Reporting is implemented by a Backend that reports telemetry in Health
+// (docs/telemetry.md): route latency seen since the previous Health, and
+// the queue depth now (nil: not reported).
+type Reporting interface {
+	Telemetry() (routes []RouteLatency, queueDepth *uint64)
+}
+
 type txnRecord struct {
 	State string   `json:"state"`
 	Plan  string   `json:"plan"`
@@ -192,7 +212,17 @@ func (d *Driver) Handle(method string, params map[string]any) (any, *Refusal) {
 	case "Rx":
 		return d.rx(params)
 	case "Health":
-		return map[string]any{"ok": d.Backend.Healthy()}, nil
+		answer := map[string]any{"ok": d.Backend.Healthy()}
+		if r, ok := d.Backend.(Reporting); ok {
+			routes, depth := r.Telemetry()
+			if len(routes) > 0 {
+				answer["routes"] = routes
+			}
+			if depth != nil {
+				answer["queue_depth"] = *depth
+			}
+		}
+		return answer, nil
 	default: // Close
 		return map[string]any{}, nil
 	}

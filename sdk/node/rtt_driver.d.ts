@@ -32,6 +32,15 @@ export interface Backend {
   read(host: string): Placement[];
   /** Whether the driver can work; default true. */
   healthy?(): boolean;
+  /** Telemetry for Health (docs/telemetry.md): route latency seen since the last Health, and the queue depth now. */
+  telemetry?(): { routes?: RouteLatency[]; queue_depth?: number };
+}
+
+/** One route's samples, as histogram buckets (not cumulative). */
+export interface RouteLatency {
+  from: string;
+  to: string;
+  buckets: { le_us: number; count: number }[];
 }
 
 /** A protocol error: a snake_case code and a message for people. */

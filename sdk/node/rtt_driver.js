@@ -238,8 +238,14 @@ class Driver {
         for (const host of hosts) out[host] = sortPlacements(this.backend.read(host));
         return { hosts: out };
       }
-      case 'Health':
-        return { ok: this.backend.healthy ? Boolean(this.backend.healthy()) : true };
+      case 'Health': {
+        const answer = { ok: this.backend.healthy ? Boolean(this.backend.healthy()) : true };
+        // Telemetry (docs/telemetry.md): {routes, queue_depth} seen since the last Health.
+        const extra = this.backend.telemetry ? this.backend.telemetry() || {} : {};
+        if (Array.isArray(extra.routes) && extra.routes.length > 0) answer.routes = extra.routes;
+        if (extra.queue_depth !== undefined && extra.queue_depth !== null) answer.queue_depth = extra.queue_depth;
+        return answer;
+      }
       default: // Close
         return {};
     }

@@ -30,4 +30,13 @@ public interface Backend {
     default boolean healthy() {
         return true;
     }
+
+    /**
+     * Telemetry for Health (docs/telemetry.md): {@code "routes"} (a list of
+     * {from, to, buckets: [{le_us, count}]} seen since the previous Health) and
+     * {@code "queue_depth"}, either omitted; none by default.
+     */
+    default Map<String, Object> telemetry() {
+        return Map.of();
+    }
 }

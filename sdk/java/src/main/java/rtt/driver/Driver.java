@@ -212,8 +212,17 @@ public final class Driver {
                 }
                 return obj("hosts", out);
             }
-            case "Health":
-                return obj("ok", backend.healthy());
+            case "Health": {
+                Map<String, Object> answer = obj("ok", backend.healthy());
+                Map<String, Object> extra = backend.telemetry();
+                if (extra.get("routes") instanceof List<?> routes && !routes.isEmpty()) {
+                    answer.put("routes", routes);
+                }
+                if (extra.get("queue_depth") != null) {
+                    answer.put("queue_depth", extra.get("queue_depth"));
+                }
+                return answer;
+            }
             default: // Close
                 return obj();
         }

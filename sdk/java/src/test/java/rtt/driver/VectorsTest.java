@@ -67,8 +67,31 @@ public final class VectorsTest {
                 failed++;
             }
         }
+        try {
+            telemetry(Files.createDirectory(scratch.resolve("telemetry")));
+            System.out.println("ok    Health carries the backend's telemetry");
+            passed++;
+        } catch (Failed e) {
+            System.out.println("FAIL  telemetry\n      " + e.getMessage());
+            failed++;
+        }
         System.out.println(passed + " passed, " + failed + " failed");
         System.exit(failed == 0 ? 0 : 1);
+    }
+
+    /** Health carries a backend's telemetry and stays {"ok": true} without it. */
+    static void telemetry(Path root) throws Failed, IOException, Refusal {
+        Map<String, Object> route = Map.of("from", "a", "to", "b", "buckets", List.of(Map.of("le_us", 250L, "count", 7L)));
+        Backend observed = new DirBackend(root) {
+            @Override
+            public Map<String, Object> telemetry() {
+                return Map.of("routes", List.of(route), "queue_depth", 3L);
+            }
+        };
+        Object answer = new Driver("t", root, observed).handle("Health", Map.of());
+        assertEquals(Map.of("ok", true, "routes", List.of(route), "queue_depth", 3L), answer, "Health with telemetry");
+        Object plain = new Driver("t", root, new DirBackend(root)).handle("Health", Map.of());
+        assertEquals(Map.of("ok", true), plain, "Health without");
     }
 
     /** Equal JSON values, except that an expected error {"code": C} matches any error with code C and a message. */
