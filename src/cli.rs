@@ -80,6 +80,10 @@ pub enum Command {
     Rollback(WorkspaceArgs),
     /// Show the applied plan, observed route latency against plan and SLO, in-doubt transactions, driver breakers and phase timings.
     Status(StatusArgs),
+    /// Read every host through its driver and compare with the plan in force (exit 2 on drift); --repair puts the plan back on the drifted hosts.
+    Drift(DriftArgs),
+    /// Keep the fleet at the plan: on a change of config, registry, overlays or calibration, plan, sign (or await approvals), apply, gate; repair drift.
+    Reconcile(ReconcileArgs),
     /// Judge a plan by the route latency observed under it: exit 0 pass, 2 breach, 1 too few samples.
     Gate(GateCommandArgs),
     /// Observed route latency: read OpenMetrics pages and JSON lines into the store.
@@ -769,6 +773,61 @@ pub struct WorkspaceArgs {
     /// Config file (default: the rtt.cue, rtt.yaml, rtt.yml or rtt.json in this directory).
     #[arg(long, value_name = "CONFIG")]
     pub config: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// `rtt reconcile`.
+#[derive(Debug, Clone, Args)]
+pub struct ReconcileArgs {
+    /// Config file (default: the rtt.cue, rtt.yaml, rtt.yml or rtt.json in this directory).
+    #[arg(long, value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Run one cycle and exit (0 settled or waiting for approvals, 1 failed, 2 drift not repaired): for CI and cron.
+    #[arg(long)]
+    pub once: bool,
+    /// Time between cycles (drift probes); a change of the inputs starts one at once.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    pub interval: std::time::Duration,
+    /// Sign new plans with this key; without it, plans wait in RTT/pending/ until their approvals verify.
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
+    /// Plan with this calibration (rtt calibrate); its changes start a cycle too.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Put the plan in force back on hosts that drifted from it (else drift is reported and alerted).
+    #[arg(long)]
+    pub repair: bool,
+    /// Refuse a new plan that moves more replicas than this (a disruption budget).
+    #[arg(long, value_name = "N")]
+    pub max_moves: Option<u64>,
+    /// Soak each applied plan this long under the SLO gate (a breach rolls back).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub soak: Option<std::time::Duration>,
+    /// Samples a route needs before the gate judges it.
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub min_samples: u64,
+    /// Also fail a route more than PCT percent above the previous plan's observed p99.
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    pub regression_budget: Option<f64>,
+    /// OpenMetrics pages the gate reads during a soak (repeatable).
+    #[arg(long = "metrics", value_name = "FILE|URL")]
+    pub metrics: Vec<String>,
+    /// Serve /healthz, /readyz and /metrics on this loopback address (e.g. 127.0.0.1:9464).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<String>,
+}
+
+/// `rtt drift`.
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    /// Config file (default: the rtt.cue, rtt.yaml, rtt.yml or rtt.json in this directory).
+    #[arg(long, value_name = "CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Put the plan in force back on the drifted hosts (one transaction, only those hosts).
+    #[arg(long)]
+    pub repair: bool,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,

@@ -19,6 +19,9 @@ pub const EXIT_DIFFERENT: u8 = 2;
 /// Exit code of `rtt gate` and `rtt apply --soak` when a route breached its
 /// SLO or regression budget (the same code as a diff: "it changed for the worse").
 pub const EXIT_BREACH: u8 = 2;
+/// Exit code of `rtt drift` when hosts hold other placements than the plan
+/// in force (and were not repaired).
+pub const EXIT_DRIFT: u8 = 2;
 /// Exit code for an infeasible config.
 pub const EXIT_INFEASIBLE: u8 = 3;
 /// Exit code when no plan was found within the limits.

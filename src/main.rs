@@ -9,6 +9,7 @@ mod files;
 mod mcp;
 mod output;
 mod profiles;
+mod reconcile;
 mod render;
 mod report;
 mod scaffold;

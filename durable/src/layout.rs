@@ -24,6 +24,8 @@
 //! .rtt/telemetry/lock                              the telemetry store's writer lock (flock)
 //! .rtt/flight/<id>.json                            a flight record: the last events of a run (abort, crash, rollback)
 //! .rtt/flight/live.jsonl, live.old.jsonl           the running coordinator's events, written through (a crash leaves them)
+//! .rtt/pending/<hex>.json                         plans `rtt reconcile` made, waiting for their approvals
+//! .rtt/reconcile/state.json, candidate.json        the controller's memory and the plan it is making
 //! .rtt/logs/<driver>.log                           stderr of driver processes
 //! .rtt/mount.log                                   log of a background mount
 //! .rtt/mounts/<16 hex>.json                        a running mount's record (`rtt mount status`)
@@ -112,6 +114,16 @@ impl Layout {
     /// `telemetry/lock`.
     pub fn telemetry_lock(&self) -> PathBuf {
         self.root.join("telemetry").join("lock")
+    }
+
+    /// `pending/`: plans waiting for approvals (`rtt reconcile` without a key).
+    pub fn pending(&self) -> PathBuf {
+        self.root.join("pending")
+    }
+
+    /// `reconcile/`: the controller's state and its candidate plan.
+    pub fn reconcile(&self) -> PathBuf {
+        self.root.join("reconcile")
     }
 
     /// `flight/`: flight records and the live event segments.
@@ -288,6 +300,11 @@ impl OverlayLayout {
     /// The overlays at `dir`.
     pub fn at(dir: impl Into<PathBuf>) -> OverlayLayout {
         OverlayLayout { dir: dir.into() }
+    }
+
+    /// The directory (`overlays/`).
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// `provider/<name>.json`.

@@ -13,7 +13,7 @@ use rtt_apply::fault::Faults;
 use rtt_apply::status::{self, Status};
 use rtt_apply::workspace::{Fleet, Workspace};
 
-use crate::cli::{ApplyArgs, Format, StatusArgs, WorkspaceArgs};
+use crate::cli::{ApplyArgs, DriftArgs, Format, StatusArgs, WorkspaceArgs};
 use crate::exit::Failure;
 use crate::files::config_path;
 use crate::output::emit;
@@ -103,6 +103,58 @@ pub fn rollback(args: &WorkspaceArgs, dir: Option<&Path>) -> Result<ExitCode, Fa
     let previous = admission::kept_plan_for_rollback(previous, &workspace)?;
     let result = coordinator.rollback(&previous);
     conclude(coordinator, result.map(Some), Action::Rollback, args.format, None)
+}
+
+/// `rtt drift`: every host read through its driver against the plan in
+/// force; with `--repair`, the drifted hosts put back in one transaction.
+pub fn drift(args: &DriftArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
+    rtt_durable::arm_disk_faults();
+    let (_, mut coordinator) = open(args.config.as_deref(), dir)?;
+    finish_open_transaction(&mut coordinator)?;
+    let drifted = match coordinator.drift() {
+        Ok(drifted) => drifted,
+        Err(e) => return conclude(coordinator, Err(e), Action::Repair, args.format, None),
+    };
+    if drifted.is_empty() || !args.repair {
+        let (problems, _) = coordinator.finish();
+        for problem in problems {
+            eprintln!("rtt: warning: {problem}");
+        }
+        emit(
+            args.format,
+            || {
+                if drifted.is_empty() {
+                    return "no drift: every host holds the plan in force\n".to_owned();
+                }
+                let mut out =
+                    format!("drift on {} host{}:\n", drifted.len(), if drifted.len() == 1 { "" } else { "s" });
+                for d in &drifted {
+                    let show = |rows: &[rtt_apply::driver::protocol::Placement]| {
+                        if rows.is_empty() {
+                            return "nothing".to_owned();
+                        }
+                        rows.iter()
+                            .map(|p| format!("{}×{} on numa {}", p.agent, p.replicas, p.numa))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    };
+                    out.push_str(&format!(
+                        "  {} (driver {}): holds {}; the plan places {}\n",
+                        d.host,
+                        d.driver,
+                        show(&d.have),
+                        show(&d.want)
+                    ));
+                }
+                out.push_str("repair with `rtt drift --repair` (the plan's placements back on these hosts only)\n");
+                out
+            },
+            || serde_json::json!({"kind": "rtt.drift", "drifted": drifted}),
+        );
+        return Ok(if drifted.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(crate::exit::EXIT_DRIFT) });
+    }
+    let result = coordinator.repair();
+    conclude(coordinator, result, Action::Repair, args.format, None)
 }
 
 pub fn status(args: &StatusArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
@@ -368,6 +420,7 @@ enum Action {
     Apply,
     Recover,
     Rollback,
+    Repair,
 }
 
 impl Action {
@@ -377,6 +430,7 @@ impl Action {
             Action::Apply => "apply",
             Action::Recover => "recover",
             Action::Rollback => "rollback",
+            Action::Repair => "repair",
         }
     }
 
@@ -386,6 +440,7 @@ impl Action {
             Action::Apply => "applied",
             Action::Recover => "recovered",
             Action::Rollback => "rolled back to",
+            Action::Repair => "repaired drift",
         }
     }
 }

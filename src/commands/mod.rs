@@ -68,6 +68,8 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Recover(args) => apply::recover(&args, dir),
         Command::Rollback(args) => apply::rollback(&args, dir),
         Command::Status(args) => apply::status(&args, dir),
+        Command::Drift(args) => apply::drift(&args, dir),
+        Command::Reconcile(args) => crate::reconcile::run(&args, dir),
         Command::Gate(args) => gate::gate(&args, dir),
         Command::Calibrate(args) => calibrate::run(&args, dir),
         Command::Report(args) => report::run(&args, dir),

@@ -66,9 +66,61 @@ pub fn change_set(
     Ok(changes)
 }
 
+/// A host whose drivers report other placements than the plan in force.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Drift {
+    /// The host.
+    pub host: String,
+    /// Its driver.
+    pub driver: String,
+    /// What the plan in force places there.
+    pub want: Vec<Placement>,
+    /// What its driver holds.
+    pub have: Vec<Placement>,
+}
+
+/// The hosts where `actual` (what drivers report) differs from `desired`
+/// (the plan in force), and the repair: the change set that puts the
+/// plan's placements back on exactly those hosts — the fewest moves that
+/// end drift, since every other host already holds the plan.
+pub fn drift(
+    actual: &HostPlacements,
+    desired: &HostPlacements,
+    driver_of: &BTreeMap<String, String>,
+) -> (Vec<Drift>, ChangeSet) {
+    let empty = Vec::new();
+    let mut drifted = Vec::new();
+    let mut repair = ChangeSet::new();
+    for (host, driver) in driver_of {
+        let want = desired.get(host).unwrap_or(&empty);
+        let have = actual.get(host).unwrap_or(&empty);
+        if want != have {
+            drifted.push(Drift { host: host.clone(), driver: driver.clone(), want: want.clone(), have: have.clone() });
+            repair.entry(driver.clone()).or_default().insert(host.clone(), want.clone());
+        }
+    }
+    (drifted, repair)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn drift_is_every_host_off_the_plan_and_its_repair_puts_exactly_those_back() {
+        let drivers: BTreeMap<String, String> =
+            [("h1", "a"), ("h2", "a"), ("h3", "b")].iter().map(|(h, d)| (h.to_string(), d.to_string())).collect();
+        let desired = by_host(&[row("x@1", "h1", 1), row("x@1", "h2", 1)]);
+        let mut actual = desired.clone();
+        assert!(drift(&actual, &desired, &drivers).0.is_empty());
+        actual.remove("h2");
+        actual.insert("h3".into(), vec![Placement { agent: "y@1".into(), numa: 0, replicas: 2 }]);
+        let (drifted, repair) = drift(&actual, &desired, &drivers);
+        assert_eq!(drifted.iter().map(|d| d.host.as_str()).collect::<Vec<_>>(), vec!["h2", "h3"]);
+        assert_eq!(repair["a"]["h2"], desired["h2"]);
+        assert!(repair["b"]["h3"].is_empty(), "the stray replicas on h3 are cleared");
+        assert!(!repair["a"].contains_key("h1"));
+    }
 
     fn row(agent: &str, host: &str, replicas: u32) -> PlacementRow {
         PlacementRow { agent: agent.into(), host: host.into(), numa: 0, replicas }

@@ -25,7 +25,7 @@ use rtt_canonical::Sha256;
 use rtt_plan::PlanDocument;
 
 use crate::coordinator::breaker::Breakers;
-use crate::coordinator::changes::{ChangeSet, UnknownHost, by_host, change_set};
+use crate::coordinator::changes::{ChangeSet, Drift, UnknownHost, by_host, change_set, drift};
 use crate::coordinator::lock::{CoordinatorLock, LockError};
 use crate::driver::client::{ProcessEndpoint, ProcessSpec, SocketSpec};
 use crate::driver::dir::DirStore;
@@ -381,6 +381,34 @@ impl Coordinator {
         (problems, std::mem::take(&mut self.flights))
     }
 
+    /// Reads every host through its driver and compares it with the plan in
+    /// force: the drifted hosts (none when nothing is applied).
+    pub fn drift(&mut self) -> Result<Vec<Drift>, ApplyError> {
+        Ok(self.drift_and_repair()?.0)
+    }
+
+    /// Puts the plan in force back on the hosts that drifted from it, as a
+    /// transaction like any other (from and to the same plan; only those
+    /// hosts are sent). `Ok(None)` when nothing drifted.
+    pub fn repair(&mut self) -> Result<Option<Report>, ApplyError> {
+        let (drifted, changes) = self.drift_and_repair()?;
+        if drifted.is_empty() {
+            return Ok(None);
+        }
+        let state =
+            self.applied()?.ok_or_else(|| ApplyError::NoPrevious { reason: "nothing was applied yet".into() })?;
+        let (document, bytes) = self.workspace.load_plan(&state.plan)?;
+        let plan = PlanToApply::verified(document.clone(), state.plan, bytes);
+        self.transaction_of(changes, Some((state.plan, document)), &plan, None).map(Some)
+    }
+
+    fn drift_and_repair(&mut self) -> Result<(Vec<Drift>, ChangeSet), ApplyError> {
+        let Some(state) = self.applied()? else { return Ok((Vec::new(), ChangeSet::new())) };
+        let (document, _) = self.workspace.load_plan(&state.plan)?;
+        let actual = self.read_hosts().map_err(ApplyError::NotStarted)?;
+        Ok(drift(&actual, &by_host(&document.placements), &self.fleet.driver_of))
+    }
+
     /// Steps 1–8 of the module docs.
     fn transaction(
         &mut self,
@@ -393,6 +421,17 @@ impl Coordinator {
             &to.document.placements,
             &self.fleet.driver_of,
         )?;
+        self.transaction_of(changes, from, to, rollback_of)
+    }
+
+    /// Steps 1–8 for a given change set.
+    fn transaction_of(
+        &mut self,
+        changes: ChangeSet,
+        from: Option<(Sha256, PlanDocument)>,
+        to: &PlanToApply,
+        rollback_of: Option<&str>,
+    ) -> Result<Report, ApplyError> {
         if rollback_of.is_none() {
             let now = now_ms();
             for driver in changes.keys() {

@@ -1,0 +1,519 @@
+//! `rtt reconcile`: the controller that keeps the fleet at the plan
+//! (docs/reconcile.md). Each cycle probes the drivers for drift (and
+//! repairs it with `--repair`), applies a pending plan once its approvals
+//! verify, and, when the config, the registry, the overlays or the
+//! calibration changed, plans from the plan in force (minimum churn), signs
+//! (or leaves the plan in `.rtt/pending/` for approvals), applies with
+//! two-phase commit and the SLO gate, and backs off after a failure.
+//!
+//! The steps are the same commands an operator runs (`drift`, `plan`,
+//! `verify`, `apply`, `recover`), run as child processes of this binary:
+//! one implementation of each step, the apply lock shared with any
+//! operator, and a crash of a step is the step's, not the controller's.
+
+pub mod http;
+pub mod metrics;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use miette::Diagnostic;
+use rtt_durable::Layout;
+use serde::{Deserialize, Serialize};
+
+use crate::cli::ReconcileArgs;
+use crate::exit::{EXIT_DRIFT, EXIT_INVALID, Failure};
+use metrics::{CycleResult, Metrics};
+
+/// What the controller remembers between cycles and restarts
+/// (`.rtt/reconcile/state.json`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct State {
+    /// Fingerprint of the inputs last planned and settled.
+    done: Option<String>,
+    /// Fingerprint of inputs whose plan failed its gate: not planned again
+    /// until the inputs change.
+    rejected: Option<String>,
+}
+
+/// One run of the controller.
+struct Controller {
+    exe: PathBuf,
+    config: PathBuf,
+    dir: Option<PathBuf>,
+    layout: Layout,
+    args: ReconcileArgs,
+    metrics: Arc<Mutex<Metrics>>,
+    signals: Arc<AtomicUsize>,
+}
+
+pub fn run(args: &ReconcileArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
+    let config = std::fs::canonicalize(crate::files::config_path(args.config.as_deref())?)
+        .map_err(|e| Unusable { reason: format!("cannot resolve the config: {e}") })?;
+    let layout = crate::workspace::rtt_dir(dir, Some(&config));
+    let signals = Arc::new(AtomicUsize::new(0));
+    // Each signal adds one: the first stops the loop after the running
+    // step, the second kills the step and recovers.
+    counting(&signals).map_err(|e| Unusable { reason: format!("cannot handle signals: {e}") })?;
+    let controller = Controller {
+        exe: std::env::current_exe().map_err(|e| Unusable { reason: e.to_string() })?,
+        config,
+        dir: dir.map(Path::to_owned),
+        layout,
+        args: args.clone(),
+        metrics: Arc::new(Mutex::new(Metrics::default())),
+        signals,
+    };
+    if let Some(address) = &args.listen {
+        let stale = u64::try_from(args.interval.as_millis()).unwrap_or(u64::MAX).saturating_mul(3).max(10_000);
+        let bound = http::serve(address, Arc::clone(&controller.metrics), stale)
+            .map_err(|e| Unusable { reason: format!("cannot listen on {address}: {e}") })?;
+        log(
+            "info",
+            "listening",
+            serde_json::json!({"address": bound.to_string(), "paths": ["/healthz", "/readyz", "/metrics"]}),
+        );
+    }
+    controller.run()
+}
+
+impl Controller {
+    fn run(self) -> Result<ExitCode, Failure> {
+        log(
+            "info",
+            "start",
+            serde_json::json!({"config": self.config.display().to_string(), "once": self.args.once,
+            "interval_ms": self.args.interval.as_millis() as u64}),
+        );
+        let mut next_cycle = Instant::now();
+        let mut last_inputs = None;
+        loop {
+            let inputs = self.fingerprint();
+            let changed = last_inputs.as_ref() != Some(&inputs);
+            let failures = self.metrics().failures;
+            if Instant::now() >= next_cycle || (changed && failures == 0) {
+                let started = Instant::now();
+                let (result, detail) = self.cycle(&inputs);
+                last_inputs = Some(inputs);
+                let seconds = started.elapsed().as_secs_f64();
+                self.metrics().cycle(result, detail.clone(), seconds, now_ms());
+                log(
+                    if result == CycleResult::Failed { "error" } else { "info" },
+                    "cycle",
+                    serde_json::json!({"result": result.name(), "detail": detail, "seconds": seconds}),
+                );
+                if self.args.once {
+                    let drift = self.metrics().drift_hosts;
+                    return Ok(match result {
+                        CycleResult::Failed => ExitCode::from(EXIT_INVALID),
+                        _ if drift > 0 => ExitCode::from(EXIT_DRIFT),
+                        _ => ExitCode::SUCCESS,
+                    });
+                }
+                // Back off after failures: the interval doubled per failure, at most 10 min.
+                let failures = self.metrics().failures;
+                let backoff = self.args.interval.saturating_mul(1 << failures.min(6)).min(Duration::from_secs(600));
+                next_cycle = Instant::now() + if failures > 0 { backoff } else { self.args.interval };
+            }
+            if self.signals.load(Ordering::SeqCst) > 0 {
+                log("info", "stop", serde_json::json!({"reason": "signal; no transaction is open"}));
+                return Ok(ExitCode::SUCCESS);
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn metrics(&self) -> std::sync::MutexGuard<'_, Metrics> {
+        self.metrics.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One cycle: drift, pending approvals, then the inputs.
+    fn cycle(&self, inputs: &str) -> (CycleResult, String) {
+        let repaired = match self.probe_drift() {
+            Ok(repaired) => repaired,
+            Err(reason) => return (CycleResult::Failed, reason),
+        };
+        self.read_breakers();
+        match self.apply_approved() {
+            Ok(Some(outcome)) => return outcome,
+            Ok(None) => {}
+            Err(reason) => return (CycleResult::Failed, reason),
+        }
+        let mut state = self.state();
+        if state.done.as_deref() == Some(inputs) || state.rejected.as_deref() == Some(inputs) {
+            return if repaired {
+                (CycleResult::Repaired, "drift repaired".into())
+            } else {
+                (CycleResult::Idle, String::new())
+            };
+        }
+        let outcome = self.plan_and_apply(inputs, &mut state);
+        if let Err(e) = self.save_state(&state) {
+            return (CycleResult::Failed, e);
+        }
+        outcome
+    }
+
+    /// `rtt drift [--repair]`: Ok(true) when drift was repaired.
+    fn probe_drift(&self) -> Result<bool, String> {
+        let config = self.config.display().to_string();
+        let mut args = vec!["drift", "--config", &config, "--format", "json"];
+        if self.args.repair {
+            args.push("--repair");
+        }
+        let out = self.rtt(&args)?;
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        match out.code {
+            Some(0) if report["kind"] == "rtt.apply" => {
+                self.metrics().drift_hosts = 0;
+                log(
+                    "warn",
+                    "drift_repaired",
+                    serde_json::json!({"txn": report["txn"], "hosts": report["hosts_changed"]}),
+                );
+                Ok(true)
+            }
+            Some(0) => {
+                self.metrics().drift_hosts = 0;
+                Ok(false)
+            }
+            Some(2) => {
+                let hosts = report["drifted"].as_array().map_or(0, Vec::len);
+                self.metrics().drift_hosts = hosts as u64;
+                log(
+                    "warn",
+                    "drift",
+                    serde_json::json!({"hosts": report["drifted"], "repair": "not allowed (--repair)"}),
+                );
+                Ok(false)
+            }
+            _ => Err(format!("drift probe failed: {}", out.stderr.trim())),
+        }
+    }
+
+    /// Breaker states from `rtt status`, for `/metrics`.
+    fn read_breakers(&self) {
+        let config = self.config.display().to_string();
+        let Ok(out) = self.rtt(&["status", "--config", &config, "--format", "json"]) else { return };
+        let status: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        if let Some(breakers) = status["breakers"].as_object() {
+            self.metrics().breakers_open =
+                breakers.iter().map(|(driver, b)| (driver.clone(), b["position"] == "open")).collect();
+        }
+    }
+
+    /// A plan in `.rtt/pending/` whose approvals now verify is applied.
+    fn apply_approved(&self) -> Result<Option<(CycleResult, String)>, String> {
+        let pending = self.layout.pending();
+        let Ok(entries) = std::fs::read_dir(&pending) else { return Ok(None) };
+        let mut plans: Vec<PathBuf> =
+            entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect();
+        plans.sort();
+        let Some(plan) = plans.last() else { return Ok(None) };
+        let shown = plan.display().to_string();
+        let verified = self.rtt(&["verify", &shown])?;
+        if verified.code != Some(0) {
+            return Ok(Some((
+                CycleResult::Waiting,
+                format!("plan {shown} waits for approvals (rtt sign {shown} --key KEY): {}", verified.stderr.trim()),
+            )));
+        }
+        let outcome = self.apply(plan)?;
+        // Applied or refused by its gate: either way it is no longer pending.
+        let _ = std::fs::remove_file(plan);
+        for older in &plans[..plans.len() - 1] {
+            let _ = std::fs::remove_file(older);
+        }
+        let mut state = self.state();
+        state.done = Some(self.fingerprint());
+        self.save_state(&state)?;
+        Ok(Some(outcome))
+    }
+
+    fn plan_and_apply(&self, inputs: &str, state: &mut State) -> (CycleResult, String) {
+        let dir = self.layout.reconcile();
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            return (CycleResult::Failed, format!("cannot create {}: {e}", dir.display()));
+        }
+        let candidate = dir.join("candidate.json");
+        let applied = match rtt_trust::state::read_applied(self.layout.state().dir()) {
+            Ok(applied) => applied,
+            Err(e) => return (CycleResult::Failed, e.to_string()),
+        };
+        let config = self.config.display().to_string();
+        let out = candidate.display().to_string();
+        let mut args = vec!["plan".to_owned(), config, "-o".into(), out, "--format".into(), "json".into()];
+        if let Some(state) = &applied {
+            args.extend(["--previous".into(), self.layout.state().plan(&state.plan).display().to_string()]);
+        }
+        if let Some(key) = &self.args.sign_key {
+            args.extend(["--sign-key".into(), key.display().to_string()]);
+        }
+        if let Some(profile) = &self.args.profile {
+            args.extend(["--profile".into(), profile.display().to_string()]);
+        }
+        let started = Instant::now();
+        let planned = match self.rtt(&args.iter().map(String::as_str).collect::<Vec<_>>()) {
+            Ok(out) => out,
+            Err(e) => return (CycleResult::Failed, e),
+        };
+        self.metrics().plan_seconds = started.elapsed().as_secs_f64();
+        if planned.code != Some(0) {
+            return (CycleResult::Failed, format!("plan failed (exit {:?}): {}", planned.code, planned.stderr.trim()));
+        }
+        let document = match std::fs::read(&candidate)
+            .map_err(|e| e.to_string())
+            .and_then(|b| rtt_trust::parse_plan(&b).map_err(|e| e.to_string()))
+        {
+            Ok(parsed) => parsed,
+            Err(e) => return (CycleResult::Failed, format!("the new plan cannot be read: {e}")),
+        };
+        let in_force = applied.as_ref().and_then(|a| {
+            let bytes = std::fs::read(self.layout.state().plan(&a.plan)).ok()?;
+            rtt_trust::parse_plan(&bytes).ok().map(|p| p.document)
+        });
+        if in_force.as_ref().is_some_and(|p| p.placements == document.document.placements) {
+            state.done = Some(inputs.to_owned());
+            return (CycleResult::Idle, "the inputs changed but the placements did not".into());
+        }
+        let moves = document.document.objective.moves;
+        if let Some(budget) = self.args.max_moves
+            && moves > budget
+        {
+            return (
+                CycleResult::Failed,
+                format!(
+                    "the new plan moves {moves} replicas, above --max-moves {budget}; apply it by hand or raise the budget"
+                ),
+            );
+        }
+        if self.args.sign_key.is_none() {
+            let pending = self.layout.pending();
+            let target = pending.join(format!("{}.json", document.hash.hex()));
+            let moved = std::fs::create_dir_all(&pending).and_then(|()| rtt_durable::rename(&candidate, &target));
+            return match moved {
+                Ok(()) => {
+                    state.done = Some(inputs.to_owned());
+                    log("info", "pending", serde_json::json!({"plan": target.display().to_string(), "moves": moves}));
+                    (
+                        CycleResult::Waiting,
+                        format!("plan {} waits for approvals: rtt sign {} --key KEY", document.hash, target.display()),
+                    )
+                }
+                Err(e) => (CycleResult::Failed, format!("cannot leave the plan for approval: {e}")),
+            };
+        }
+        match self.apply(&candidate) {
+            Ok((CycleResult::Applied, detail)) => {
+                self.metrics().moves += moves;
+                state.done = Some(inputs.to_owned());
+                (CycleResult::Applied, detail)
+            }
+            Ok((result, detail)) => {
+                if detail.contains("rolled back") {
+                    state.rejected = Some(inputs.to_owned());
+                }
+                (result, detail)
+            }
+            Err(e) => (CycleResult::Failed, e),
+        }
+    }
+
+    /// `rtt apply PLAN [--soak …]`.
+    fn apply(&self, plan: &Path) -> Result<(CycleResult, String), String> {
+        let shown = plan.display().to_string();
+        let config = self.config.display().to_string();
+        let mut args = vec!["apply".to_owned(), shown, "--config".into(), config, "--format".into(), "json".into()];
+        if let Some(soak) = self.args.soak {
+            args.extend(["--soak".into(), format!("{}ms", soak.as_millis())]);
+            args.extend(["--min-samples".into(), self.args.min_samples.to_string()]);
+            if let Some(budget) = self.args.regression_budget {
+                args.extend(["--regression-budget".into(), budget.to_string()]);
+            }
+            for metrics in &self.args.metrics {
+                args.extend(["--metrics".into(), metrics.clone()]);
+            }
+        }
+        let out = self.rtt(&args.iter().map(String::as_str).collect::<Vec<_>>())?;
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        Ok(match out.code {
+            Some(0) => {
+                (CycleResult::Applied, format!("transaction {} committed", report["txn"].as_str().unwrap_or("?")))
+            }
+            Some(2) => {
+                self.metrics().rollbacks += 1;
+                (
+                    CycleResult::Failed,
+                    format!("the SLO gate found a breach; rolled back by {}", report["rollback"]["txn"]),
+                )
+            }
+            code => {
+                if out.stderr.contains("rolled back") {
+                    self.metrics().rollbacks += 1;
+                }
+                (CycleResult::Failed, format!("apply failed (exit {code:?}): {}", out.stderr.trim()))
+            }
+        })
+    }
+
+    /// What the cycle's decision rests on: the config file (and its
+    /// directory's CUE files), the registry index, the overlays, the
+    /// calibration profile.
+    fn fingerprint(&self) -> String {
+        let mut hasher = rtt_canonical::Hasher::default();
+        let mut files = vec![self.config.clone(), self.layout.registry().index()];
+        if self.config.extension().is_some_and(|e| e == "cue")
+            && let Some(dir) = self.config.parent()
+            && let Ok(entries) = std::fs::read_dir(dir)
+        {
+            files.extend(entries.flatten().map(|e| e.path()).filter(|p| p.extension().is_some_and(|e| e == "cue")));
+        }
+        if let Ok(kinds) = std::fs::read_dir(self.layout.overlays().dir()) {
+            for kind in kinds.flatten() {
+                if let Ok(entries) = std::fs::read_dir(kind.path()) {
+                    files.extend(entries.flatten().map(|e| e.path()));
+                }
+            }
+        }
+        files.extend(self.args.profile.iter().cloned());
+        files.sort();
+        files.dedup();
+        for file in files {
+            hasher.update(file.display().to_string().as_bytes());
+            hasher.update(&[0]);
+            hasher.update(&std::fs::read(&file).unwrap_or_default());
+            hasher.update(&[0]);
+        }
+        hasher.digest().hex()
+    }
+
+    fn state(&self) -> State {
+        std::fs::read(self.layout.reconcile().join("state.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    fn save_state(&self, state: &State) -> Result<(), String> {
+        let path = self.layout.reconcile().join("state.json");
+        let bytes = serde_json::to_vec(state).map_err(|e| e.to_string())?;
+        rtt_durable::write_atomic(&path, &bytes, rtt_durable::READ_WRITE)
+            .map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Runs `rtt ARGS` and waits for it. A first SIGTERM lets the step
+    /// finish (its transaction reaches its decision); a second one kills it
+    /// and runs `rtt recover`, which decides what it left open (a logged
+    /// decision is re-sent, no decision is an abort), so the controller
+    /// never leaves a transaction undecided.
+    fn rtt(&self, args: &[&str]) -> Result<ChildOutput, String> {
+        if self.signals.load(Ordering::SeqCst) > 0 {
+            return Err("stopping: a signal arrived, so no new step starts".to_owned());
+        }
+        let mut command = Command::new(&self.exe);
+        if let Some(dir) = &self.dir {
+            command.arg("--dir").arg(dir);
+        }
+        command.args(args).current_dir(self.config.parent().unwrap_or(Path::new("."))).stdin(Stdio::null());
+        command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        let mut child = command.spawn().map_err(|e| format!("cannot run rtt {}: {e}", args.join(" ")))?;
+        let out_reader = drain(child.stdout.take());
+        let err_reader = drain(child.stderr.take());
+        let mut killed = false;
+        let status = loop {
+            match child.try_wait() {
+                Ok(Some(status)) => break status,
+                Ok(None) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+            if self.signals.load(Ordering::SeqCst) >= 2 && !killed {
+                log(
+                    "warn",
+                    "abort",
+                    serde_json::json!({"step": args.join(" "), "reason": "second signal: the step is killed, then recovered"}),
+                );
+                let _ = child.kill();
+                killed = true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let output = ChildOutput {
+            code: status.code(),
+            stdout: out_reader.join().unwrap_or_default(),
+            stderr: String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned(),
+        };
+        if killed {
+            let recovered = Command::new(&self.exe)
+                .args(self.dir.iter().flat_map(|d| [std::ffi::OsString::from("--dir"), d.clone().into_os_string()]))
+                .args(["recover", "--config"])
+                .arg(&self.config)
+                .output();
+            let recovered = recovered
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+                .unwrap_or_else(|e| e.to_string());
+            log("warn", "recovered", serde_json::json!({"result": recovered}));
+            log("info", "stop", serde_json::json!({"reason": "second signal"}));
+            std::process::exit(i32::from(EXIT_INVALID));
+        }
+        Ok(output)
+    }
+}
+
+/// Reads a child's pipe to its end on a thread (so a full pipe never
+/// blocks the child while the controller polls it).
+fn drain<R: std::io::Read + Send + 'static>(pipe: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_end(&mut bytes);
+        }
+        bytes
+    })
+}
+
+/// Counts deliveries of SIGTERM and SIGINT in `count`, on a thread of
+/// signal-hook's iterator (the handler itself only writes to a pipe).
+fn counting(count: &Arc<AtomicUsize>) -> std::io::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT])?;
+    let count = Arc::clone(count);
+    std::thread::spawn(move || {
+        for _ in signals.forever() {
+            count.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    Ok(())
+}
+
+/// A step's exit code and output.
+struct ChildOutput {
+    code: Option<i32>,
+    stdout: Vec<u8>,
+    stderr: String,
+}
+
+/// A structured log line on stderr: one JSON object.
+fn log(level: &str, event: &str, fields: serde_json::Value) {
+    let mut line = serde_json::json!({"ts_ms": now_ms(), "level": level, "event": event});
+    if let (Some(line), Some(fields)) = (line.as_object_mut(), fields.as_object()) {
+        line.extend(fields.clone());
+    }
+    eprintln!("{line}");
+}
+
+pub(crate) fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The controller cannot start.
+#[derive(Debug, thiserror::Error, Diagnostic)]
+#[error("failed to start the reconcile controller: {reason}")]
+#[diagnostic(code(rtt::reconcile::start))]
+struct Unusable {
+    reason: String,
+}
