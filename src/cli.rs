@@ -84,6 +84,8 @@ pub enum Command {
     Drift(DriftArgs),
     /// Keep the fleet at the plan: on a change of config, registry, overlays or calibration, plan, sign (or await approvals), apply, gate; repair drift.
     Reconcile(ReconcileArgs),
+    /// Cut the move from the plan in force to a new plan into waves under a disruption budget, each a plan of its own.
+    Waves(WavesArgs),
     /// Judge a plan by the route latency observed under it: exit 0 pass, 2 breach, 1 too few samples.
     Gate(GateCommandArgs),
     /// Observed route latency: read OpenMetrics pages and JSON lines into the store.
@@ -799,9 +801,15 @@ pub struct ReconcileArgs {
     /// Put the plan in force back on hosts that drifted from it (else drift is reported and alerted).
     #[arg(long)]
     pub repair: bool,
-    /// Refuse a new plan that moves more replicas than this (a disruption budget).
+    /// Refuse a new plan that moves more replicas than this.
     #[arg(long, value_name = "N")]
     pub max_moves: Option<u64>,
+    /// A disruption budget: move at most N replicas per wave (rtt waves), each wave applied and soaked before the next; needs --sign-key.
+    #[arg(long, value_name = "N")]
+    pub wave_moves: Option<u32>,
+    /// A disruption budget: move at most PCT percent of any agent's replicas per wave; needs --sign-key.
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    pub wave_agent_pct: Option<f64>,
     /// Soak each applied plan this long under the SLO gate (a breach rolls back).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub soak: Option<std::time::Duration>,
@@ -817,6 +825,37 @@ pub struct ReconcileArgs {
     /// Serve /healthz, /readyz and /metrics on this loopback address (e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+}
+
+/// `rtt waves`.
+#[derive(Debug, Args)]
+pub struct WavesArgs {
+    /// The plan to move to.
+    pub plan: PathBuf,
+    /// The plan in force (the move starts there).
+    #[arg(long, value_name = "PLAN")]
+    pub previous: PathBuf,
+    /// The config both were made from.
+    #[arg(long, value_name = "CONFIG")]
+    pub config: PathBuf,
+    /// The calibration the plan was made with.
+    #[arg(long, value_name = "FILE")]
+    pub profile: Option<PathBuf>,
+    /// Replicas moved per wave.
+    #[arg(long, value_name = "N")]
+    pub max_moves: Option<u32>,
+    /// Percent of any one agent's replicas moved per wave (at least one replica).
+    #[arg(long, value_name = "PCT", value_parser = parse_percent)]
+    pub max_agent_pct: Option<f64>,
+    /// Sign every wave with this key.
+    #[arg(long, value_name = "KEY")]
+    pub sign_key: Option<PathBuf>,
+    /// Write wave-1.json, wave-2.json, … here.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// `rtt drift`.

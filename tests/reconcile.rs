@@ -251,3 +251,46 @@ fn a_second_sigterm_kills_the_step_and_recovery_decides_its_transaction() {
     assert!(now["applied"].is_null(), "the aborted plan is not in force");
     ok(root, &["wal", "verify"]);
 }
+
+#[test]
+fn a_disruption_budget_applies_the_move_in_waves_that_end_at_the_plan() {
+    let dir = workspace();
+    let root = dir.path();
+    ok(root, &["reconcile", "--once", "--sign-key", "k.key"]);
+    // Drain h01 in the config: its replicas must move.
+    let config = std::fs::read_to_string(root.join("rtt.yaml")).expect("config");
+    let drained = config.replace("{name: h01, ", "{name: h01, schedulable: false, ");
+    assert_ne!(config, drained);
+    std::fs::write(root.join("rtt.yaml"), drained).expect("config");
+    let run = ok(root, &["reconcile", "--once", "--sign-key", "k.key", "--wave-moves", "2"]);
+    let log = support::stderr(&run);
+    let waves: Vec<serde_json::Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|e| e["event"] == "wave")
+        .collect();
+    assert!(waves.len() >= 2, "the drain's moves come in waves of two: {log}");
+    assert!(waves.iter().all(|w| w["result"] == "applied"), "{log}");
+    let now = status(root);
+    assert_eq!(now["wal"]["transactions"], 1 + waves.len() as u64);
+    // Every wave moved at most two replicas, and the last holds the plan: h01 is empty.
+    let records: Vec<serde_json::Value> = std::fs::read_to_string(root.join(".rtt/wal/wal.jsonl"))
+        .expect("wal")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("record"))
+        .collect();
+    assert!(records.iter().filter(|r| r["kind"] == "begin").count() > 2);
+    let kept = root.join(".rtt/state/plans");
+    let applied = now["applied"]["plan"].as_str().expect("plan").trim_start_matches("sha256:").to_owned();
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(kept.join(format!("{applied}.json"))).expect("kept")).expect("json");
+    assert!(plan["placements"].as_array().expect("rows").iter().all(|r| r["host"] != "h01"), "{plan:#}");
+    let moves: Vec<u64> = std::fs::read_dir(root.join(".rtt/reconcile/waves"))
+        .expect("waves")
+        .flatten()
+        .map(|e| serde_json::from_slice::<serde_json::Value>(&std::fs::read(e.path()).expect("wave")).expect("json"))
+        .map(|w| w["objective"]["moves"].as_u64().expect("moves"))
+        .collect();
+    assert!(moves.iter().all(|m| *m <= 2), "{moves:?}");
+    ok(root, &["drift"]);
+}

@@ -23,6 +23,7 @@ pub mod statements;
 pub mod symmetry;
 pub mod topology;
 pub mod transports;
+pub mod waves;
 
 use rtt_canonical::Sha256;
 use rtt_plan::PlanDocument;

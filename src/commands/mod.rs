@@ -20,6 +20,7 @@ mod sign;
 mod tune;
 mod validate;
 mod verify;
+mod waves;
 
 use std::process::ExitCode;
 
@@ -70,6 +71,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, Failure> {
         Command::Status(args) => apply::status(&args, dir),
         Command::Drift(args) => apply::drift(&args, dir),
         Command::Reconcile(args) => crate::reconcile::run(&args, dir),
+        Command::Waves(args) => waves::run(&args),
         Command::Gate(args) => gate::gate(&args, dir),
         Command::Calibrate(args) => calibrate::run(&args, dir),
         Command::Report(args) => report::run(&args, dir),

@@ -291,6 +291,12 @@ impl Controller {
                 ),
             );
         }
+        if self.args.sign_key.is_none() && (self.args.wave_moves.is_some() || self.args.wave_agent_pct.is_some()) {
+            return (
+                CycleResult::Failed,
+                "waves are plans of their own and need --sign-key; without a key, approve whole plans".into(),
+            );
+        }
         if self.args.sign_key.is_none() {
             let pending = self.layout.pending();
             let target = pending.join(format!("{}.json", document.hash.hex()));
@@ -307,7 +313,19 @@ impl Controller {
                 Err(e) => (CycleResult::Failed, format!("cannot leave the plan for approval: {e}")),
             };
         }
-        match self.apply(&candidate) {
+        if self.args.wave_moves.is_some() || self.args.wave_agent_pct.is_some() {
+            let Some(state_of) = &applied else {
+                return self.finish_apply(&candidate, moves, inputs, state);
+            };
+            let previous = self.layout.state().plan(&state_of.plan).display().to_string();
+            return self.apply_in_waves(&candidate, &previous, inputs, state);
+        }
+        self.finish_apply(&candidate, moves, inputs, state)
+    }
+
+    /// Applies `plan` and settles `inputs` when it lands.
+    fn finish_apply(&self, plan: &Path, moves: u64, inputs: &str, state: &mut State) -> (CycleResult, String) {
+        match self.apply(plan) {
             Ok((CycleResult::Applied, detail)) => {
                 self.metrics().moves += moves;
                 state.done = Some(inputs.to_owned());
@@ -321,6 +339,76 @@ impl Controller {
             }
             Err(e) => (CycleResult::Failed, e),
         }
+    }
+
+    /// The disruption budget: `rtt waves` cuts the move into signed plans,
+    /// applied in order, each under the gate's soak; the first that fails
+    /// stops the rest (the fleet stays on the last wave that landed, a
+    /// whole signed plan).
+    fn apply_in_waves(
+        &self,
+        candidate: &Path,
+        previous: &str,
+        inputs: &str,
+        state: &mut State,
+    ) -> (CycleResult, String) {
+        let dir = self.layout.reconcile().join("waves");
+        let _ = std::fs::remove_dir_all(&dir);
+        let config = self.config.display().to_string();
+        let mut args = vec![
+            "waves".to_owned(),
+            candidate.display().to_string(),
+            "--previous".into(),
+            previous.to_owned(),
+            "--config".into(),
+            config,
+            "--out".into(),
+            dir.display().to_string(),
+            "--format".into(),
+            "json".into(),
+        ];
+        if let Some(key) = &self.args.sign_key {
+            args.extend(["--sign-key".into(), key.display().to_string()]);
+        }
+        if let Some(n) = self.args.wave_moves {
+            args.extend(["--max-moves".into(), n.to_string()]);
+        }
+        if let Some(pct) = self.args.wave_agent_pct {
+            args.extend(["--max-agent-pct".into(), pct.to_string()]);
+        }
+        if let Some(profile) = &self.args.profile {
+            args.extend(["--profile".into(), profile.display().to_string()]);
+        }
+        let cut = match self.rtt(&args.iter().map(String::as_str).collect::<Vec<_>>()) {
+            Ok(out) if out.code == Some(0) => {
+                serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap_or_default()
+            }
+            Ok(out) => return (CycleResult::Failed, format!("cutting waves failed: {}", out.stderr.trim())),
+            Err(e) => return (CycleResult::Failed, e),
+        };
+        let waves = cut["waves"].as_array().cloned().unwrap_or_default();
+        log(
+            "info",
+            "waves",
+            serde_json::json!({"waves": waves.len(), "max_moves": self.args.wave_moves, "max_agent_pct": self.args.wave_agent_pct}),
+        );
+        for (index, wave) in waves.iter().enumerate() {
+            let path = PathBuf::from(wave["path"].as_str().unwrap_or_default());
+            let moves = wave["moves"].as_u64().unwrap_or(0);
+            let mut scratch = State::default();
+            let (result, detail) = self.finish_apply(&path, moves, inputs, &mut scratch);
+            log(
+                "info",
+                "wave",
+                serde_json::json!({"wave": index + 1, "of": waves.len(), "result": result.name(), "detail": detail}),
+            );
+            if result != CycleResult::Applied {
+                state.rejected = scratch.rejected.or_else(|| Some(inputs.to_owned()));
+                return (result, format!("wave {} of {}: {detail}", index + 1, waves.len()));
+            }
+        }
+        state.done = Some(inputs.to_owned());
+        (CycleResult::Applied, format!("{} waves applied", waves.len()))
     }
 
     /// `rtt apply PLAN [--soak …]`.
