@@ -223,14 +223,15 @@ impl Controller {
             )));
         }
         let outcome = self.apply(plan)?;
-        // Applied or refused by its gate: either way it is no longer pending.
-        let _ = std::fs::remove_file(plan);
-        for older in &plans[..plans.len() - 1] {
-            let _ = std::fs::remove_file(older);
+        // Applied, or refused by its gate: either way it is no longer
+        // pending (older ones are superseded). Any other failure keeps it,
+        // with its approvals, for the next try.
+        let settled = outcome.0 == CycleResult::Applied || outcome.1.contains("rolled back");
+        if settled {
+            for file in &plans {
+                let _ = std::fs::remove_file(file);
+            }
         }
-        let mut state = self.state();
-        state.done = Some(self.fingerprint());
-        self.save_state(&state)?;
         Ok(Some(outcome))
     }
 
