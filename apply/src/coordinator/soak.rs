@@ -125,7 +125,10 @@ impl Coordinator {
                 Some(self.transaction(Some(current), &previous, Some(&report.txn)).map_err(|e| e.to_string()))
             }
             (GateOutcome::Breach, None) => {
-                Some(Err("nothing was applied before this plan, so there is nothing to roll back to".to_owned()))
+                // A breach with nothing before it: the plan stays (there is
+                // no other to go to) and the operator is told.
+                problems.push("nothing was applied before this plan, so it stays in force despite the breach".to_owned());
+                None
             }
             _ => None,
         };
