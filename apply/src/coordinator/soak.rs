@@ -127,7 +127,8 @@ impl Coordinator {
             (GateOutcome::Breach, None) => {
                 // A breach with nothing before it: the plan stays (there is
                 // no other to go to) and the operator is told.
-                problems.push("nothing was applied before this plan, so it stays in force despite the breach".to_owned());
+                problems
+                    .push("nothing was applied before this plan, so it stays in force despite the breach".to_owned());
                 None
             }
             _ => None,
