@@ -1,7 +1,8 @@
 /*
  * two_phase.pml — a Promela model of rtt apply (SPEC §8): the coordinator,
  * N drivers, the WAL, crashes at any step, recovery, epoch fencing, the
- * verify after a commit with its rollback transaction, and driver breakers.
+ * verify after a commit with its rollback transaction, the SLO gate after a
+ * soak with its rollback, and driver breakers.
  * Checked exhaustively by `spin` in the test suite (apply/tests/model.rs).
  *
  * Each step names the code it models. Keep the two in step: a change to the
@@ -10,6 +11,7 @@
  *   apply/src/coordinator/calls.rs   (deliver_all, open_session)
  *   apply/src/coordinator/recover.rs (Coordinator::recover, roll_back_after_verify_failure)
  *   apply/src/coordinator/breaker.rs (Breaker::admit, record)
+ *   apply/src/coordinator/soak.rs    (Coordinator::soak: the gate record, the rollback)
  *   apply/src/driver/dir.rs   (DirStore::prepare/commit/abort/fence)
  *   apply/src/log/recovery.rs (next_action)
  * belongs here too.
@@ -40,12 +42,19 @@
  *   recovery's (a forked chain, refused by every reader) and recovery,
  *   seeing `end verify_failed` with no rollback after it, rolls back itself.
  * - Recovery can crash too and is restarted with a newer epoch.
+ * - The SLO gate (apply --soak): after transaction 0 committed and passed
+ *   verify, the soak's verdict is logged after its `end` — pass or breach,
+ *   chosen freely here — and a breach rolls back through transaction 1
+ *   like a failed verify. A paused coordinator's gate record would follow
+ *   what recovery wrote and is not counted; recovery, finding a logged
+ *   breach with no rollback after it, rolls back itself.
  *
- * Four seeded bugs show the model is sensitive to what it claims: with
+ * Five seeded bugs show the model is sensitive to what it claims: with
  * -DNOFENCE drivers skip the epoch check, with -DREAD_BEFORE_FENCE recovery
  * reads the decision before fencing every driver, with
  * -DRECOVERY_HONOURS_BREAKERS recovery skips drivers whose breaker is open,
- * with -DNO_ROLLBACK_IN_RECOVERY recovery leaves `end verify_failed` alone.
+ * with -DNO_ROLLBACK_IN_RECOVERY recovery leaves `end verify_failed` alone,
+ * with -DNO_GATE_ROLLBACK_IN_RECOVERY recovery leaves a logged breach alone.
  * Spin finds a violated invariant in each (the test suite checks it does).
  */
 
@@ -66,6 +75,10 @@
 #define END_NONE 0
 #define END_OK 1
 #define END_VERIFY_FAILED 2
+/* WAL gate verdicts (log/wal.rs GateOutcome) */
+#define GATE_NONE 0
+#define GATE_PASS 1
+#define GATE_BREACH 2
 
 /* Durable driver state (driver/dir.rs: placements.json, txns/<txn>.json, epoch.json). */
 byte plan[N];          /* plan in force */
@@ -77,6 +90,7 @@ bool broken[N];        /* breaker open (state/breakers.json) */
 bool wal_begin[T];
 byte wal_decision[T];
 byte wal_end[T];
+byte wal_gate;         /* the gate's verdict on transaction 0, after its end */
 
 bool coordinator_stopped = false;  /* crashed, paused or ended: recovery may start */
 bool coordinator_done = false;     /* the coordinator process has ended */
@@ -224,7 +238,7 @@ txn:
    * append) */
   verified = true;
   if
-  :: decision == COMMIT && t == 0 -> verified = false
+  :: decision == COMMIT && t == 0 -> if :: verified = false :: skip fi
   :: else -> skip
   fi;
   CRASH_POINT;
@@ -241,6 +255,26 @@ txn:
      t = 1;
      atomic { e = next_epoch; next_epoch++ };
      goto txn
+  :: else -> skip
+  fi;
+  /* the soak (coordinator/soak.rs): the gate's verdict on a verified commit
+   * of transaction 0 is logged after its end; a breach rolls back */
+  if
+  :: verified && decision == COMMIT && t == 0 ->
+     atomic {
+       if
+       :: !coordinator_stopped -> if :: wal_gate = GATE_PASS :: wal_gate = GATE_BREACH fi
+       :: else -> skip
+       fi
+     };
+     CRASH_POINT;
+     if
+     :: wal_gate == GATE_BREACH && !stopped ->
+        t = 1;
+        atomic { e = next_epoch; next_epoch++ };
+        goto txn
+     :: else -> skip
+     fi
   :: else -> skip
   fi;
 out:
@@ -264,7 +298,12 @@ restart:
   t = (wal_begin[1] -> 1 : 0);
   if
   :: !wal_begin[0] -> goto done                              /* Action::Nothing */
+#ifndef NO_GATE_ROLLBACK_IN_RECOVERY
+  :: t == 0 && wal_end[0] == END_OK && wal_gate == GATE_BREACH -> goto rollback
+  :: wal_end[t] == END_OK && !(t == 0 && wal_gate == GATE_BREACH) -> goto done   /* Action::Nothing */
+#else
   :: wal_end[t] == END_OK -> goto done                        /* Action::Nothing */
+#endif
   :: t == 1 && wal_end[1] == END_VERIFY_FAILED -> goto done   /* a rollback is not rolled back */
 #ifndef NO_ROLLBACK_IN_RECOVERY
   :: t == 0 && wal_end[0] == END_VERIFY_FAILED -> goto rollback
@@ -377,7 +416,7 @@ init {
     :: i < N -> plan[i] = OLD; record[i] = NONE; record[N + i] = NONE; highest[i] = 0; broken[i] = false; i++
     :: i == N -> break
     od;
-    wal_begin[0] = false; wal_begin[1] = false;
+    wal_begin[0] = false; wal_begin[1] = false; wal_gate = GATE_NONE;
     run Coordinator();
     run Recovery()
   };
@@ -395,8 +434,10 @@ init {
   /* A commit that failed verify is always rolled back (by the coordinator,
    * or by recovery when the coordinator died first)... */
   assert(wal_end[0] != END_VERIFY_FAILED || wal_begin[1]);
-  /* ...and a rollback only ever follows a commit that failed verify. */
-  assert(!wal_begin[1] || (wal_decision[0] == COMMIT && wal_end[0] == END_VERIFY_FAILED));
+  /* A logged breach is always rolled back too... */
+  assert(wal_gate != GATE_BREACH || wal_begin[1]);
+  /* ...and a rollback only ever follows a commit that failed verify or its gate. */
+  assert(!wal_begin[1] || (wal_decision[0] == COMMIT && (wal_end[0] == END_VERIFY_FAILED || wal_gate == GATE_BREACH)));
   /* Nothing stays prepared: every participant that voted yes heard the outcome. */
   i = 0;
   do

@@ -2,8 +2,9 @@
 //! exhaustively with spin for 1, 2 and 3 drivers: atomicity, no lost commit,
 //! a failed verify always rolled back, nothing left prepared, a finished WAL
 //! (assertions and valid end states), and termination (the `terminates` LTL
-//! claim), with verify-triggered rollback and breakers in the model. Four
-//! seeded bugs must be found, so a model that checks nothing cannot pass.
+//! claim), with verify- and gate-triggered rollbacks and breakers in the
+//! model. Five seeded bugs must be found, so a model that checks nothing
+//! cannot pass.
 //!
 //! Needs `spin` and a C compiler (`scripts/setup` installs the Debian
 //! package `spin`); their absence fails the test, it is not skipped.
@@ -89,6 +90,12 @@ fn reading_the_decision_before_fencing_is_found_to_mix_plans() {
 fn a_recovery_that_honours_breakers_is_found_to_leave_drivers_prepared() {
     let output = verify(&["-DRECOVERY_HONOURS_BREAKERS"], false);
     assert!(errors(&output) > 0 && output.contains("assertion violated"), "{output}");
+}
+
+#[test]
+fn a_recovery_that_ignores_a_logged_breach_is_found_to_skip_the_rollback() {
+    let output = verify(&["-DNO_GATE_ROLLBACK_IN_RECOVERY"], false);
+    assert!(errors(&output) > 0 && output.contains("wal_gate"), "{output}");
 }
 
 #[test]
