@@ -798,6 +798,12 @@ pub struct ReconcileArgs {
     /// Plan with this calibration (rtt calibrate); its changes start a cycle too.
     #[arg(long, value_name = "FILE")]
     pub profile: Option<PathBuf>,
+    /// Refit the calibration each cycle from what was observed under the plan in force, and replace --profile when a level or service time moved by more than --recalibrate-pct: telemetry becomes an input.
+    #[arg(long, requires = "profile")]
+    pub calibrate: bool,
+    /// How far a fitted value must move, percent, before the profile is replaced.
+    #[arg(long, value_name = "PCT", value_parser = parse_percent, default_value = "10")]
+    pub recalibrate_pct: f64,
     /// Put the plan in force back on hosts that drifted from it (else drift is reported and alerted).
     #[arg(long)]
     pub repair: bool,

@@ -294,3 +294,40 @@ fn a_disruption_budget_applies_the_move_in_waves_that_end_at_the_plan() {
     assert!(moves.iter().all(|m| *m <= 2), "{moves:?}");
     ok(root, &["drift"]);
 }
+
+#[test]
+fn with_calibrate_observed_latency_becomes_an_input() {
+    let dir = workspace();
+    let root = dir.path();
+    ok(root, &["reconcile", "--once", "--sign-key", "k.key"]);
+    // Observations under the plan in force: every route 30 % slower than the config says.
+    let applied = status(root)["applied"]["plan"].as_str().expect("plan").trim_start_matches("sha256:").to_owned();
+    let kept = root.join(".rtt/state/plans").join(format!("{applied}.json"));
+    let plan: serde_json::Value = serde_json::from_slice(&std::fs::read(&kept).expect("kept")).expect("json");
+    let lines: String = plan["routes"]
+        .as_array()
+        .expect("routes")
+        .iter()
+        .map(|r| {
+            format!(
+                "{{\"from\":{},\"to\":{},\"latency_us\":{},\"count\":50}}\n",
+                r["from"],
+                r["to"],
+                r["p99_us"].as_f64().expect("p99") * 1.3
+            )
+        })
+        .collect();
+    std::fs::write(root.join("samples.jsonl"), lines).expect("samples");
+    ok(root, &["telemetry", "ingest", "--samples", "samples.jsonl"]);
+    let run = ok(root, &["reconcile", "--once", "--sign-key", "k.key", "--profile", "cal.json", "--calibrate"]);
+    let log = support::stderr(&run);
+    assert!(log.contains("\"event\":\"recalibrated\""), "{log}");
+    assert!(root.join("cal.json").is_file());
+    // Planned with it: the calibrated config is the plan's (a new inputs.config), or the placements did not change.
+    let settled = log.contains("\"result\":\"applied\"") || log.contains("the placements did not");
+    assert!(settled, "{log}");
+    // The same observations again: nothing moved, the profile stays, nothing is planned.
+    let again = ok(root, &["reconcile", "--once", "--sign-key", "k.key", "--profile", "cal.json", "--calibrate"]);
+    let log = support::stderr(&again);
+    assert!(!log.contains("\"event\":\"recalibrated\"") && log.contains("\"result\":\"idle\""), "{log}");
+}

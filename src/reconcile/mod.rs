@@ -97,7 +97,7 @@ impl Controller {
             let failures = self.metrics().failures;
             if Instant::now() >= next_cycle || (changed && failures == 0) {
                 let started = Instant::now();
-                let (result, detail) = self.cycle(&inputs);
+                let (result, detail) = self.cycle();
                 last_inputs = Some(inputs);
                 let seconds = started.elapsed().as_secs_f64();
                 self.metrics().cycle(result, detail.clone(), seconds, now_ms());
@@ -132,7 +132,7 @@ impl Controller {
     }
 
     /// One cycle: drift, pending approvals, then the inputs.
-    fn cycle(&self, inputs: &str) -> (CycleResult, String) {
+    fn cycle(&self) -> (CycleResult, String) {
         let repaired = match self.probe_drift() {
             Ok(repaired) => repaired,
             Err(reason) => return (CycleResult::Failed, reason),
@@ -143,6 +143,11 @@ impl Controller {
             Ok(None) => {}
             Err(reason) => return (CycleResult::Failed, reason),
         }
+        if self.args.calibrate {
+            self.recalibrate();
+        }
+        // After a recalibration: the profile is one of the inputs.
+        let inputs = &self.fingerprint();
         let mut state = self.state();
         if state.done.as_deref() == Some(inputs) || state.rejected.as_deref() == Some(inputs) {
             return if repaired {
@@ -156,6 +161,49 @@ impl Controller {
             return (CycleResult::Failed, e);
         }
         outcome
+    }
+
+    /// `--calibrate`: refits the latency model to what was observed under
+    /// the plan in force (`rtt calibrate`), and replaces the profile when a
+    /// fitted value moved by more than `--recalibrate-pct`. Too few samples
+    /// is not an error: the profile stays.
+    fn recalibrate(&self) {
+        let Some(profile) = &self.args.profile else { return };
+        let Ok(Some(applied)) = rtt_trust::state::read_applied(self.layout.state().dir()) else { return };
+        let next = self.layout.reconcile().join("calibration.next.json");
+        let (config, plan) =
+            (self.config.display().to_string(), self.layout.state().plan(&applied.plan).display().to_string());
+        let out = self.rtt(&[
+            "calibrate",
+            "--config",
+            &config,
+            "--plan",
+            &plan,
+            "-o",
+            &next.display().to_string(),
+            "--min-samples",
+            &self.args.min_samples.to_string(),
+            "--format",
+            "json",
+        ]);
+        let Ok(out) = out else { return };
+        if out.code != Some(0) {
+            return;
+        }
+        let read =
+            |path: &Path| std::fs::read(path).ok().and_then(|b| rtt_telemetry::calibrate::Profile::parse(&b).ok());
+        let (Some(fresh), current) = (read(&next), read(profile)) else { return };
+        if let Some(moved) = material_change(current.as_ref(), &fresh, self.args.recalibrate_pct) {
+            match rtt_durable::rename(&next, profile) {
+                Ok(()) => log(
+                    "info",
+                    "recalibrated",
+                    serde_json::json!({"profile": profile.display().to_string(),
+                    "latency_us": fresh.latency_us, "moved": moved, "rmse_us": fresh.rmse_us}),
+                ),
+                Err(e) => log("error", "recalibrate", serde_json::json!({"error": e.to_string()})),
+            }
+        }
     }
 
     /// `rtt drift [--repair]`: Ok(true) when drift was repaired.
@@ -264,7 +312,13 @@ impl Controller {
         };
         self.metrics().plan_seconds = started.elapsed().as_secs_f64();
         if planned.code != Some(0) {
-            return (CycleResult::Failed, format!("plan failed (exit {:?}): {}", planned.code, planned.stderr.trim()));
+            // An infeasible config is reported on stdout (`rtt.infeasible`), the rest on stderr.
+            let why = if planned.stderr.trim().is_empty() {
+                String::from_utf8_lossy(&planned.stdout).chars().take(2000).collect::<String>()
+            } else {
+                planned.stderr.trim().to_owned()
+            };
+            return (CycleResult::Failed, format!("plan failed (exit {:?}): {why}", planned.code));
         }
         let document = match std::fs::read(&candidate)
             .map_err(|e| e.to_string())
@@ -577,6 +631,31 @@ fn counting(count: &Arc<AtomicUsize>) -> std::io::Result<()> {
     Ok(())
 }
 
+/// What moved by more than `pct` percent between two calibrations (every
+/// value, when there was none before); `None` when nothing did.
+fn material_change(
+    before: Option<&rtt_telemetry::calibrate::Profile>,
+    after: &rtt_telemetry::calibrate::Profile,
+    pct: f64,
+) -> Option<Vec<String>> {
+    let Some(before) = before else { return Some(vec!["no profile before".to_owned()]) };
+    let far = |old: Option<&f64>, new: f64| old.is_none_or(|old| (new - old).abs() > old.abs().max(1.0) * pct / 100.0);
+    let moved: Vec<String> = after
+        .latency_us
+        .iter()
+        .filter(|(level, value)| far(before.latency_us.get(*level), **value))
+        .map(|(level, _)| format!("latency_us.{level}"))
+        .chain(
+            after
+                .service_us
+                .iter()
+                .filter(|(agent, value)| far(before.service_us.get(*agent), **value))
+                .map(|(agent, _)| format!("service_us.{agent}")),
+        )
+        .collect();
+    (!moved.is_empty()).then_some(moved)
+}
+
 /// A step's exit code and output.
 struct ChildOutput {
     code: Option<i32>,
@@ -605,4 +684,33 @@ pub(crate) fn now_ms() -> u64 {
 #[diagnostic(code(rtt::reconcile::start))]
 struct Unusable {
     reason: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rtt_telemetry::calibrate::Profile;
+
+    fn profile(rack: f64, db: f64) -> Profile {
+        Profile {
+            kind: rtt_telemetry::calibrate::PROFILE_KIND.into(),
+            version: 1,
+            plan: rtt_canonical::Sha256::of(b"p"),
+            latency_us: [("rack".to_owned(), rack)].into(),
+            service_us: [("db@1".to_owned(), db)].into(),
+            routes: 1,
+            rmse_us: 0.0,
+            residuals: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn only_a_material_move_replaces_the_profile() {
+        assert!(material_change(None, &profile(300.0, 40.0), 10.0).is_some());
+        assert_eq!(material_change(Some(&profile(300.0, 40.0)), &profile(320.0, 42.0), 10.0), None);
+        assert_eq!(
+            material_change(Some(&profile(300.0, 40.0)), &profile(400.0, 42.0), 10.0),
+            Some(vec!["latency_us.rack".to_owned()])
+        );
+    }
 }

@@ -5,15 +5,21 @@
 //! per callee; each judged route gives one equation. The fit is robust:
 //! iteratively reweighted least squares with Huber weights (scale from the
 //! median absolute deviation), solved by alternating exact updates of the
-//! two blocks. The model cannot tell a level's latency from a shift of
-//! every service time (add `c` to every level, take `c` from every service:
-//! the same predictions), so the fit keeps the config's mean service time of
-//! the callees it fits, and moves the levels around it. Levels and callees
-//! no route observes keep the config's values.
+//! two blocks. The model cannot always tell a level's latency from a
+//! callee's service time (add `c` to a level, take `c` from the services of
+//! the callees only seen at that level: the same predictions), so each
+//! callee's configured service time counts as evidence of one route's
+//! weight (a ridge toward the config): what the routes cannot separate stays
+//! where the config put it, and what they can, they decide. Levels and
+//! callees no route observes keep the config's values; levels end monotone
+//! from numa to region, as the config must be; no value is negative.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
+
+/// The weight of a callee's configured service time, in routes.
+const RIDGE: f64 = 1.0;
 
 /// The locality levels, finest first, as SPEC §4 and the config name them.
 pub const LEVELS: [&str; 5] = ["numa", "host", "rack", "zone", "region"];
@@ -92,7 +98,6 @@ pub fn fit(points: &[RoutePoint], prior: &Prior) -> Fit {
         let start = prior.service_us.get(&point.callee).copied().unwrap_or(0.0);
         service.entry(point.callee.clone()).or_insert(start);
     }
-    let prior_mean = mean(service.values().copied());
     let mut weights = vec![1.0; points.len()];
     let mut iterations = 0;
     for round in 0..100 {
@@ -107,10 +112,9 @@ pub fn fit(points: &[RoutePoint], prior: &Prior) -> Fit {
                 entry.1 += w;
             }
             for (callee, (sum, weight)) in sums {
-                if weight > 0.0
-                    && let Some(value) = service.get_mut(callee)
-                {
-                    *value = sum / weight;
+                let configured = prior.service_us.get(callee).copied().unwrap_or(0.0);
+                if let Some(value) = service.get_mut(callee) {
+                    *value = ((sum + RIDGE * configured) / (weight + RIDGE)).max(0.0);
                 }
             }
             let mut level_sums = [(0.0, 0.0); 5];
@@ -120,17 +124,7 @@ pub fn fit(points: &[RoutePoint], prior: &Prior) -> Fit {
             }
             for (level, (sum, weight)) in level_sums.iter().enumerate() {
                 if *weight > 0.0 {
-                    latency[level] = sum / weight;
-                }
-            }
-            // The gauge: the fitted callees keep the config's mean service time.
-            let shift = mean(service.values().copied()) - prior_mean;
-            for value in service.values_mut() {
-                *value -= shift;
-            }
-            for (level, fitted) in fitted_levels.iter().enumerate() {
-                if *fitted {
-                    latency[level] += shift;
+                    latency[level] = (sum / weight).max(0.0);
                 }
             }
         }
@@ -147,6 +141,15 @@ pub fn fit(points: &[RoutePoint], prior: &Prior) -> Fit {
             break;
         }
     }
+    // SPEC §3 wants latencies that never fall from numa to region: the fitted
+    // levels are made monotone (pool-adjacent-violators, weighted by their
+    // routes), and a level no route observed is moved, if it must be, to
+    // stay between its neighbours — and then counts as fitted.
+    let mut weights_of = [0.0f64; 5];
+    for point in points {
+        weights_of[point.level] += 1.0;
+    }
+    monotone(&mut latency, &weights_of, &mut fitted_levels);
     let raw: Vec<f64> = points.iter().map(|p| p.observed_p99_us - latency[p.level] - service[&p.callee]).collect();
     let scale = robust_scale(&raw);
     let mut residuals = Vec::with_capacity(points.len());
@@ -252,6 +255,52 @@ impl Profile {
     }
 }
 
+/// Makes `latency` non-decreasing: pool-adjacent-violators over the fitted
+/// levels (weighted by `weights`), then each unfitted level clamped between
+/// its finer and coarser neighbours. Unfitted levels that move are marked.
+fn monotone(latency: &mut [f64; 5], weights: &[f64; 5], fitted: &mut [bool; 5]) {
+    // Blocks of (sum of weighted values, weight, levels) over fitted levels.
+    let mut blocks: Vec<(f64, f64, Vec<usize>)> = Vec::new();
+    for level in (0..5).filter(|&l| fitted[l]) {
+        let w = weights[level].max(1e-9);
+        blocks.push((latency[level] * w, w, vec![level]));
+        while blocks.len() >= 2 {
+            let n = blocks.len();
+            let (last, prev) = (blocks[n - 1].0 / blocks[n - 1].1, blocks[n - 2].0 / blocks[n - 2].1);
+            if prev <= last {
+                break;
+            }
+            let (sum, weight, levels) = blocks.pop().unwrap_or_default();
+            if let Some(merged) = blocks.last_mut() {
+                merged.0 += sum;
+                merged.1 += weight;
+                merged.2.extend(levels);
+            }
+        }
+    }
+    for (sum, weight, levels) in &blocks {
+        for &level in levels {
+            latency[level] = sum / weight;
+        }
+    }
+    let original = *latency;
+    for level in 1..5 {
+        if !fitted[level] {
+            latency[level] = latency[level].max(latency[level - 1]);
+        }
+    }
+    for level in (0..4).rev() {
+        if !fitted[level] {
+            latency[level] = latency[level].min(latency[level + 1]);
+        }
+    }
+    for level in 0..5 {
+        if !fitted[level] && (latency[level] - original[level]).abs() > 1e-9 {
+            fitted[level] = true;
+        }
+    }
+}
+
 fn mean(values: impl Iterator<Item = f64>) -> f64 {
     let (sum, n) = values.fold((0.0, 0usize), |(s, n), v| (s + v, n + 1));
     if n == 0 { 0.0 } else { sum / n as f64 }
@@ -320,6 +369,22 @@ mod tests {
     }
 
     #[test]
+    fn the_fitted_levels_never_fall_from_numa_to_region() {
+        let prior = Prior { latency_us: [1.5, 4.0, 25.0, 120.0, 900.0], service_us: [("db".to_owned(), 10.0)].into() };
+        let at = |level: usize, p99: f64| RoutePoint {
+            route: format!("a{level}->db"),
+            level,
+            callee: "db".into(),
+            observed_p99_us: p99,
+            samples: 100,
+        };
+        // numa observed slow, region fast, the rest unobserved: not monotone as fitted.
+        let fit = fit(&[at(0, 1_500.0), at(4, 1_000.0)], &prior);
+        assert!(fit.latency_us.windows(2).all(|w| w[0] <= w[1] + 1e-9), "{:?}", fit.latency_us);
+        assert!(fit.fitted_levels.iter().all(|f| *f), "the levels moved to keep the order are in the profile");
+    }
+
+    #[test]
     fn unobserved_levels_and_callees_keep_the_config() {
         let prior = Prior {
             latency_us: [1.0, 2.0, 3.0, 4.0, 5.0],
@@ -334,7 +399,10 @@ mod tests {
         }];
         let fit = fit(&points, &prior);
         assert_eq!(fit.latency_us[0], 1.0);
-        assert_eq!(fit.latency_us[4], 5.0);
+        // Coarser levels below the fitted rack rise to it: latencies never fall outward.
+        assert_eq!(fit.latency_us[3], 40.0);
+        assert_eq!(fit.latency_us[4], 40.0);
+        assert!(!fit.fitted_levels[0] && fit.fitted_levels[4]);
         // One route, one callee: the service keeps its config value, the level takes the rest.
         assert!((fit.latency_us[2] - 40.0).abs() < 1e-6, "{:?}", fit.latency_us);
         assert!(!fit.service_us.contains_key("idle"));
