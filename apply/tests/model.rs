@@ -1,10 +1,12 @@
-//! The Promela model of apply (`apply/model/two_phase.pml`) checked
-//! exhaustively with spin for 1, 2 and 3 drivers: atomicity, no lost commit,
+//! The Promela models of apply, checked with spin. `apply/model/two_phase.pml`
+//! exhaustively for 1, 2 and 3 drivers: atomicity, no lost commit,
 //! a failed verify always rolled back, nothing left prepared, a finished WAL
 //! (assertions and valid end states), and termination (the `terminates` LTL
 //! claim), with verify- and gate-triggered rollbacks and breakers in the
-//! model. Five seeded bugs must be found, so a model that checks nothing
-//! cannot pass.
+//! model; `apply/model/leader_change.pml`: leader change with fencing (the
+//! HA design), one controller per epoch, no mixed state, a truthful WAL.
+//! Seven seeded bugs must be found, so a model that checks nothing cannot
+//! pass.
 //!
 //! Needs `spin` and a C compiler (`scripts/setup` installs the Debian
 //! package `spin`); their absence fails the test, it is not skipped.
@@ -12,18 +14,23 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-fn model() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("model/two_phase.pml")
+fn model(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("model").join(name)
 }
 
-/// Generates, compiles and runs the verifier; returns pan's output.
+/// Generates, compiles and runs the verifier of two_phase.pml; returns pan's output.
 fn verify(defines: &[&str], liveness: bool) -> String {
+    verify_model("two_phase.pml", defines, liveness)
+}
+
+/// The same for any model under apply/model/.
+fn verify_model(name: &str, defines: &[&str], liveness: bool) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
-    let source = dir.path().join("two_phase.pml");
-    std::fs::copy(model(), &source).expect("copy the model");
+    let source = dir.path().join(name);
+    std::fs::copy(model(name), &source).expect("copy the model");
     let spin = Command::new("spin")
         .args(defines)
-        .args(["-a", "two_phase.pml"])
+        .args(["-a", name])
         .current_dir(dir.path())
         .output()
         .expect("spin runs (install it with scripts/setup: Debian package `spin`)");
@@ -102,4 +109,25 @@ fn a_recovery_that_ignores_a_logged_breach_is_found_to_skip_the_rollback() {
 fn a_recovery_that_ignores_a_failed_verify_is_found_to_skip_the_rollback() {
     let output = verify(&["-DNO_ROLLBACK_IN_RECOVERY"], false);
     assert!(errors(&output) > 0 && output.contains("wal_begin[1]"), "{output}");
+}
+
+#[test]
+fn leader_change_with_fencing_keeps_one_controller_per_epoch_and_no_mixed_state() {
+    // apply/model/leader_change.pml: the HA design (docs/notes/ha-on-etcd.md).
+    let output = verify_model("leader_change.pml", &[], false);
+    assert_eq!(errors(&output), 0, "leader change violated an invariant:\n{output}");
+    assert!(!output.contains("search depth too small"), "search was truncated:\n{output}");
+    assert!(states(&output) > 1000, "suspiciously few states:\n{output}");
+}
+
+#[test]
+fn unguarded_wal_writes_let_a_deposed_leader_contradict_the_log() {
+    let output = verify_model("leader_change.pml", &["-DUNGUARDED_WAL"], false);
+    assert!(errors(&output) > 0 && output.contains("wal_decision"), "{output}");
+}
+
+#[test]
+fn epochs_not_derived_from_leadership_let_two_leaders_share_one() {
+    let output = verify_model("leader_change.pml", &["-DLOCAL_EPOCH"], false);
+    assert!(errors(&output) > 0 && output.contains("accepted_by"), "{output}");
 }
