@@ -174,8 +174,10 @@ fn the_controller_serves_its_endpoint_follows_a_change_and_stops_on_sigterm() {
     assert_eq!(get(&address, "/nope").0, 404);
     grow(root);
     wait_for("the change applied", &|| status(root)["applied"]["serial"] == 2);
-    let moved = get(&address, "/metrics").1;
-    assert!(moved.contains("rtt_reconcile_cycles_total{result=\"applied\"} 2"), "{moved}");
+    // The cycle counts once its apply step has returned.
+    wait_for("the metrics to count the second apply", &|| {
+        get(&address, "/metrics").1.contains("rtt_reconcile_cycles_total{result=\"applied\"} 2")
+    });
     rustix::process::kill_process(
         rustix::process::Pid::from_raw(child.id() as i32).expect("pid"),
         rustix::process::Signal::TERM,
