@@ -678,15 +678,35 @@ pub struct ApplyArgs {
     pub gate: GateArgs,
 }
 
-/// Where observed route latency comes from, and what the SLO gate demands.
+/// Where observed route latency comes from.
 #[derive(Debug, Clone, Args)]
-pub struct GateArgs {
+pub struct SourceArgs {
     /// A Prometheus / OpenMetrics text page with route latency histograms or summaries: a file, or an http://localhost URL (repeatable).
     #[arg(long = "metrics", value_name = "FILE|URL")]
     pub metrics: Vec<String>,
     /// A JSON-lines file of route latency samples (repeatable).
     #[arg(long = "samples", value_name = "FILE")]
     pub samples: Vec<PathBuf>,
+}
+
+impl SourceArgs {
+    /// The sources, pages first.
+    pub fn sources(&self) -> Vec<rtt_telemetry::source::Source> {
+        use rtt_telemetry::source::Source;
+        self.metrics
+            .iter()
+            .map(|m| Source::Metrics(m.clone()))
+            .chain(self.samples.iter().map(|p| Source::Samples(p.clone())))
+            .collect()
+    }
+}
+
+/// Where observed route latency comes from, and what the SLO gate demands.
+#[derive(Debug, Clone, Args)]
+pub struct GateArgs {
+    /// Telemetry sources.
+    #[command(flatten)]
+    pub sources: SourceArgs,
     /// Samples a route needs before the gate judges it.
     #[arg(long, value_name = "N", default_value_t = 20)]
     pub min_samples: u64,
@@ -696,16 +716,6 @@ pub struct GateArgs {
 }
 
 impl GateArgs {
-    /// The sources of `--metrics` and `--samples`.
-    pub fn sources(&self) -> Vec<rtt_telemetry::source::Source> {
-        use rtt_telemetry::source::Source;
-        self.metrics
-            .iter()
-            .map(|m| Source::Metrics(m.clone()))
-            .chain(self.samples.iter().map(|p| Source::Samples(p.clone())))
-            .collect()
-    }
-
     /// The gate's policy.
     pub fn policy(&self) -> rtt_telemetry::gate::Policy {
         rtt_telemetry::gate::Policy { min_samples: self.min_samples, regression_pct: self.regression_budget }
@@ -758,12 +768,9 @@ pub struct IngestArgs {
     /// The plan file the samples were observed under (default: the plan in force).
     #[arg(long, value_name = "PLAN")]
     pub plan: Option<PathBuf>,
-    /// A Prometheus / OpenMetrics text page: a file, or an http://localhost URL (repeatable).
-    #[arg(long = "metrics", value_name = "FILE|URL")]
-    pub metrics: Vec<String>,
-    /// A JSON-lines file of route latency samples (repeatable).
-    #[arg(long = "samples", value_name = "FILE")]
-    pub samples: Vec<PathBuf>,
+    /// Telemetry sources.
+    #[command(flatten)]
+    pub sources: SourceArgs,
     /// Count what pages hold as new (pages of processes started with the plan), instead of taking a first reading as the baseline.
     #[arg(long)]
     pub from_zero: bool,

@@ -256,7 +256,6 @@ fn subject(args: &ChaosRunArgs, dir: Option<&Path>) -> Result<Subject, Failure> 
         .filter(|(host, _)| previous_hosts.get(*host) != next_hosts.get(*host))
         .map(|(_, driver)| driver.clone())
         .collect();
-    touched.dedup();
     touched.sort();
     touched.dedup();
     let config = loaded.normalized_json().map_err(|e| Unusable { reason: e.to_string() })?;

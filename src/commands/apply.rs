@@ -67,7 +67,7 @@ pub fn apply(args: &ApplyArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> 
         let interval = args
             .soak_interval
             .unwrap_or_else(|| (duration / 10).clamp(Duration::from_millis(100), Duration::from_secs(5)));
-        let soak = Soak { duration, interval, sources: args.gate.sources(), policy: args.gate.policy() };
+        let soak = Soak { duration, interval, sources: args.gate.sources.sources(), policy: args.gate.policy() };
         let ticker = crate::output::Ticker::start(&format!(
             "soak: watching route latency for {} (SLO gate; a breach rolls back)",
             humantime::format_duration(duration)
@@ -111,50 +111,53 @@ pub fn drift(args: &DriftArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> 
     rtt_durable::arm_disk_faults();
     let (_, mut coordinator) = open(args.config.as_deref(), dir)?;
     finish_open_transaction(&mut coordinator)?;
-    let drifted = match coordinator.drift() {
-        Ok(drifted) => drifted,
-        Err(e) => return conclude(coordinator, Err(e), Action::Repair, args.format, None),
-    };
-    if drifted.is_empty() || !args.repair {
-        let (problems, _) = coordinator.finish();
-        for problem in problems {
-            eprintln!("rtt: warning: {problem}");
+    // One read of the fleet either way: a repair reads it itself.
+    let drifted = if args.repair {
+        match coordinator.repair() {
+            Ok(None) => Vec::new(),
+            result => return conclude(coordinator, result, Action::Repair, args.format, None),
         }
-        emit(
-            args.format,
-            || {
-                if drifted.is_empty() {
-                    return "no drift: every host holds the plan in force\n".to_owned();
-                }
-                let mut out =
-                    format!("drift on {} host{}:\n", drifted.len(), if drifted.len() == 1 { "" } else { "s" });
-                for d in &drifted {
-                    let show = |rows: &[rtt_apply::driver::protocol::Placement]| {
-                        if rows.is_empty() {
-                            return "nothing".to_owned();
-                        }
-                        rows.iter()
-                            .map(|p| format!("{}×{} on numa {}", p.agent, p.replicas, p.numa))
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    };
-                    out.push_str(&format!(
-                        "  {} (driver {}): holds {}; the plan places {}\n",
-                        d.host,
-                        d.driver,
-                        show(&d.have),
-                        show(&d.want)
-                    ));
-                }
-                out.push_str("repair with `rtt drift --repair` (the plan's placements back on these hosts only)\n");
-                out
-            },
-            || serde_json::json!({"kind": "rtt.drift", "drifted": drifted}),
-        );
-        return Ok(if drifted.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(crate::exit::EXIT_DRIFT) });
+    } else {
+        match coordinator.drift() {
+            Ok(drifted) => drifted,
+            Err(e) => return conclude(coordinator, Err(e), Action::Repair, args.format, None),
+        }
+    };
+    let (problems, _) = coordinator.finish();
+    for problem in problems {
+        eprintln!("rtt: warning: {problem}");
     }
-    let result = coordinator.repair();
-    conclude(coordinator, result, Action::Repair, args.format, None)
+    emit(
+        args.format,
+        || {
+            if drifted.is_empty() {
+                return "no drift: every host holds the plan in force\n".to_owned();
+            }
+            let mut out = format!("drift on {} host{}:\n", drifted.len(), if drifted.len() == 1 { "" } else { "s" });
+            for d in &drifted {
+                let show = |rows: &[rtt_apply::driver::protocol::Placement]| {
+                    if rows.is_empty() {
+                        return "nothing".to_owned();
+                    }
+                    rows.iter()
+                        .map(|p| format!("{}×{} on numa {}", p.agent, p.replicas, p.numa))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                };
+                out.push_str(&format!(
+                    "  {} (driver {}): holds {}; the plan places {}\n",
+                    d.host,
+                    d.driver,
+                    show(&d.have),
+                    show(&d.want)
+                ));
+            }
+            out.push_str("repair with `rtt drift --repair` (the plan's placements back on these hosts only)\n");
+            out
+        },
+        || serde_json::json!({"kind": "rtt.drift", "drifted": drifted}),
+    );
+    Ok(if drifted.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(crate::exit::EXIT_DRIFT) })
 }
 
 pub fn status(args: &StatusArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
@@ -501,17 +504,13 @@ fn render_status(status: &Status) -> String {
         ));
     }
     if let Some((txn, outcome)) = &status.last_gate {
-        out.push_str(&format!("gate      last verdict: {} on {txn}\n", format!("{outcome:?}").to_lowercase()));
+        out.push_str(&format!("gate      last verdict: {} on {txn}\n", outcome.name()));
     }
     let rows: Vec<crate::render::telemetry::RouteRow> = status
         .routes
         .iter()
-        .map(|r| crate::render::telemetry::RouteRow {
-            route: r.route.clone(),
-            planned_p99_us: r.planned_p99_us,
-            slo_p99_us: r.slo_p99_us,
-            observed: r.observed,
-            note: if r.slack_us.is_some_and(|s| s < 0.0) { "over SLO".to_owned() } else { String::new() },
+        .map(|r| {
+            crate::render::telemetry::RouteRow::observed(r.route.clone(), r.planned_p99_us, r.slo_p99_us, r.observed)
         })
         .collect();
     out.push_str(&crate::render::telemetry::route_table(&rows));

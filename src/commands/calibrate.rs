@@ -85,12 +85,9 @@ pub fn run(args: &CalibrateArgs, dir: Option<&Path>) -> Result<ExitCode, Failure
     Ok(ExitCode::SUCCESS)
 }
 
-/// `L*` of SPEC §4: the finest level holding at least 99 % of the traffic.
+/// `L*` of SPEC §4, as the planner's definitions read it from the shares.
 fn level_of(locality: &Locality) -> usize {
-    [locality.numa, locality.host, locality.rack, locality.zone]
-        .iter()
-        .position(|share| *share >= 0.99 - 1e-9)
-        .unwrap_or(4)
+    rtt_planner::definitions::route_level(&[locality.numa, locality.host, locality.rack, locality.zone]) as usize
 }
 
 /// No route had enough samples.

@@ -82,21 +82,7 @@ fn observed(
     if seen.routes.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(plan
-        .routes
-        .iter()
-        .map(|r| {
-            let observed = seen.summary(&rtt_telemetry::RouteKey::new(&r.from, &r.to));
-            let over = matches!((r.slo_p99_us, observed), (Some(slo), Some(o)) if o.p99_us as f64 > slo);
-            render::telemetry::RouteRow {
-                route: format!("{}->{}", r.from, r.to),
-                planned_p99_us: r.p99_us,
-                slo_p99_us: r.slo_p99_us,
-                observed,
-                note: if over { "over SLO".to_owned() } else { String::new() },
-            }
-        })
-        .collect())
+    Ok(render::telemetry::RouteRow::of_plan(plan, &seen))
 }
 
 /// Parses every `--what-if` before any work starts, so a typo costs nothing.

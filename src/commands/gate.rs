@@ -1,6 +1,7 @@
 //! `rtt gate` and `rtt telemetry ingest`: observed route latency into the
 //! store, and the SLO gate's verdict on a plan for CI (docs/telemetry.md).
 
+use rtt_telemetry::now_ms;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::ExitCode;
@@ -8,7 +9,7 @@ use std::process::ExitCode;
 use rtt_apply::coordinator::soak::planned_routes;
 use rtt_telemetry::RouteKey;
 use rtt_telemetry::gate::{self, Outcome};
-use rtt_telemetry::source::{IngestReport, Source, ingest as ingest_sources};
+use rtt_telemetry::source::{IngestReport, ingest as ingest_sources};
 use rtt_telemetry::store::Store;
 
 use crate::cli::{GateCommandArgs, IngestArgs};
@@ -22,7 +23,7 @@ pub fn gate(args: &GateCommandArgs, dir: Option<&Path>) -> Result<ExitCode, Fail
     let parsed = rtt_trust::parse_plan(&bytes)?;
     let store = Store::new(&workspace.layout);
     let planned = planned_routes(&parsed.document);
-    let sources = args.gate.sources();
+    let sources = args.gate.sources.sources();
     if !sources.is_empty() {
         let routes: BTreeSet<RouteKey> = planned.iter().map(|p| p.route.clone()).collect();
         let (report, _) = ingest_sources(&store, &parsed.hash, &routes, &sources, args.from_zero, now_ms())?;
@@ -49,12 +50,7 @@ pub fn gate(args: &GateCommandArgs, dir: Option<&Path>) -> Result<ExitCode, Fail
 pub fn ingest(args: &IngestArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
     let workspace = crate::workspace::apply_workspace(&config_path(args.config.as_deref())?, dir);
     let (hash, document) = crate::workspace::plan_or_applied(&workspace, args.plan.as_deref())?;
-    let sources: Vec<Source> = args
-        .metrics
-        .iter()
-        .map(|m| Source::Metrics(m.clone()))
-        .chain(args.samples.iter().map(|p| Source::Samples(p.clone())))
-        .collect();
+    let sources = args.sources.sources();
     let routes: BTreeSet<RouteKey> = planned_routes(&document).into_iter().map(|p| p.route).collect();
     let store = Store::new(&workspace.layout);
     let (report, added) = ingest_sources(&store, &hash, &routes, &sources, args.from_zero, now_ms())?;
@@ -81,10 +77,4 @@ fn note_skipped(report: &IngestReport) {
     for (route, samples) in &report.skipped {
         crate::output::note(format_args!("note: skipped {samples} samples of {route}, which the plan does not route"));
     }
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }

@@ -7,7 +7,6 @@ use std::process::ExitCode;
 
 use miette::Diagnostic;
 use rtt_planner::explain::Input;
-use rtt_telemetry::RouteKey;
 use rtt_telemetry::store::Store;
 
 use crate::cli::ReportArgs;
@@ -58,17 +57,7 @@ pub fn run(args: &ReportArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
                 .collect(),
         })
         .collect();
-    let routes = plan
-        .routes
-        .iter()
-        .map(|r| RouteRow {
-            route: format!("{}->{}", r.from, r.to),
-            planned_p99_us: r.p99_us,
-            slo_p99_us: r.slo_p99_us,
-            observed: observed.summary(&RouteKey::new(&r.from, &r.to)),
-            note: String::new(),
-        })
-        .collect();
+    let routes = RouteRow::of_plan(&plan, &observed);
     // The trade-off is explain's: re-solves at other churn weights, from
     // the previous plan.
     let ticker = crate::output::Ticker::start("report: the churn trade-off");

@@ -39,7 +39,7 @@ fn answer(stream: TcpStream, metrics: &Mutex<Metrics>, stale_ms: u64) -> std::io
         header.clear();
     }
     let path = request.split_whitespace().nth(1).unwrap_or("/");
-    let now = super::now_ms();
+    let now = rtt_telemetry::now_ms();
     let (status, kind, body) = {
         let metrics = metrics.lock().unwrap_or_else(|p| p.into_inner());
         match (request.split_whitespace().next(), path) {

@@ -14,6 +14,7 @@
 pub mod http;
 pub mod metrics;
 
+use rtt_telemetry::now_ms;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -92,7 +93,7 @@ impl Controller {
         let mut next_cycle = Instant::now();
         let mut last_inputs = None;
         loop {
-            let inputs = self.fingerprint();
+            let inputs = self.stamp();
             let changed = last_inputs.as_ref() != Some(&inputs);
             let failures = self.metrics().failures;
             if Instant::now() >= next_cycle || (changed && failures == 0) {
@@ -508,6 +509,30 @@ impl Controller {
     /// calibration profile.
     fn fingerprint(&self) -> String {
         let mut hasher = rtt_canonical::Hasher::default();
+        for file in self.input_files() {
+            hasher.update(file.display().to_string().as_bytes());
+            hasher.update(&[0]);
+            hasher.update(&std::fs::read(&file).unwrap_or_default());
+            hasher.update(&[0]);
+        }
+        hasher.digest().hex()
+    }
+
+    /// What the inputs look like without reading them (path, length,
+    /// modification time): the loop's cheap test of whether to start a
+    /// cycle, so a large registry index is hashed only when it changed.
+    fn stamp(&self) -> Vec<(PathBuf, Option<(u64, std::time::SystemTime)>)> {
+        self.input_files()
+            .into_iter()
+            .map(|file| {
+                let seen = std::fs::metadata(&file).ok().and_then(|m| Some((m.len(), m.modified().ok()?)));
+                (file, seen)
+            })
+            .collect()
+    }
+
+    /// The files the inputs are, sorted.
+    fn input_files(&self) -> Vec<PathBuf> {
         let mut files = vec![self.config.clone(), self.layout.registry().index()];
         if self.config.extension().is_some_and(|e| e == "cue")
             && let Some(dir) = self.config.parent()
@@ -525,13 +550,7 @@ impl Controller {
         files.extend(self.args.profile.iter().cloned());
         files.sort();
         files.dedup();
-        for file in files {
-            hasher.update(file.display().to_string().as_bytes());
-            hasher.update(&[0]);
-            hasher.update(&std::fs::read(&file).unwrap_or_default());
-            hasher.update(&[0]);
-        }
-        hasher.digest().hex()
+        files
     }
 
     fn state(&self) -> State {
@@ -670,12 +689,6 @@ fn log(level: &str, event: &str, fields: serde_json::Value) {
         line.extend(fields.clone());
     }
     eprintln!("{line}");
-}
-
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// The controller cannot start.

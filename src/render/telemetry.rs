@@ -53,6 +53,36 @@ pub struct RouteRow {
     pub note: String,
 }
 
+impl RouteRow {
+    /// A row whose note says when the observed p99 is over the SLO.
+    pub fn observed(
+        route: String,
+        planned_p99_us: f64,
+        slo_p99_us: Option<f64>,
+        observed: Option<Summary>,
+    ) -> RouteRow {
+        let over = matches!((slo_p99_us, observed), (Some(slo), Some(o)) if o.p99_us as f64 > slo);
+        RouteRow {
+            route,
+            planned_p99_us,
+            slo_p99_us,
+            observed,
+            note: if over { "over SLO".to_owned() } else { String::new() },
+        }
+    }
+
+    /// Every route of `plan`, with what `seen` holds of it.
+    pub fn of_plan(plan: &rtt_plan::PlanDocument, seen: &rtt_telemetry::Observations) -> Vec<RouteRow> {
+        plan.routes
+            .iter()
+            .map(|r| {
+                let observed = seen.summary(&rtt_telemetry::RouteKey::new(&r.from, &r.to));
+                RouteRow::observed(format!("{}->{}", r.from, r.to), r.p99_us, r.slo_p99_us, observed)
+            })
+            .collect()
+    }
+}
+
 /// Routes: planned p99, observed p50/p95/p99 with samples and window, SLO
 /// and slack (SLO − observed p99).
 pub fn route_table(rows: &[RouteRow]) -> String {

@@ -25,6 +25,15 @@ pub mod store;
 pub use histogram::Latency;
 pub use observations::Observations;
 
+/// The wall clock, ms since the Unix epoch: what readings, windows,
+/// breakers and flight events carry (0 before 1970, a clock rtt does not
+/// judge).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// A route: caller and callee agent, written `from->to`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

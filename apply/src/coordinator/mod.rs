@@ -18,8 +18,8 @@
 //! 8. on a verify mismatch: WAL `end verify_failed`, then a rollback
 //!    transaction to the previous plan through steps 1–7.
 
+use rtt_telemetry::now_ms;
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rtt_canonical::Sha256;
 use rtt_plan::PlanDocument;
@@ -567,10 +567,6 @@ impl Drop for Coordinator {
     fn drop(&mut self) {
         self.recorder.close();
     }
-}
-
-fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 pub mod breaker;

@@ -110,8 +110,7 @@ impl Coordinator {
             GateVerdict::NoEvidence => GateOutcome::NoEvidence,
         };
         let evidence = verdict.evidence();
-        let named = serde_json::to_value(outcome).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        self.recorder.record(What::Verdict { outcome: named, evidence: evidence.clone() });
+        self.recorder.record(What::Verdict { outcome: outcome.name().to_owned(), evidence: evidence.clone() });
         self.log(Entry::Gate { txn: report.txn.clone(), outcome, evidence })?;
         if let Some(anchor) = self.wal.anchor() {
             self.workspace.write_anchor(&anchor)?;

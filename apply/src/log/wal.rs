@@ -102,6 +102,17 @@ pub enum GateOutcome {
     NoEvidence,
 }
 
+impl GateOutcome {
+    /// The name the WAL record carries.
+    pub fn name(self) -> &'static str {
+        match self {
+            GateOutcome::Pass => "pass",
+            GateOutcome::Breach => "breach",
+            GateOutcome::NoEvidence => "no_evidence",
+        }
+    }
+}
+
 /// A commit decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
