@@ -838,6 +838,18 @@ pub struct ReconcileArgs {
     /// Serve /healthz, /readyz and /metrics on this loopback address (e.g. 127.0.0.1:9464).
     #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
+    /// High availability: etcd members (host:port, repeatable or comma-separated). Controllers of one cluster elect a leader on a lease; only it acts, and the coordinator's memory lives in etcd (docs/ha.md).
+    #[arg(long = "etcd", value_name = "ENDPOINT", value_delimiter = ',')]
+    pub etcd: Vec<String>,
+    /// The cluster's name: its keys are under /rtt/NAME/ in etcd.
+    #[arg(long, value_name = "NAME", default_value = "default", requires = "etcd")]
+    pub etcd_cluster: String,
+    /// The leadership lease: a leader that stops refreshing it is replaced after this long.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s", requires = "etcd")]
+    pub lease_ttl: std::time::Duration,
+    /// This controller's name, in the leader key, the logs and the drivers' audit trails (default: HOST-PID).
+    #[arg(long, value_name = "NAME")]
+    pub id: Option<String>,
 }
 
 /// `rtt waves`.

@@ -111,6 +111,7 @@ fn only_canonical_hashes() {
         "vfs",
         "apply",
         "telemetry",
+        "ha",
         ".",
     ] {
         let found = dependencies(&format!("{name}/Cargo.toml"));
@@ -166,6 +167,20 @@ fn telemetry_knows_only_hashes_and_durable_files() {
 }
 
 #[test]
+fn ha_sits_on_apply_and_only_the_binary_uses_it() {
+    // The coordinator knows a `Replica`, not etcd: tokio and gRPC stay in rtt-ha.
+    assert_eq!(
+        rtt_dependencies("ha/Cargo.toml"),
+        set(&["rtt-apply", "rtt-canonical", "rtt-durable", "rtt-trust"]),
+        "rtt-ha shares the coordinator's memory; it never plans or verifies"
+    );
+    for manifest in ["apply/Cargo.toml", "trust/Cargo.toml", "durable/Cargo.toml", "telemetry/Cargo.toml"] {
+        assert!(!rtt_dependencies(manifest).contains("rtt-ha"), "{manifest} depends on rtt-ha");
+        assert!(!dependencies(manifest).contains("etcd-client"), "{manifest} depends on etcd-client");
+    }
+}
+
+#[test]
 fn transport_is_a_foundation() {
     // Drivers, agents and the coordinator all use the ring; it knows no rtt crate.
     assert!(rtt_dependencies("transport/Cargo.toml").is_empty());
@@ -182,7 +197,7 @@ fn the_rust_driver_sdk_stands_alone() {
 }
 
 /// The source folders of the product (tests and benches aside).
-const CRATE_SOURCES: [&str; 16] = [
+const CRATE_SOURCES: [&str; 17] = [
     "src",
     "canonical/src",
     "durable/src",
@@ -199,6 +214,7 @@ const CRATE_SOURCES: [&str; 16] = [
     "transport/src",
     "transport/ffi/src",
     "telemetry/src",
+    "ha/src",
 ];
 
 /// Every `.rs` file under `dir`, recursively.

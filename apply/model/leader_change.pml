@@ -1,6 +1,6 @@
 /*
  * leader_change.pml — a Promela model of leader change with fencing, the
- * design of HA on etcd (docs/notes/ha-on-etcd.md, issue 19): controllers
+ * design of HA on etcd (docs/ha.md, issue 19): controllers
  * campaign for a lease-backed leader key, each leader recovers what the WAL
  * (kept in etcd) leaves open and then runs its own transaction, and a
  * leader may pause past its lease and carry on as a zombie. Checked

@@ -12,6 +12,8 @@
 //!   its lock, change sets and breakers.
 //! - [`workspace`], [`status`], [`telemetry`], [`fault`]: the files apply
 //!   keeps, read-only views of them, phase timings, the crash-matrix hooks.
+//! - [`replica`]: the coordinator's memory shared with other controllers
+//!   (HA on etcd lives in `rtt-ha`), and restoring a local copy from it.
 //! - [`flight`]: the flight recorder (the last events of a run, flushed on
 //!   abort, rollback, a failed gate, crash recovery and on demand).
 //!
@@ -25,6 +27,7 @@ pub mod driver;
 pub mod fault;
 pub mod flight;
 pub mod log;
+pub mod replica;
 pub mod status;
 pub mod telemetry;
 pub mod workspace;

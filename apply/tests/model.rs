@@ -113,7 +113,7 @@ fn a_recovery_that_ignores_a_failed_verify_is_found_to_skip_the_rollback() {
 
 #[test]
 fn leader_change_with_fencing_keeps_one_controller_per_epoch_and_no_mixed_state() {
-    // apply/model/leader_change.pml: the HA design (docs/notes/ha-on-etcd.md).
+    // apply/model/leader_change.pml: the HA protocol (docs/ha.md).
     let output = verify_model("leader_change.pml", &[], false);
     assert_eq!(errors(&output), 0, "leader change violated an invariant:\n{output}");
     assert!(!output.contains("search depth too small"), "search was truncated:\n{output}");

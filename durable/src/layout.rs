@@ -16,6 +16,7 @@
 //! .rtt/state/plans/<hex>.json                      every plan apply has begun, as signed
 //! .rtt/state/wal-anchor.json                       last WAL record at the end of a transaction
 //! .rtt/state/breakers.json                         driver breakers
+//! .rtt/state/ha.json                               HA: the etcd cluster this workspace is a copy of
 //! .rtt/wal/wal.jsonl, torn-<offset>.bin            write-ahead log, torn tails set aside
 //! .rtt/apply.lock                                  coordinator lock (flock; holder's pid)
 //! .rtt/telemetry/phases.jsonl                      phase timings per driver
@@ -358,6 +359,12 @@ impl StateLayout {
     /// `breakers.json`.
     pub fn breakers(&self) -> PathBuf {
         self.dir.join("breakers.json")
+    }
+
+    /// `ha.json`: this state is a copy of an etcd cluster's (docs/ha.md);
+    /// a coordinator outside that cluster's leadership must not act on it.
+    pub fn ha(&self) -> PathBuf {
+        self.dir.join("ha.json")
     }
 
     /// `registry-targets.json`: the newest version of each registry signer's

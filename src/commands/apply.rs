@@ -320,6 +320,10 @@ fn load(config: Option<&Path>, dir: Option<&Path>) -> Result<(Workspace, Fleet),
 /// A coordinator holding the lock, its WAL checked.
 fn start(workspace: &Workspace, fleet: Fleet) -> Result<Coordinator, Failure> {
     let mut coordinator = Coordinator::open(workspace.clone(), fleet, Faults::from_env("coordinator"))?;
+    // A step of `rtt reconcile --etcd`: every write is shared under its leadership.
+    if let Some(replica) = rtt_ha::replica_from_env(&workspace.layout)? {
+        coordinator.share(Box::new(replica));
+    }
     for note in std::mem::take(&mut coordinator.notes) {
         crate::output::note(format_args!("note: {note}"));
     }

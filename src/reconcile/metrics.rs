@@ -61,6 +61,10 @@ pub struct Metrics {
     pub failures: u32,
     /// Breakers by driver: open or not.
     pub breakers_open: BTreeMap<String, bool>,
+    /// HA: whether this controller leads (`None` on one machine).
+    pub leader: Option<bool>,
+    /// HA: leaderships this controller won.
+    pub leaderships: u64,
 }
 
 impl Metrics {
@@ -114,6 +118,18 @@ impl Metrics {
         for (name, kind, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         }
+        if let Some(leader) = self.leader {
+            let _ = writeln!(
+                out,
+                "# HELP rtt_reconcile_leader Whether this controller leads (HA on etcd).\n# TYPE rtt_reconcile_leader gauge\nrtt_reconcile_leader {}",
+                u8::from(leader)
+            );
+            let _ = writeln!(
+                out,
+                "# HELP rtt_reconcile_leaderships_total Leaderships this controller won.\n# TYPE rtt_reconcile_leaderships_total counter\nrtt_reconcile_leaderships_total {}",
+                self.leaderships
+            );
+        }
         let _ = writeln!(
             out,
             "# HELP rtt_driver_breaker_open Whether a driver's breaker is open.\n# TYPE rtt_driver_breaker_open gauge"
@@ -134,8 +150,12 @@ impl Metrics {
         }
     }
 
-    /// `/readyz`: the last cycle settled the fleet and nothing drifts.
+    /// `/readyz`: the last cycle settled the fleet and nothing drifts (a
+    /// follower is a ready standby).
     pub fn ready(&self) -> Result<String, String> {
+        if self.leader == Some(false) {
+            return Ok("follower\n".to_owned());
+        }
         match &self.last {
             None => Err("no cycle has run yet\n".to_owned()),
             Some((result, detail)) if !result.settled() => Err(format!("{}: {detail}\n", result.name())),
@@ -172,5 +192,8 @@ mod tests {
         assert!(metrics.ready().expect_err("failed").contains("infeasible"));
         assert!(metrics.healthy(2_500, 1_000).is_ok());
         assert!(metrics.healthy(9_000, 1_000).is_err());
+        metrics.leader = Some(false);
+        assert_eq!(metrics.ready(), Ok("follower\n".to_owned()));
+        assert!(metrics.exposition().contains("rtt_reconcile_leader 0\n"));
     }
 }

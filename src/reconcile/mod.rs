@@ -11,10 +11,12 @@
 //! one implementation of each step, the apply lock shared with any
 //! operator, and a crash of a step is the step's, not the controller's.
 
+pub mod ha;
 pub mod http;
 pub mod metrics;
 
 use rtt_telemetry::now_ms;
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -50,6 +52,10 @@ struct Controller {
     args: ReconcileArgs,
     metrics: Arc<Mutex<Metrics>>,
     signals: Arc<AtomicUsize>,
+    /// This controller's name (`--id`).
+    id: String,
+    /// HA on etcd (`--etcd`).
+    ha: Option<RefCell<ha::Ha>>,
 }
 
 pub fn run(args: &ReconcileArgs, dir: Option<&Path>) -> Result<ExitCode, Failure> {
@@ -60,14 +66,25 @@ pub fn run(args: &ReconcileArgs, dir: Option<&Path>) -> Result<ExitCode, Failure
     // Each signal adds one: the first stops the loop after the running
     // step, the second kills the step and recovers.
     counting(&signals).map_err(|e| Unusable { reason: format!("cannot handle signals: {e}") })?;
+    let id = args.id.clone().unwrap_or_else(|| format!("{}-{}", hostname(), std::process::id()));
+    let ha = if args.etcd.is_empty() {
+        None
+    } else {
+        let connected = ha::Ha::connect(&args.etcd, &args.etcd_cluster, args.lease_ttl)
+            .map_err(|e| Unusable { reason: e.to_string() })?;
+        Some(RefCell::new(connected))
+    };
+    let metrics = Metrics { leader: ha.as_ref().map(|_| false), ..Metrics::default() };
     let controller = Controller {
         exe: std::env::current_exe().map_err(|e| Unusable { reason: e.to_string() })?,
         config,
         dir: dir.map(Path::to_owned),
         layout,
         args: args.clone(),
-        metrics: Arc::new(Mutex::new(Metrics::default())),
+        metrics: Arc::new(Mutex::new(metrics)),
         signals,
+        id,
+        ha,
     };
     if let Some(address) = &args.listen {
         let stale = u64::try_from(args.interval.as_millis()).unwrap_or(u64::MAX).saturating_mul(3).max(10_000);
@@ -88,11 +105,29 @@ impl Controller {
             "info",
             "start",
             serde_json::json!({"config": self.config.display().to_string(), "once": self.args.once,
-            "interval_ms": self.args.interval.as_millis() as u64}),
+            "interval_ms": self.args.interval.as_millis() as u64, "id": self.id,
+            "etcd": self.args.etcd, "cluster": self.ha.as_ref().map(|_| &self.args.etcd_cluster)}),
         );
         let mut next_cycle = Instant::now();
         let mut last_inputs = None;
         loop {
+            match self.lead() {
+                Some(true) => next_cycle = Instant::now(),
+                Some(false) => {}
+                None if self.args.once => {
+                    log("info", "stop", serde_json::json!({"reason": "--once: another controller leads"}));
+                    return Ok(ExitCode::SUCCESS);
+                }
+                None => {
+                    if self.signals.load(Ordering::SeqCst) > 0 {
+                        log("info", "stop", serde_json::json!({"reason": "signal; following"}));
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                    self.metrics().last_tick_ms = now_ms();
+                    std::thread::sleep(Duration::from_millis(100));
+                    continue;
+                }
+            }
             let inputs = self.stamp();
             let changed = last_inputs.as_ref() != Some(&inputs);
             let failures = self.metrics().failures;
@@ -101,6 +136,12 @@ impl Controller {
                 let (result, detail) = self.cycle();
                 last_inputs = Some(inputs);
                 let seconds = started.elapsed().as_secs_f64();
+                if result == CycleResult::Failed
+                    && let Some(ha) = &self.ha
+                    && let Err(e) = ha.borrow().resync(&self.layout)
+                {
+                    log("error", "resync", serde_json::json!({"error": e}));
+                }
                 self.metrics().cycle(result, detail.clone(), seconds, now_ms());
                 log(
                     if result == CycleResult::Failed { "error" } else { "info" },
@@ -108,6 +149,7 @@ impl Controller {
                     serde_json::json!({"result": result.name(), "detail": detail, "seconds": seconds}),
                 );
                 if self.args.once {
+                    self.resign();
                     let drift = self.metrics().drift_hosts;
                     return Ok(match result {
                         CycleResult::Failed => ExitCode::from(EXIT_INVALID),
@@ -121,10 +163,71 @@ impl Controller {
                 next_cycle = Instant::now() + if failures > 0 { backoff } else { self.args.interval };
             }
             if self.signals.load(Ordering::SeqCst) > 0 {
+                self.resign();
                 log("info", "stop", serde_json::json!({"reason": "signal; no transaction is open"}));
                 return Ok(ExitCode::SUCCESS);
             }
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// HA: keeps or seeks the leadership. `Some(true)` just won (the shared
+    /// memory is restored and what the last leader left is recovered),
+    /// `Some(false)` leads, `None` follows. On one machine: always leads.
+    fn lead(&self) -> Option<bool> {
+        let Some(ha) = &self.ha else { return Some(false) };
+        let standing = ha.borrow_mut().lead(&self.id, &self.layout);
+        match standing {
+            Ok(ha::Standing::Leading) => Some(false),
+            Ok(ha::Standing::Following) => None,
+            Ok(ha::Standing::Deposed) => {
+                self.metrics().leader = Some(false);
+                log("warn", "deposed", serde_json::json!({"id": self.id, "reason": "the lease was lost"}));
+                None
+            }
+            Ok(ha::Standing::Won { revision }) => {
+                {
+                    let mut metrics = self.metrics();
+                    metrics.leader = Some(true);
+                    metrics.leaderships += 1;
+                }
+                let epochs = rtt_ha::keys::epochs(revision);
+                log(
+                    "info",
+                    "leading",
+                    serde_json::json!({"id": self.id, "revision": revision, "epochs": [epochs.start, epochs.end]}),
+                );
+                // What this controller settled before may have been undone
+                // while another led: plan from the shared pointer again.
+                let mut state = self.state();
+                state.done = None;
+                if let Err(e) = self.save_state(&state) {
+                    log("error", "state", serde_json::json!({"error": e}));
+                }
+                let config = self.config.display().to_string();
+                match self.rtt(&["recover", "--config", &config, "--format", "json"]) {
+                    Ok(out) => log(
+                        if out.code == Some(0) { "info" } else { "error" },
+                        "recovered",
+                        serde_json::json!({"exit": out.code, "stdout": String::from_utf8_lossy(&out.stdout).trim(),
+                        "stderr": out.stderr.trim()}),
+                    ),
+                    Err(e) => log("error", "recovered", serde_json::json!({"error": e})),
+                }
+                Some(true)
+            }
+            Err(e) => {
+                log("warn", "campaign", serde_json::json!({"id": self.id, "error": e}));
+                None
+            }
+        }
+    }
+
+    /// HA: gives the leadership up, so a follower takes over at once.
+    fn resign(&self) {
+        if let Some(ha) = &self.ha {
+            ha.borrow_mut().resign();
+            self.metrics().leader = Some(false);
         }
     }
 
@@ -582,10 +685,15 @@ impl Controller {
         }
         command.args(args).current_dir(self.config.parent().unwrap_or(Path::new("."))).stdin(Stdio::null());
         command.stdout(Stdio::piped()).stderr(Stdio::piped());
+        command.env(rtt_apply::driver::dir::CONTROLLER_ENV, &self.id);
+        if let Some(ha) = &self.ha {
+            command.envs(ha.borrow().step_env());
+        }
         let mut child = command.spawn().map_err(|e| format!("cannot run rtt {}: {e}", args.join(" ")))?;
         let out_reader = drain(child.stdout.take());
         let err_reader = drain(child.stderr.take());
         let mut killed = false;
+        let mut deposed = false;
         let status = loop {
             match child.try_wait() {
                 Ok(Some(status)) => break status,
@@ -601,6 +709,16 @@ impl Controller {
                 let _ = child.kill();
                 killed = true;
             }
+            if !deposed && self.ha.as_ref().is_some_and(|ha| ha.borrow().lost()) {
+                // The next leader recovers whatever this step left open.
+                log(
+                    "warn",
+                    "deposed",
+                    serde_json::json!({"step": args.join(" "), "reason": "the lease was lost: the step is killed"}),
+                );
+                let _ = child.kill();
+                deposed = true;
+            }
             std::thread::sleep(Duration::from_millis(20));
         };
         let output = ChildOutput {
@@ -609,7 +727,10 @@ impl Controller {
             stderr: String::from_utf8_lossy(&err_reader.join().unwrap_or_default()).into_owned(),
         };
         if killed {
+            let step_env = self.ha.as_ref().map(|ha| ha.borrow().step_env()).unwrap_or_default();
             let recovered = Command::new(&self.exe)
+                .envs(step_env)
+                .env(rtt_apply::driver::dir::CONTROLLER_ENV, &self.id)
                 .args(self.dir.iter().flat_map(|d| [std::ffi::OsString::from("--dir"), d.clone().into_os_string()]))
                 .args(["recover", "--config"])
                 .arg(&self.config)
@@ -673,6 +794,15 @@ fn material_change(
         )
         .collect();
     (!moved.is_empty()).then_some(moved)
+}
+
+/// This machine's name (for the default `--id`).
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "rtt".to_owned())
 }
 
 /// A step's exit code and output.

@@ -35,6 +35,7 @@ use crate::fault::Faults;
 use crate::flight::{Recorder, What};
 use crate::log::recovery::{Action, LogError, TxnView, highest_epoch, next_action, transactions};
 use crate::log::wal::{Decision, EndOutcome, Entry, Wal, WalError};
+use crate::replica::{Replica, ReplicaError};
 use crate::telemetry::{self, Sample};
 use crate::workspace::{DriverConfig, Fleet, Workspace, WorkspaceError};
 use rtt_trust::state::{AppliedState, read_applied, write_applied};
@@ -122,6 +123,10 @@ pub enum ApplyError {
     #[error(transparent)]
     #[diagnostic(transparent)]
     UnknownHost(#[from] UnknownHost),
+    /// The shared memory (HA) refused a write: the coordinator stopped before the step.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Replica(#[from] ReplicaError),
     /// The WAL names a driver the config no longer has.
     #[error("failed to find driver `{driver}` in the config, but the WAL's transaction {txn} involves it")]
     #[diagnostic(code(rtt::apply::unknown_driver), help("restore the driver in the config, then run `rtt recover`"))]
@@ -208,6 +213,7 @@ pub struct Coordinator {
     pub flights: Vec<std::path::PathBuf>,
     /// Flush a flight record when the run finishes, whatever happened (on demand).
     pub record_always: bool,
+    replica: Option<Box<dyn Replica>>,
     _lock: CoordinatorLock,
 }
 
@@ -262,8 +268,27 @@ impl Coordinator {
             recorder,
             flights,
             record_always: false,
+            replica: None,
             _lock: lock,
         })
+    }
+
+    /// Shares every write to the coordinator's memory with `replica`
+    /// (before the step it announces) and takes epochs from its range.
+    pub fn share(&mut self, replica: Box<dyn Replica>) {
+        self.replica = Some(replica);
+    }
+
+    /// The epoch after `highest` (the highest logged or seen), inside the
+    /// replica's range when there is one.
+    fn next_epoch(&self, highest: u64) -> Result<u64, ApplyError> {
+        let Some(replica) = &self.replica else { return Ok(highest + 1) };
+        let range = replica.epochs();
+        let epoch = (highest + 1).max(range.start);
+        if epoch >= range.end {
+            return Err(ReplicaError::Exhausted { start: range.start, end: range.end }.into());
+        }
+        Ok(epoch)
     }
 
     /// Runs on unrecorded from here (the benchmark of the recorder's cost
@@ -276,6 +301,9 @@ impl Coordinator {
     /// Appends to the WAL (fsynced) and records the step.
     fn log(&mut self, entry: Entry) -> Result<(), ApplyError> {
         let record = self.wal.append(entry, &self.faults)?;
+        if let Some(replica) = &mut self.replica {
+            replica.wal(&record)?;
+        }
         self.recorder.record(What::Wal {
             kind: record.entry.kind().to_owned(),
             txn: record.entry.txn().to_owned(),
@@ -369,6 +397,11 @@ impl Coordinator {
         if let Err(e) = self.workspace.write_breakers(&self.breakers) {
             problems.push(e.to_string());
         }
+        if let Some(replica) = &mut self.replica
+            && let Err(e) = replica.breakers(&self.breakers)
+        {
+            problems.push(e.to_string());
+        }
         if let Err(e) = telemetry::append(&self.workspace.layout.telemetry(), &samples) {
             problems.push(format!("failed to write telemetry: {e}"));
         }
@@ -446,9 +479,12 @@ impl Coordinator {
             let probe = self.start(driver).map_err(ApplyError::NotStarted)?;
             epoch = epoch.max(probe.epoch);
         }
-        let epoch = epoch + 1;
+        let epoch = self.next_epoch(epoch)?;
         let txn = format!("t{epoch}");
         self.workspace.keep_plan(&to.hash, &to.bytes)?;
+        if let Some(replica) = &mut self.replica {
+            replica.plan(&to.hash, &to.bytes)?;
+        }
         let participants = changes.iter().map(|(d, hosts)| (d.clone(), hosts.keys().cloned().collect())).collect();
         self.log(Entry::Begin {
             txn: txn.clone(),
@@ -519,7 +555,11 @@ impl Coordinator {
         let previous = read_applied(&state_dir)?;
         // The drivers hold `to` now, verified or not: the pointer says so,
         // and its serial is spent either way.
-        write_applied(&state_dir, &AppliedState::advanced(previous.as_ref(), to.hash, to.document.serial))?;
+        let advanced = AppliedState::advanced(previous.as_ref(), to.hash, to.document.serial);
+        write_applied(&state_dir, &advanced)?;
+        if let Some(replica) = &mut self.replica {
+            replica.applied(&advanced)?;
+        }
         self.faults.point("state");
         let report = Report {
             txn: txn.to_owned(),

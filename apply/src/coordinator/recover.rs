@@ -46,7 +46,7 @@ impl Coordinator {
                 Err(e) => unreachable.push(e.to_string()),
             }
         }
-        let epoch = epoch + 1;
+        let epoch = self.next_epoch(epoch)?;
         // Fence every participant before reading the decision: a coordinator
         // that was only paused (not dead) may still log a decision and send
         // it; once every driver has seen the new epoch its calls fail, and

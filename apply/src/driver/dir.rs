@@ -9,6 +9,14 @@
 //! highest epoch seen is kept in `<root>/.rtt-dir/epoch.json`, written before
 //! a higher epoch is acknowledged, so fencing survives restarts.
 //!
+//! Several coordinators may reach one root at once (HA: a deposed leader's
+//! process and its successor's): every `Open` and `Tx` holds an exclusive
+//! lock on `<root>/.rtt-dir/lock` and re-reads the epoch under it, so the
+//! fencing check and the step it guards are one atomic act. Each such call
+//! is appended to `<root>/.rtt-dir/calls.jsonl` (when, by whom, method,
+//! epoch, transaction, accepted or why not) as it is judged: the history
+//! the HA checker reads, and an audit trail of who changed this root.
+//!
 //! Not here: which hosts change or when to commit (the coordinator's job).
 
 use std::collections::BTreeMap;
@@ -69,6 +77,31 @@ pub struct DirStore {
     highest_epoch: u64,
     session: Option<OpenParams>,
     faults: Faults,
+    /// Who calls, for the audit trail: `RTT_CONTROLLER`, else the pid.
+    caller: String,
+}
+
+/// The environment variable naming the controller a driver works for.
+pub const CONTROLLER_ENV: &str = "RTT_CONTROLLER";
+/// The audit trail of state-changing calls, under [`META_DIR`].
+pub const CALLS_FILE: &str = "calls.jsonl";
+
+/// One judged call, as `calls.jsonl` holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Call {
+    /// Wall clock, ms since the Unix epoch.
+    pub at_ms: u64,
+    /// The caller (`RTT_CONTROLLER`, else `pid:N`).
+    pub by: String,
+    /// `open`, `prepare`, `commit` or `abort`.
+    pub method: String,
+    /// The epoch the call carried.
+    pub epoch: u64,
+    /// The transaction (none for `open`).
+    pub txn: Option<String>,
+    /// Whether the fence let it through.
+    pub accepted: bool,
 }
 
 impl DirStore {
@@ -86,7 +119,74 @@ impl DirStore {
             Err(e) if e.kind() == io::ErrorKind::NotFound => 0,
             Err(e) => return Err(format!("cannot read {}: {e}", epoch_path.display())),
         };
-        Ok(DirStore { root: root.to_owned(), highest_epoch, session: None, faults })
+        let caller = std::env::var(CONTROLLER_ENV).unwrap_or_else(|_| format!("pid:{}", std::process::id()));
+        Ok(DirStore { root: root.to_owned(), highest_epoch, session: None, faults, caller })
+    }
+
+    /// Re-reads the highest epoch (another process may have raised it).
+    fn reload_epoch(&mut self) -> Result<(), Refusal> {
+        let path = self.root.join(META_DIR).join("epoch.json");
+        match fs::read(&path) {
+            Ok(bytes) => {
+                let stored = serde_json::from_slice::<EpochFile>(&bytes).map_err(internal)?.epoch;
+                self.highest_epoch = self.highest_epoch.max(stored);
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(internal(e)),
+        }
+    }
+
+    /// Runs a state-changing call under the root's lock: the epoch is
+    /// re-read, judged and logged, then `step` runs.
+    fn guarded(
+        &mut self,
+        method: &str,
+        epoch: u64,
+        txn: Option<&str>,
+        step: impl FnOnce(&mut Self) -> Result<serde_json::Value, Refusal>,
+    ) -> Result<serde_json::Value, Refusal> {
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(self.root.join(META_DIR).join("lock"))
+            .map_err(internal)?;
+        lock.lock().map_err(internal)?;
+        self.reload_epoch()?;
+        let accepted = epoch >= self.highest_epoch;
+        let call = Call {
+            at_ms: rtt_telemetry::now_ms(),
+            by: self.caller.clone(),
+            method: method.to_owned(),
+            epoch,
+            txn: txn.map(str::to_owned),
+            accepted,
+        };
+        let mut line = serde_json::to_vec(&call).map_err(internal)?;
+        line.push(b'\n');
+        OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.root.join(META_DIR).join(CALLS_FILE))
+            .and_then(|mut file| file.write_all(&line))
+            .map_err(internal)?;
+        let result = step(self);
+        drop(lock);
+        result
+    }
+
+    /// The audit trail under `root`, in the order the calls were judged.
+    pub fn calls(root: &Path) -> Result<Vec<Call>, String> {
+        let path = root.join(META_DIR).join(CALLS_FILE);
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+        };
+        // A process killed inside a write leaves a partial last line.
+        let text = String::from_utf8_lossy(&bytes);
+        Ok(text.lines().filter_map(|line| serde_json::from_str(line).ok()).collect())
     }
 
     /// Reads a host's placements in force (empty when the host has none yet).
@@ -310,12 +410,23 @@ impl Handler for DirStore {
     fn handle(&mut self, method: Method, params: serde_json::Value) -> Result<serde_json::Value, Refusal> {
         let result = match method {
             Method::Probe => to_value(&self.probe()),
-            Method::Open => to_value(&self.open_session(parse(params)?)?),
-            Method::Tx => match parse::<TxParams>(params)? {
-                TxParams::Prepare { epoch, txn, hosts } => to_value(&self.prepare(epoch, &txn, &hosts)?),
-                TxParams::Commit { epoch, txn } => to_value(&self.commit(epoch, &txn)?),
-                TxParams::Abort { epoch, txn } => to_value(&self.abort(epoch, &txn)?),
-            },
+            Method::Open => {
+                let params: OpenParams = parse(params)?;
+                return self
+                    .guarded("open", params.epoch, None, |s| to_value(&s.open_session(params)?).map_err(internal));
+            }
+            Method::Tx => {
+                return match parse::<TxParams>(params)? {
+                    TxParams::Prepare { epoch, txn, hosts } => self.guarded("prepare", epoch, Some(&txn), |s| {
+                        to_value(&s.prepare(epoch, &txn, &hosts)?).map_err(internal)
+                    }),
+                    TxParams::Commit { epoch, txn } => self
+                        .guarded("commit", epoch, Some(&txn), |s| to_value(&s.commit(epoch, &txn)?).map_err(internal)),
+                    TxParams::Abort { epoch, txn } => {
+                        self.guarded("abort", epoch, Some(&txn), |s| to_value(&s.abort(epoch, &txn)?).map_err(internal))
+                    }
+                };
+            }
             Method::Rx => to_value(&self.rx(&parse::<RxParams>(params)?.hosts)?),
             Method::Health => {
                 to_value(&HealthResult { ok: self.root.join(META_DIR).is_dir(), ..HealthResult::default() })
