@@ -238,7 +238,10 @@ impl Controller {
                 c
             }
         };
+        // Slow fsyncs widen each apply, so random kill points land inside
+        // transactions more often (the benchmark counts how often).
         let child = command
+            .env("RTT_DISK_DELAY_MS", "15")
             .current_dir(&self.dir)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -304,6 +307,8 @@ struct Rig {
 #[derive(Default, serde::Serialize)]
 struct Report {
     kills: usize,
+    /// Kills after which the next leader's recovery found a transaction open.
+    kills_in_transaction: usize,
     failover_ms: Vec<u64>,
     settle_ms: Vec<u64>,
     pauses: usize,
@@ -543,6 +548,20 @@ impl Rig {
         }
     }
 
+    /// How many calls the drivers judged so far.
+    fn calls(&self) -> usize {
+        FLEETS.iter().map(|f| DirStore::calls(&self.root().join(f)).map_or(0, |c| c.len())).sum()
+    }
+
+    /// Whether a leadership won after `since_ms` found a transaction open.
+    fn recovered_open(&self, since_ms: u64) -> bool {
+        self.controllers.iter().flat_map(Controller::events).any(|e| {
+            e["event"] == "recovered"
+                && e["ts_ms"].as_u64().is_some_and(|ts| ts >= since_ms)
+                && !e["stdout"].as_str().unwrap_or_default().contains("nothing to do")
+        })
+    }
+
     /// Every controller's log, for a failure message.
     fn logs(&self) -> String {
         self.controllers
@@ -582,12 +601,22 @@ fn leader_kills_pauses_and_a_lost_member_never_mix_the_fleet_nor_reuse_an_epoch(
     rig.settle(0);
     let kills = env_number("RTT_HA_KILLS", 10) as usize;
     let mut rng = Lcg(env_number("RTT_HA_SEED", 19));
-    for _ in 0..kills {
+    for round in 0..kills {
         let leader = rig.wait_leader();
         let before = rig.serial();
+        let calls = rig.calls();
         rig.flip();
-        // Anywhere from before the change is seen to after its commit.
-        std::thread::sleep(Duration::from_millis(rng.below(1500)));
+        if round % 2 == 0 {
+            // Anywhere from before the change is seen to after its commit.
+            std::thread::sleep(Duration::from_millis(rng.below(1200)));
+        } else {
+            // Inside the transaction: from its first driver call on.
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while rig.calls() == calls && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            std::thread::sleep(Duration::from_millis(rng.below(200)));
+        }
         let killed_at = now_ms();
         rig.controllers[leader].kill();
         rig.controllers[leader].start();
@@ -600,6 +629,9 @@ fn leader_kills_pauses_and_a_lost_member_never_mix_the_fleet_nor_reuse_an_epoch(
         rig.report.failover_ms.push(failover);
         rig.report.settle_ms.push(now_ms() - killed_at);
         rig.report.kills += 1;
+        if rig.recovered_open(killed_at) {
+            rig.report.kills_in_transaction += 1;
+        }
     }
     // A leader paused past its lease, then resumed: a zombie, deposed.
     for _ in 0..env_number("RTT_HA_PAUSES", 1) {

@@ -67,11 +67,12 @@ impl Leadership {
         let _ = self.etcd.resign(self.key.lease);
     }
 
+    /// Stops the keeper without waiting for it: it may be inside a refresh
+    /// that takes up to a call's deadline, and a deposed controller must
+    /// say so (and stop starting steps) at once. It exits after that call.
     fn halt(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
-        if let Some(keeper) = self.keeper.take() {
-            let _ = keeper.join();
-        }
+        drop(self.keeper.take());
     }
 }
 

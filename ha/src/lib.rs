@@ -50,7 +50,7 @@ struct Marker {
 
 /// Marks the local state as a copy of `cluster`'s, so that a coordinator
 /// run here outside the leadership is refused ([`replica_from_env`]).
-fn mark(layout: &rtt_durable::Layout, cluster: &str) -> Result<(), String> {
+pub fn mark(layout: &rtt_durable::Layout, cluster: &str) -> Result<(), String> {
     let path = layout.state().ha();
     let bytes = serde_json::to_vec(&Marker { cluster: cluster.to_owned() }).map_err(|e| e.to_string())?;
     if std::fs::read(&path).is_ok_and(|b| b == bytes) {

@@ -319,9 +319,12 @@ fn load(config: Option<&Path>, dir: Option<&Path>) -> Result<(Workspace, Fleet),
 
 /// A coordinator holding the lock, its WAL checked.
 fn start(workspace: &Workspace, fleet: Fleet) -> Result<Coordinator, Failure> {
+    // A step of `rtt reconcile --etcd` shares every write under its
+    // leadership; any other coordinator on a cluster's copy is refused
+    // before it takes the lock.
+    let replica = rtt_ha::replica_from_env(&workspace.layout)?;
     let mut coordinator = Coordinator::open(workspace.clone(), fleet, Faults::from_env("coordinator"))?;
-    // A step of `rtt reconcile --etcd`: every write is shared under its leadership.
-    if let Some(replica) = rtt_ha::replica_from_env(&workspace.layout)? {
+    if let Some(replica) = replica {
         coordinator.share(Box::new(replica));
     }
     for note in std::mem::take(&mut coordinator.notes) {

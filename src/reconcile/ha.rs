@@ -40,9 +40,11 @@ pub enum Standing {
 }
 
 impl Ha {
-    /// Connects to the cluster.
-    pub fn connect(endpoints: &[String], cluster: &str, ttl: Duration) -> Result<Ha, rtt_ha::EtcdError> {
-        let etcd = Etcd::connect(endpoints, cluster)?;
+    /// Connects to the cluster, and marks the workspace as its copy (a
+    /// plain coordinator run here is refused from now on).
+    pub fn connect(endpoints: &[String], cluster: &str, ttl: Duration, layout: &Layout) -> Result<Ha, String> {
+        let etcd = Etcd::connect(endpoints, cluster).map_err(|e| e.to_string())?;
+        rtt_ha::mark(layout, cluster)?;
         Ok(Ha {
             etcd,
             endpoints: endpoints.to_vec(),

@@ -70,8 +70,8 @@ pub fn run(args: &ReconcileArgs, dir: Option<&Path>) -> Result<ExitCode, Failure
     let ha = if args.etcd.is_empty() {
         None
     } else {
-        let connected = ha::Ha::connect(&args.etcd, &args.etcd_cluster, args.lease_ttl)
-            .map_err(|e| Unusable { reason: e.to_string() })?;
+        let connected = ha::Ha::connect(&args.etcd, &args.etcd_cluster, args.lease_ttl, &layout)
+            .map_err(|reason| Unusable { reason })?;
         Some(RefCell::new(connected))
     };
     let metrics = Metrics { leader: ha.as_ref().map(|_| false), ..Metrics::default() };
