@@ -261,22 +261,17 @@ impl Etcd {
                 applied.to_bytes().map_err(|e| EtcdError::Corrupt { key: keys.applied(), reason: e.to_string() })?;
             ops.push(TxnOp::put(keys.applied(), bytes, None));
         }
-        let empty = || {
-            vec![
-                Compare::create_revision(keys.applied(), CompareOp::Equal, 0),
-                Compare::create_revision(keys.wal(1), CompareOp::Equal, 0),
-            ]
-        };
-        let mut chunks = ops.chunks(TXN_OPS).peekable();
-        while let Some(chunk) = chunks.next() {
-            // Every chunk but the last may follow a WAL chunk already written.
-            let compares = if chunks.peek().is_none() {
-                vec![Compare::create_revision(keys.applied(), CompareOp::Equal, 0)]
-            } else if chunk.as_ptr() == ops.as_ptr() {
-                empty()
-            } else {
-                Vec::new()
-            };
+        // The first chunk finds the cluster empty; the last writes the
+        // pointer, so it finds none (a cluster with a pointer is seeded).
+        let chunks: Vec<&[TxnOp]> = ops.chunks(TXN_OPS).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let mut compares = Vec::new();
+            if i == 0 {
+                compares.push(Compare::create_revision(keys.wal(1), CompareOp::Equal, 0));
+            }
+            if i == 0 || i + 1 == chunks.len() {
+                compares.push(Compare::create_revision(keys.applied(), CompareOp::Equal, 0));
+            }
             if !self.guarded(revision, compares, chunk.to_vec())? {
                 return Ok(false);
             }

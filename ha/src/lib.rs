@@ -24,21 +24,48 @@ pub use etcd::{Etcd, EtcdError};
 pub use leadership::Leadership;
 pub use replica::EtcdReplica;
 
+/// Copying the shared memory to the local copy failed.
+#[derive(Debug, thiserror::Error, miette::Diagnostic)]
+pub enum SyncError {
+    /// etcd.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Etcd(#[from] EtcdError),
+    /// The local files.
+    #[error(transparent)]
+    #[diagnostic(transparent)]
+    Local(#[from] rtt_apply::replica::RestoreError),
+    /// The leadership went while the first leader seeded the cluster.
+    #[error("failed to seed the shared memory: the leadership was lost meanwhile")]
+    #[diagnostic(code(rtt::ha::seed), help("the next leader seeds it, or finds it seeded"))]
+    LostWhileSeeding,
+    /// The marker file.
+    #[error("failed to write {path}: {reason}")]
+    #[diagnostic(code(rtt::ha::marker))]
+    Marker {
+        /// The file.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+}
+
 /// Copies the shared memory into the local `.rtt/` under `layout`, after
 /// seeding an empty cluster from the local copy. Run by a new leader before
 /// any step, and again whenever a shared write failed.
-pub fn restore(etcd: &Etcd, revision: i64, layout: &rtt_durable::Layout) -> Result<(), String> {
+pub fn restore(etcd: &Etcd, revision: i64, layout: &rtt_durable::Layout) -> Result<(), SyncError> {
     mark(layout, etcd.keys().cluster())?;
-    let shared = etcd.memory().map_err(|e| e.to_string())?;
+    let mut shared = etcd.memory()?;
     if shared.is_empty() {
-        let local = rtt_apply::replica::local(layout).map_err(|e| e.to_string())?;
-        if !local.is_empty() && !etcd.seed(revision, &local).map_err(|e| e.to_string())? {
-            return Err("the leadership was lost while seeding the shared memory".into());
+        let local = rtt_apply::replica::local(layout)?;
+        if !local.is_empty() {
+            if !etcd.seed(revision, &local)? {
+                return Err(SyncError::LostWhileSeeding);
+            }
+            shared = etcd.memory()?;
         }
-        let seeded = etcd.memory().map_err(|e| e.to_string())?;
-        return rtt_apply::replica::restore(layout, &seeded).map_err(|e| e.to_string());
     }
-    rtt_apply::replica::restore(layout, &shared).map_err(|e| e.to_string())
+    Ok(rtt_apply::replica::restore(layout, &shared)?)
 }
 
 /// What `.rtt/state/ha.json` says: this state is a copy of a cluster's.
@@ -50,14 +77,15 @@ struct Marker {
 
 /// Marks the local state as a copy of `cluster`'s, so that a coordinator
 /// run here outside the leadership is refused ([`replica_from_env`]).
-pub fn mark(layout: &rtt_durable::Layout, cluster: &str) -> Result<(), String> {
+pub fn mark(layout: &rtt_durable::Layout, cluster: &str) -> Result<(), SyncError> {
     let path = layout.state().ha();
-    let bytes = serde_json::to_vec(&Marker { cluster: cluster.to_owned() }).map_err(|e| e.to_string())?;
+    let failed = |reason: String| SyncError::Marker { path: path.display().to_string(), reason };
+    let bytes = serde_json::to_vec(&Marker { cluster: cluster.to_owned() }).map_err(|e| failed(e.to_string()))?;
     if std::fs::read(&path).is_ok_and(|b| b == bytes) {
         return Ok(());
     }
-    std::fs::create_dir_all(layout.state().dir()).map_err(|e| format!("{}: {e}", layout.state().dir().display()))?;
-    rtt_durable::write_atomic(&path, &bytes, rtt_durable::READ_WRITE).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::create_dir_all(layout.state().dir()).map_err(|e| failed(e.to_string()))?;
+    rtt_durable::write_atomic(&path, &bytes, rtt_durable::READ_WRITE).map_err(|e| failed(e.to_string()))
 }
 
 /// The cluster the local state is a copy of, if any.

@@ -44,7 +44,7 @@ impl Ha {
     /// plain coordinator run here is refused from now on).
     pub fn connect(endpoints: &[String], cluster: &str, ttl: Duration, layout: &Layout) -> Result<Ha, String> {
         let etcd = Etcd::connect(endpoints, cluster).map_err(|e| e.to_string())?;
-        rtt_ha::mark(layout, cluster)?;
+        rtt_ha::mark(layout, cluster).map_err(|e| e.to_string())?;
         Ok(Ha {
             etcd,
             endpoints: endpoints.to_vec(),
@@ -95,7 +95,7 @@ impl Ha {
     /// writes may have gone further than etcd's).
     pub fn resync(&self, layout: &Layout) -> Result<(), String> {
         let Some(revision) = self.revision() else { return Ok(()) };
-        rtt_ha::restore(&self.etcd, revision, layout)
+        rtt_ha::restore(&self.etcd, revision, layout).map_err(|e| e.to_string())
     }
 
     /// The environment of a step: the leadership it writes under.
