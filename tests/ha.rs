@@ -808,3 +808,13 @@ fn the_first_leader_seeds_the_cluster_with_its_single_machine_history() {
         .expect("connect");
     assert_eq!(etcd.leader().expect("etcd answers"), None, "--once resigns");
 }
+
+#[test]
+fn a_controller_that_cannot_reach_etcd_fails_once_and_says_so() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::copy(support::repo().join("examples/quickstart/rtt.yaml"), dir.path().join("rtt.yaml")).expect("config");
+    let nobody = format!("127.0.0.1:{}", free_port());
+    let out = support::rtt_in(dir.path(), &["reconcile", "--once", "--etcd", &nobody]);
+    assert_eq!(out.status.code(), Some(1), "{}", support::stderr(&out));
+    assert!(support::stderr(&out).contains(&nobody), "the endpoint is named: {}", support::stderr(&out));
+}

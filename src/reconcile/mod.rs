@@ -112,13 +112,21 @@ impl Controller {
         let mut last_inputs = None;
         loop {
             match self.lead() {
-                Some(true) => next_cycle = Instant::now(),
-                Some(false) => {}
-                None if self.args.once => {
+                Lead::Won => next_cycle = Instant::now(),
+                Lead::Leads => {}
+                Lead::Follows if self.args.once => {
                     log("info", "stop", serde_json::json!({"reason": "--once: another controller leads"}));
                     return Ok(ExitCode::SUCCESS);
                 }
-                None => {
+                Lead::Unreachable if self.args.once => {
+                    log(
+                        "error",
+                        "stop",
+                        serde_json::json!({"reason": "--once: the campaign failed (see the campaign event)"}),
+                    );
+                    return Ok(ExitCode::from(EXIT_INVALID));
+                }
+                Lead::Follows | Lead::Unreachable => {
                     if self.signals.load(Ordering::SeqCst) > 0 {
                         log("info", "stop", serde_json::json!({"reason": "signal; following"}));
                         return Ok(ExitCode::SUCCESS);
@@ -171,19 +179,19 @@ impl Controller {
         }
     }
 
-    /// HA: keeps or seeks the leadership. `Some(true)` just won (the shared
-    /// memory is restored and what the last leader left is recovered),
-    /// `Some(false)` leads, `None` follows. On one machine: always leads.
-    fn lead(&self) -> Option<bool> {
-        let Some(ha) = &self.ha else { return Some(false) };
+    /// HA: keeps or seeks the leadership; on a win the shared memory is
+    /// restored and what the last leader left is recovered. On one machine:
+    /// always leads.
+    fn lead(&self) -> Lead {
+        let Some(ha) = &self.ha else { return Lead::Leads };
         let standing = ha.borrow_mut().lead(&self.id, &self.layout);
         match standing {
-            Ok(ha::Standing::Leading) => Some(false),
-            Ok(ha::Standing::Following) => None,
+            Ok(ha::Standing::Leading) => Lead::Leads,
+            Ok(ha::Standing::Following) => Lead::Follows,
             Ok(ha::Standing::Deposed) => {
                 self.metrics().leader = Some(false);
                 log("warn", "deposed", serde_json::json!({"id": self.id, "reason": "the lease was lost"}));
-                None
+                Lead::Follows
             }
             Ok(ha::Standing::Won { revision }) => {
                 {
@@ -214,11 +222,11 @@ impl Controller {
                     ),
                     Err(e) => log("error", "recovered", serde_json::json!({"error": e})),
                 }
-                Some(true)
+                Lead::Won
             }
             Err(e) => {
                 log("warn", "campaign", serde_json::json!({"id": self.id, "error": e}));
-                None
+                Lead::Unreachable
             }
         }
     }
@@ -794,6 +802,18 @@ fn material_change(
         )
         .collect();
     (!moved.is_empty()).then_some(moved)
+}
+
+/// Where a controller stands, each turn of its loop.
+enum Lead {
+    /// Just won: restored and recovered; cycle now.
+    Won,
+    /// Leads (always, on one machine).
+    Leads,
+    /// Another controller leads, or this one was just deposed.
+    Follows,
+    /// etcd did not answer the campaign.
+    Unreachable,
 }
 
 /// This machine's name (for the default `--id`).
