@@ -242,7 +242,16 @@ impl Coordinator {
         };
         let mut flights = Vec::new();
         if !crashed.is_empty() {
-            let label = wal.records().last().map_or("coordinator".to_owned(), |r| r.entry.txn().to_owned());
+            // The killed run's own last transaction (the WAL's last record
+            // may be another controller's, after an HA restore).
+            let label = crashed
+                .iter()
+                .rev()
+                .find_map(|e| match &e.what {
+                    What::Wal { txn, .. } => Some(txn.clone()),
+                    _ => None,
+                })
+                .unwrap_or_else(|| "coordinator".to_owned());
             match Recorder::flush(&recorder, "crash", &label, &crashed) {
                 Ok(Some(path)) => {
                     notes.push(format!(
