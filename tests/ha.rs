@@ -102,15 +102,16 @@ impl Cluster {
         self.clients.iter().map(|p| format!("{host}:{p}")).collect::<Vec<_>>().join(",")
     }
 
+    /// Every member answers a linearizable read (through rtt's own client:
+    /// Debian's etcd-server package has no etcdctl).
     fn wait_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            let endpoints = self.endpoints("127.0.0.1");
-            let healthy = Command::new("etcdctl")
-                .env("ETCDCTL_API", "3")
-                .args(["--endpoints", &endpoints, "--dial-timeout", "1s", "endpoint", "health"])
-                .output()
-                .is_ok_and(|o| o.status.success());
+            let healthy = self.clients.iter().all(|port| {
+                rtt_ha::Etcd::connect(&[format!("127.0.0.1:{port}")], "default")
+                    .and_then(|etcd| etcd.get("/rtt/health"))
+                    .is_ok()
+            });
             if healthy {
                 return;
             }
@@ -165,9 +166,11 @@ impl Netns {
             vec!["link", "set", &ns_link, "netns", &name],
             vec!["addr", "add", &format!("{host_ip}/24"), "dev", &host_link],
             vec!["link", "set", &host_link, "up"],
-            vec!["netns", "exec", &name, "ip", "addr", "add", &format!("{ns_ip}/24"), "dev", &ns_link],
-            vec!["netns", "exec", &name, "ip", "link", "set", &ns_link, "up"],
-            vec!["netns", "exec", &name, "ip", "link", "set", "lo", "up"],
+            // `ip -n`, not `ip netns exec`: exec remounts /sys, which a
+            // chroot (scripts/fresh-machine) refuses.
+            vec!["-n", &name, "addr", "add", &format!("{ns_ip}/24"), "dev", &ns_link],
+            vec!["-n", &name, "link", "set", &ns_link, "up"],
+            vec!["-n", &name, "link", "set", "lo", "up"],
         ] {
             let out = Command::new("ip").args(&args).output().expect("ip runs (scripts/setup installs iproute2)");
             assert!(
@@ -228,8 +231,10 @@ impl Controller {
         ];
         let mut command = match &self.netns {
             Some(ns) => {
-                let mut c = Command::new("ip");
-                c.args(["netns", "exec", ns, rtt]).args(args);
+                // Only the network namespace changes (nsenter, from
+                // util-linux), not the mounts.
+                let mut c = Command::new("nsenter");
+                c.arg(format!("--net=/run/netns/{ns}")).arg(rtt).args(args);
                 c
             }
             None => {
