@@ -166,13 +166,25 @@ impl Netns {
             vec!["link", "set", &ns_link, "netns", &name],
             vec!["addr", "add", &format!("{host_ip}/24"), "dev", &host_link],
             vec!["link", "set", &host_link, "up"],
-            // `ip -n`, not `ip netns exec`: exec remounts /sys, which a
-            // chroot (scripts/fresh-machine) refuses.
-            vec!["-n", &name, "addr", "add", &format!("{ns_ip}/24"), "dev", &ns_link],
-            vec!["-n", &name, "link", "set", &ns_link, "up"],
-            vec!["-n", &name, "link", "set", "lo", "up"],
         ] {
             let out = Command::new("ip").args(&args).output().expect("ip runs (scripts/setup installs iproute2)");
+            assert!(
+                out.status.success(),
+                "ip {}: {} (network namespaces need root, which CI has)",
+                args.join(" "),
+                support::stderr(&out)
+            );
+        }
+        // Inside the namespace through nsenter, not `ip -n` or `ip netns
+        // exec`: those remount / and /sys, which a chroot
+        // (scripts/fresh-machine) refuses.
+        let inside = format!("--net=/run/netns/{name}");
+        for args in [
+            vec!["addr", "add", &format!("{ns_ip}/24"), "dev", &ns_link],
+            vec!["link", "set", &ns_link, "up"],
+            vec!["link", "set", "lo", "up"],
+        ] {
+            let out = Command::new("nsenter").arg(&inside).arg("ip").args(&args).output().expect("nsenter runs");
             assert!(
                 out.status.success(),
                 "ip {}: {} (network namespaces need root, which CI has)",
