@@ -72,6 +72,21 @@ mod tests {
     }
 
     #[test]
+    fn a_model_without_columns_takes_an_empty_start() {
+        // A sub-MILP can have no columns; HiGHS cannot answer one (an
+        // invalid solution status), so the solver wrapper does.
+        let mut model = Model::new();
+        model.add_objective_constant(7.0);
+        let solution = model.solve(&Limits::default(), Some(&[])).unwrap();
+        assert!((solution.objective - 7.0).abs() < 1e-9, "{}", solution.objective);
+        assert_eq!(solution.status, Status::Optimal);
+        // Its rows are constants: one that does not hold makes it infeasible.
+        model.constrain(Expression::from(1.0), Sense::Le, 0.0, Group(3));
+        assert_eq!(model.solve(&Limits::default(), None).unwrap_err(), SolveError::Infeasible);
+        assert!(model.is_feasible(|g| g != Group(3), &Limits::default()).unwrap());
+    }
+
+    #[test]
     fn fixed_integer_lp_gives_row_duals() {
         // min y s.t. y >= 2 x + 1 (row 0), x integer fixed at 1: dual of row 0 is 1.
         let mut model = Model::new();

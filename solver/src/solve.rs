@@ -4,12 +4,13 @@
 //! good_lp reports no bound, gap or objective and cannot re-solve a subset of
 //! the rows.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
 
 use good_lp::{ProblemVariables, SolverModel, variable};
 use highs::{HighsModelStatus, HighsSolutionStatus};
 
-use crate::model::{Expression, Group, Model, STRUCTURAL, Sense, Var};
+use crate::model::{Expression, Group, Model, Row, STRUCTURAL, Sense, Var};
 
 /// Limits of one solve.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -224,6 +225,11 @@ impl Model {
         enabled: impl Fn(Group) -> bool,
         feasibility_only: bool,
     ) -> Result<Solution, SolveError> {
+        if self.n_variables() == 0 {
+            // HiGHS answers a model without columns with an invalid solution
+            // status (and refuses a start for it); its rows are constants.
+            return self.solve_constant(enabled, feasibility_only);
+        }
         let objective = if feasibility_only { Expression::from(0.0) } else { self.objective.clone() };
         let mut problem = self.variables.clone().minimise(objective).using(good_lp::solvers::highs::highs);
         for row in self.rows.iter().filter(|r| r.group == STRUCTURAL || enabled(r.group)) {
@@ -263,7 +269,9 @@ impl Model {
             for (variable, value) in start {
                 values[variable.index()] = *value;
             }
-            model.set_solution(Some(&values), None, None, None);
+            model
+                .try_set_solution(Some(&values), None, None, None)
+                .map_err(|e| SolveError::Solver(format!("MIP start: {e:?}")))?;
         }
         let solved = model.try_solve().map_err(|e| SolveError::Solver(format!("{e:?}")))?;
         let status = solved.status();
@@ -305,6 +313,38 @@ impl Model {
         })
     }
 }
+
+impl Model {
+    /// A model without columns: feasible exactly when every enabled row
+    /// holds of its constants.
+    fn solve_constant(&self, enabled: impl Fn(Group) -> bool, feasibility_only: bool) -> Result<Solution, SolveError> {
+        let none: HashMap<good_lp::Variable, f64> = HashMap::new();
+        let holds = |row: &Row| {
+            let value = row.expression.eval_with(&none);
+            match row.sense {
+                Sense::Le => value <= row.rhs + FEASIBILITY_TOLERANCE,
+                Sense::Ge => value >= row.rhs - FEASIBILITY_TOLERANCE,
+                Sense::Eq => (value - row.rhs).abs() <= FEASIBILITY_TOLERANCE,
+            }
+        };
+        let rows: Vec<&Row> = self.rows.iter().filter(|r| r.group == STRUCTURAL || enabled(r.group)).collect();
+        if !rows.iter().all(|row| holds(row)) {
+            return Err(SolveError::Infeasible);
+        }
+        let objective = if feasibility_only { 0.0 } else { self.objective.eval_with(&none) };
+        Ok(Solution {
+            status: Status::Optimal,
+            objective,
+            bound: objective,
+            gap: 0.0,
+            values: Vec::new(),
+            row_duals: vec![0.0; rows.len()],
+        })
+    }
+}
+
+/// HiGHS's default primal feasibility tolerance.
+const FEASIBILITY_TOLERANCE: f64 = 1e-7;
 
 fn set<V: highs::HighsOptionValue>(model: &mut highs::Model, option: &str, value: V) -> Result<(), SolveError> {
     model.try_set_option(option, value).map_err(|e| SolveError::Solver(format!("option {option}: {e:?}")))
