@@ -9,6 +9,8 @@ pub mod bound;
 pub mod definitions;
 pub mod diff;
 pub mod explain;
+#[cfg(test)]
+mod fixtures;
 pub mod formulation;
 pub mod greedy;
 pub mod infeasible;

@@ -76,6 +76,9 @@ pub fn improve(
     budget: Budget,
     progress: &dyn Fn(Progress),
 ) -> Placement {
+    if budget.rounds == 0 {
+        return incumbent;
+    }
     let neighbourhoods = neighbourhoods(model, budget.agents_per_round);
     // On larger fleets, sub-MILPs model route locality from the rack level up
     // first (a third of the variables, most of the latency), and refine to
@@ -101,8 +104,71 @@ pub fn improve(
             progress(Progress { round: zone_rounds + p.round, rounds: budget.rounds, ..p })
         });
     }
-    let finest_level = if n_agents <= COARSE_FIRST_MIN_AGENTS { 0 } else { 2 };
-    improve_over(model, topology, previous, incumbent, &neighbourhoods, budget, finest_level, progress)
+    if n_agents > COARSE_FIRST_MIN_AGENTS {
+        return improve_over(model, topology, previous, incumbent, &neighbourhoods, budget, 2, progress);
+    }
+    // Small fleets then re-place whole domains: the agent neighbourhoods
+    // move a few agents anywhere, a domain pass every agent of a zone, rack
+    // or host at once below it (docs/model.md §5, "Domain passes").
+    let mut best = improve_over(model, topology, previous, incumbent, &neighbourhoods, budget, 0, progress);
+    let mut total = score(model, topology, &best, previous).total;
+    for _ in 0..DOMAIN_PASSES {
+        let before = total;
+        (best, total) = improve_within(model, topology, previous, best, budget);
+        if total >= before - 1e-9 {
+            break;
+        }
+    }
+    best
+}
+
+/// Domain passes a small fleet's search makes at most; it stops at the
+/// first that finds nothing better.
+pub const DOMAIN_PASSES: usize = 3;
+
+/// Branch-and-bound nodes per domain sub-MILP.
+pub const DOMAIN_NODE_LIMIT: u64 = 200;
+
+/// One domain pass: for each zone, then each rack, then each host, the
+/// sub-MILP that re-places every replica in that domain while each agent
+/// keeps its count per domain of the level
+/// ([`Formulation::build_within`]); a better placement is kept. Returns the
+/// best placement and its scorer total.
+pub fn improve_within(
+    model: &Model,
+    topology: &Topology,
+    previous: Option<&Previous>,
+    incumbent: Placement,
+    budget: Budget,
+) -> (Placement, f64) {
+    let mut best_total = score(model, topology, &incumbent, previous).total;
+    let mut best = incumbent;
+    let mut limits = Limits { gap: 1e-6, node_limit: Some(DOMAIN_NODE_LIMIT), time_limit: None, light: true };
+    for level in (1..4).rev() {
+        // Domains equal to those of the level above were just done.
+        if level < 3 && topology.same_partition(level, level + 1) {
+            continue;
+        }
+        for domain in 0..topology.n_domains[level] {
+            if let Some(deadline) = budget.deadline {
+                let left = deadline.saturating_duration_since(Instant::now()).as_secs_f64();
+                if left <= 0.0 {
+                    return (best, best_total);
+                }
+                limits.time_limit = Some(left);
+            }
+            let occupied = |nodes: &BTreeMap<_, u32>| nodes.keys().any(|n| topology.domain_of(level, *n) == domain);
+            if !best.by_agent.iter().any(occupied) {
+                continue;
+            }
+            let options = Options { break_symmetry: true, ..Options::default() };
+            let sub = Formulation::build_within(model, topology, previous, &best, level, domain, options);
+            if let Some(better) = solve_better(model, topology, previous, &sub, &best, best_total, &limits) {
+                (best, best_total) = better;
+            }
+        }
+    }
+    (best, best_total)
 }
 
 /// A re-plan's search: one pass over the neighbourhoods that hold an agent
@@ -232,19 +298,33 @@ pub fn improve_over(
             finest_level,
             Options { break_symmetry: true, ..Options::default() },
         );
-        let start = sub.start(model, topology, &best);
         since_improvement += 1;
-        let Ok(solution) = sub.milp.solve(&limits, start.as_deref()) else { continue };
-        let candidate = sub.placement(&solution);
-        let figures = score(model, topology, &candidate, previous);
-        if figures.violations.is_empty() && figures.total < best_total - 1e-9 {
-            best_total = figures.total;
-            best = candidate;
+        if let Some(better) = solve_better(model, topology, previous, &sub, &best, best_total, &limits) {
+            (best, best_total) = better;
             since_improvement = 0;
         }
         progress(Progress { round: round + 1, rounds: budget.rounds, incumbent: best_total });
     }
     best
+}
+
+/// Solves a sub-MILP from `best` and returns its placement with its scorer
+/// total when the scorer finds no violation and a total lower than
+/// `best_total` (by more than 1e-9): the one acceptance rule of the search.
+fn solve_better(
+    model: &Model,
+    topology: &Topology,
+    previous: Option<&Previous>,
+    sub: &Formulation,
+    best: &Placement,
+    best_total: f64,
+    limits: &Limits,
+) -> Option<(Placement, f64)> {
+    let start = sub.start(model, topology, best);
+    let solution = sub.milp.solve(limits, start.as_deref()).ok()?;
+    let candidate = sub.placement(&solution);
+    let figures = score(model, topology, &candidate, previous);
+    (figures.violations.is_empty() && figures.total < best_total - 1e-9).then_some((candidate, figures.total))
 }
 
 /// The hosts a neighbourhood may use: where its agents and everything they
@@ -351,4 +431,54 @@ pub(crate) fn neighbourhoods(model: &Model, size: usize) -> Vec<BTreeSet<AgentId
         }
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::NodeId;
+
+    /// Four one-node hosts in two zones, three agents in a chain a → b → c,
+    /// placed apart: everything the search can gain is there to find.
+    fn spread_out() -> (Model, Topology, Placement) {
+        let agents = ["a", "b", "c"]
+            .map(|id| {
+                format!("  - {{id: {id}@1, replicas: 1, cpu: 4, memory_mib: 10, qos: guaranteed, service_us: 0}}\n")
+            })
+            .concat();
+        let routes = "  - {from: a@1, to: b@1, rps: 1}\n  - {from: b@1, to: c@1, rps: 1}\n";
+        let model = crate::fixtures::two_per_zone(4, &agents, routes);
+        let topology = Topology::new(&model);
+        let mut start = Placement::empty(3);
+        for (agent, node) in [(0, 0), (1, 1), (2, 2)] {
+            start.add(AgentId(agent), NodeId(node), 1);
+        }
+        (model, topology, start)
+    }
+
+    #[test]
+    fn no_rounds_means_no_search_domain_passes_included() {
+        let (model, topology, start) = spread_out();
+        let budget = Budget { rounds: 0, ..Budget::for_model(&model) };
+        let placed = improve(&model, &topology, None, start.clone(), budget, &|_| {});
+        assert_eq!(placed, start);
+    }
+
+    #[test]
+    fn a_domain_pass_never_worsens_and_gives_the_same_placement_twice() {
+        let (model, topology, start) = spread_out();
+        let budget = Budget::for_model(&model);
+        let (once, total) = improve_within(&model, &topology, None, start.clone(), budget);
+        let (twice, _) = improve_within(&model, &topology, None, start.clone(), budget);
+        assert_eq!(once, twice);
+        let before = score(&model, &topology, &start, None);
+        let after = score(&model, &topology, &once, None);
+        assert!(after.violations.is_empty());
+        assert_eq!(after.total, total);
+        assert!(after.total < before.total, "a and b share z0 and can meet: {} → {}", before.total, after.total);
+        // c is alone in z1 and a zone pass keeps every count per zone, so it
+        // stays there; a and b meet on one node.
+        assert_eq!(once.per_domain(&topology, AgentId(2), 3), start.per_domain(&topology, AgentId(2), 3));
+        assert_eq!(once.by_agent[0], once.by_agent[1]);
+    }
 }

@@ -67,6 +67,7 @@ struct Neighbourhood<'a> {
     fixed: &'a [bool],
     allowed: &'a [bool],
     finest_level: usize,
+    held: Option<usize>,
 }
 
 /// A capacity row: which node and which resource.
@@ -137,6 +138,8 @@ struct Builder<'m> {
     capacity_per_node: bool,
     /// Nodes free agents may use (a neighbourhood's restriction).
     allowed: Option<&'m [bool]>,
+    /// A level at which free agents keep their base counts per domain.
+    held: Option<usize>,
     milp: rtt_solver::Model,
     statements: Vec<Statement>,
     groups: HashMap<Statement, Group>,
@@ -231,7 +234,38 @@ impl Formulation {
             topology,
             previous,
             options,
-            Some(Neighbourhood { base, fixed: &fixed, allowed: &allowed, finest_level: coarsen }),
+            Some(Neighbourhood { base, fixed: &fixed, allowed: &allowed, finest_level: coarsen, held: None }),
+        );
+        formulation.base = Some(base.clone());
+        formulation
+    }
+
+    /// The MILP that re-places, inside one domain of `level`, the replicas
+    /// `base` has there: every agent with a replica in `domain` is free on
+    /// its nodes, but each keeps its count in every domain of `level`, and
+    /// outside `domain` it may only use the nodes it occupies. What `level`
+    /// decides (every route's locality at it and above) is unchanged; all
+    /// agents of the domain move at once below it, which the search's
+    /// agent neighbourhoods cannot (docs/model.md §5).
+    pub fn build_within(
+        model: &Model,
+        topology: &Topology,
+        previous: Option<&Previous>,
+        base: &Placement,
+        level: usize,
+        domain: u32,
+        options: Options,
+    ) -> Self {
+        let fixed: Vec<bool> = (0..model.agents.len())
+            .map(|a| !base.by_agent[a].keys().any(|node| topology.domain_of(level, *node) == domain))
+            .collect();
+        let allowed: Vec<bool> = topology.domain[level].iter().map(|d| *d == domain).collect();
+        let mut formulation = Self::build_around(
+            model,
+            topology,
+            previous,
+            options,
+            Some(Neighbourhood { base, fixed: &fixed, allowed: &allowed, finest_level: 0, held: Some(level) }),
         );
         formulation.base = Some(base.clone());
         formulation
@@ -253,6 +287,7 @@ impl Formulation {
             capacity_per_node: options.capacity_per_node,
             finest_level: neighbourhood.map_or(0, |n| n.finest_level),
             allowed: neighbourhood.map(|n| n.allowed),
+            held: neighbourhood.and_then(|n| n.held),
             milp: rtt_solver::Model::new(),
             statements: Vec::new(),
             groups: HashMap::new(),
@@ -406,6 +441,7 @@ use variables::placement_variables;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rtt_schema::raw::Level;
 
     fn model(hosts: &str, agents: &str) -> Model {
         let yaml = format!(
@@ -438,6 +474,51 @@ mod tests {
             "    - {{name: h0, zone: z, rack: r, numa: [{{cores: {cores}, memory_mib: 64}}, {{cores: {cores}, memory_mib: 64}}]}}\n"
         );
         model(&hosts, PAIR)
+    }
+
+    /// Solves `build_within` for the zone of node 0 from `base` (every node
+    /// its own one-node host; h0 and h1 in zone z0, h2 and h3 in z1).
+    fn within_zone_of_h0(agents: &str, base: &[(u32, u32, u32)]) -> (Model, Topology, Placement, Placement) {
+        let model = crate::fixtures::two_per_zone(4, agents, "  - {from: a@1, to: b@1, rps: 1}\n");
+        let topology = Topology::new(&model);
+        let mut placement = Placement::empty(model.agents.len());
+        for &(agent, node, count) in base {
+            placement.add(AgentId(agent), NodeId(node), count);
+        }
+        let zone = level_index(Level::Zone);
+        let domain = topology.domain_of(zone, NodeId(0));
+        let sub = Formulation::build_within(&model, &topology, None, &placement, zone, domain, Options::default());
+        let start = sub.start(&model, &topology, &placement);
+        let solution = sub.milp.solve(&rtt_solver::Limits::default(), start.as_deref()).unwrap();
+        let placed = sub.placement(&solution);
+        (model, topology, placement, placed)
+    }
+
+    #[test]
+    fn a_domain_sub_milp_moves_the_agents_of_its_domain_together() {
+        // a on h0 and b on h1, both in z0: freed together, they meet on one node.
+        let (_, _, _, placed) = within_zone_of_h0(PAIR, &[(0, 0, 1), (1, 1, 1)]);
+        assert_eq!(placed.by_agent[0], placed.by_agent[1], "numa-local after the pass: {placed:?}");
+        assert!(placed.by_agent[0].keys().all(|n| n.0 < 2), "and still in z0: {placed:?}");
+    }
+
+    #[test]
+    fn a_domain_sub_milp_keeps_every_count_at_its_level_and_leaves_the_rest_fixed() {
+        // a has one replica in each zone, b both of its own on h3. Moving a's z0
+        // replica to h2 (a node a holds) would make the route zone-local; the
+        // pass must not, since a keeps one replica per zone. b has nothing in
+        // z0, so it stays where it is.
+        let agents = PAIR.replacen("replicas: 1", "replicas: 2", 2);
+        let (model, topology, base, placed) = within_zone_of_h0(&agents, &[(0, 0, 1), (0, 2, 1), (1, 3, 2)]);
+        let zone = level_index(Level::Zone);
+        for agent in 0..2 {
+            let id = AgentId(agent);
+            assert_eq!(placed.total(id), 2);
+            assert_eq!(placed.per_domain(&topology, id, zone), base.per_domain(&topology, id, zone), "{placed:?}");
+        }
+        assert_eq!(placed.by_agent[1], base.by_agent[1]);
+        assert_eq!(placed.get(AgentId(0), NodeId(2)), 1, "outside z0, a may only keep what it holds");
+        assert_eq!(model.agents.len(), 2);
     }
 
     #[test]
