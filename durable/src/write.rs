@@ -102,7 +102,13 @@ pub fn parent_dir(path: &Path) -> &Path {
 }
 
 /// Writes `bytes` to `path` atomically with `mode`, creating its directory.
+/// A device, FIFO or socket already there (`-o /dev/null`, a named pipe) is
+/// written in place instead: renaming over it would replace it with a
+/// regular file, and a stream has no old contents to keep whole.
 pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    if fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        return OpenOptions::new().write(true).open(path)?.write_all(bytes);
+    }
     let mut file = AtomicFile::create(path, mode)?;
     file.write_all(bytes)?;
     file.commit().map(drop)
@@ -226,6 +232,22 @@ mod tests {
         let mode = fs::metadata(&path).expect("metadata").permissions().mode() & 0o777;
         assert_eq!(mode, READ_ONLY);
         assert!(leftovers(path.parent().expect("parent")).is_empty());
+    }
+
+    #[test]
+    fn a_named_pipe_is_written_in_place_and_stays_a_pipe() {
+        use std::os::unix::fs::FileTypeExt;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("out");
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, 0o600.into(), 0).unwrap();
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || fs::read(fifo).unwrap())
+        };
+        write_atomic(&fifo, b"plan bytes", READ_WRITE).unwrap();
+        assert_eq!(reader.join().unwrap(), b"plan bytes");
+        assert!(fs::symlink_metadata(&fifo).unwrap().file_type().is_fifo(), "a rename would have made it a file");
+        assert!(leftovers(dir.path()).is_empty());
     }
 
     #[test]
