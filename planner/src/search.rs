@@ -127,7 +127,7 @@ fn domain_passes(
     let mut total = score(model, topology, &best, previous).total;
     for _ in 0..DOMAIN_PASSES {
         let before = total;
-        (best, total) = improve_within(model, topology, previous, best, budget, touched);
+        (best, total) = improve_within(model, topology, previous, (best, total), budget, touched);
         if total >= before - 1e-9 {
             break;
         }
@@ -145,18 +145,16 @@ pub const DOMAIN_NODE_LIMIT: u64 = 200;
 /// One domain pass: for each zone, then each rack, then each host, the
 /// sub-MILP that re-places every replica in that domain while each agent
 /// keeps its count per domain of the level
-/// ([`Formulation::build_within`]); a better placement is kept. Returns the
-/// best placement and its scorer total.
+/// ([`Formulation::build_within`]); a better placement is kept. Takes and
+/// returns a placement with its scorer total.
 pub fn improve_within(
     model: &Model,
     topology: &Topology,
     previous: Option<&Previous>,
-    incumbent: Placement,
+    (mut best, mut best_total): (Placement, f64),
     budget: Budget,
     touched: &dyn Fn(usize, u32) -> bool,
 ) -> (Placement, f64) {
-    let mut best_total = score(model, topology, &incumbent, previous).total;
-    let mut best = incumbent;
     let mut limits = Limits { gap: 1e-6, node_limit: Some(DOMAIN_NODE_LIMIT), time_limit: None, light: true };
     for level in (1..4).rev() {
         // Domains equal to those of the level above were just done.
@@ -164,12 +162,8 @@ pub fn improve_within(
             continue;
         }
         for domain in 0..topology.n_domains[level] {
-            if let Some(deadline) = budget.deadline {
-                let left = deadline.saturating_duration_since(Instant::now()).as_secs_f64();
-                if left <= 0.0 {
-                    return (best, best_total);
-                }
-                limits.time_limit = Some(left);
+            if !within_deadline(&budget, &mut limits) {
+                return (best, best_total);
             }
             let occupied = |nodes: &BTreeMap<_, u32>| nodes.keys().any(|n| topology.domain_of(level, *n) == domain);
             if !touched(level, domain) || !best.by_agent.iter().any(occupied) {
@@ -223,7 +217,7 @@ pub fn improve_moved(
         progress,
     );
     // A drain's displaced replicas often land where a whole rack or host
-    // should be re-packed around them (planbench S drains: 4 of 8 seeds
+    // should be re-packed around them (planbench S drains 102 and 110
     // reached CP-SAT's optimum only so).
     if !small {
         return best;
@@ -306,13 +300,8 @@ pub fn improve_over(
     let mut limits = Limits { gap: 1e-6, node_limit: Some(budget.node_limit), time_limit: None, light: true };
     let mut since_improvement = 0;
     for round in 0..budget.rounds {
-        if let Some(deadline) = budget.deadline {
-            let left = deadline.saturating_duration_since(Instant::now()).as_secs_f64();
-            if left <= 0.0 {
-                break;
-            }
-            // A sub-MILP never runs past the deadline either.
-            limits.time_limit = Some(left);
+        if !within_deadline(&budget, &mut limits) {
+            break;
         }
         if since_improvement >= neighbourhoods.len() {
             if finest_level == 0 {
@@ -341,6 +330,15 @@ pub fn improve_over(
         progress(Progress { round: round + 1, rounds: budget.rounds, incumbent: best_total });
     }
     best
+}
+
+/// Whether the budget's deadline (if any) is still ahead; if so, caps the
+/// next sub-MILP at the time left, so that none runs past it either.
+fn within_deadline(budget: &Budget, limits: &mut Limits) -> bool {
+    let Some(deadline) = budget.deadline else { return true };
+    let left = deadline.saturating_duration_since(Instant::now()).as_secs_f64();
+    limits.time_limit = Some(left);
+    left > 0.0
 }
 
 /// Solves a sub-MILP from `best` and returns its placement with its scorer
@@ -503,10 +501,11 @@ mod tests {
     fn a_domain_pass_never_worsens_and_gives_the_same_placement_twice() {
         let (model, topology, start) = spread_out();
         let budget = Budget::for_model(&model);
-        let (once, total) = improve_within(&model, &topology, None, start.clone(), budget, &|_, _| true);
-        let (twice, _) = improve_within(&model, &topology, None, start.clone(), budget, &|_, _| true);
-        assert_eq!(once, twice);
         let before = score(&model, &topology, &start, None);
+        let from = || (start.clone(), before.total);
+        let (once, total) = improve_within(&model, &topology, None, from(), budget, &|_, _| true);
+        let (twice, _) = improve_within(&model, &topology, None, from(), budget, &|_, _| true);
+        assert_eq!(once, twice);
         let after = score(&model, &topology, &once, None);
         assert!(after.violations.is_empty());
         assert_eq!(after.total, total);
