@@ -211,6 +211,26 @@ fn compositions(total: u32, parts: usize) -> Vec<Vec<u32>> {
     out
 }
 
+/// HiGHS's MIP presolve reduces this model (with the symmetry rows) to an
+/// infeasible one, though a plan of objective 0 exists: the solver must ask
+/// again without presolve before it reports "infeasible".
+#[test]
+fn a_model_highs_presolve_calls_infeasible_is_planned() {
+    let t = Tiny {
+        hosts: vec![(0, 1, vec![2, 2]), (0, 1, vec![2, 2])],
+        agents: vec![(1, 1, 4), (2, 1, 4), (2, 2, 0)],
+        routes: vec![],
+        group: 0,
+        gpus: 2,
+    };
+    let model = rtt_schema::refine(&config(&t)).expect("valid");
+    let topology = Topology::new(&model);
+    assert_eq!(brute_force(&model, &topology), Some(0.0));
+    let planned = rtt_planner::plan(&exact(&model)).expect("a plan");
+    assert!(planned.score.violations.is_empty());
+    assert_eq!(planned.score.total, 0.0);
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(128))]
 

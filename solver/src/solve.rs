@@ -218,12 +218,38 @@ impl Model {
         model.solve_with(&Limits::default(), None, |_| true, false)
     }
 
+    /// Solves with HiGHS's presolve, and asks again without it before
+    /// believing "infeasible": HiGHS 1.15's MIP presolve can reduce a
+    /// feasible model to an infeasible one (its log then says "Solution with
+    /// objective … has untransformed violations"; ERGO-Code/HiGHS#2204 is
+    /// one such report). A second answer that is not a proof either (a
+    /// limit stopped it) leaves the first one standing.
     fn solve_with(
         &self,
         limits: &Limits,
         start: Option<&[(Var, f64)]>,
         enabled: impl Fn(Group) -> bool,
         feasibility_only: bool,
+    ) -> Result<Solution, SolveError> {
+        match self.solve_once(limits, start, &enabled, feasibility_only, Presolve::On) {
+            Err(SolveError::Infeasible) if self.n_variables() > 0 => {
+                match self.solve_once(limits, start, &enabled, feasibility_only, Presolve::Off) {
+                    Ok(solution) => Ok(solution),
+                    Err(SolveError::NoSolution(_)) => Err(SolveError::Infeasible),
+                    Err(other) => Err(other),
+                }
+            }
+            answer => answer,
+        }
+    }
+
+    fn solve_once(
+        &self,
+        limits: &Limits,
+        start: Option<&[(Var, f64)]>,
+        enabled: impl Fn(Group) -> bool,
+        feasibility_only: bool,
+        presolve: Presolve,
     ) -> Result<Solution, SolveError> {
         if self.n_variables() == 0 {
             // HiGHS answers a model without columns with an invalid solution
@@ -252,6 +278,9 @@ impl Model {
         set(&mut model, "parallel", "off")?;
         set(&mut model, "random_seed", 0)?;
         set(&mut model, "mip_rel_gap", limits.gap)?;
+        if presolve == Presolve::Off {
+            set(&mut model, "presolve", "off")?;
+        }
         if let Some(nodes) = limits.node_limit {
             set(&mut model, "mip_max_nodes", i32::try_from(nodes).unwrap_or(i32::MAX))?;
         }
@@ -345,6 +374,13 @@ impl Model {
 
 /// HiGHS's default primal feasibility tolerance.
 const FEASIBILITY_TOLERANCE: f64 = 1e-7;
+
+/// Whether HiGHS presolves a model before solving it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Presolve {
+    On,
+    Off,
+}
 
 fn set<V: highs::HighsOptionValue>(model: &mut highs::Model, option: &str, value: V) -> Result<(), SolveError> {
     model.try_set_option(option, value).map_err(|e| SolveError::Solver(format!("option {option}: {e:?}")))
