@@ -18,3 +18,9 @@ pub(crate) fn two_per_zone(n_hosts: usize, agents: &str, routes: &str) -> Model 
     let source = rtt_schema::source::SourceFile::new("t.yaml", yaml);
     rtt_schema::check_text(source, rtt_schema::Format::Yaml).unwrap().model
 }
+
+/// The model of a YAML config.
+pub(crate) fn from_yaml(yaml: &str) -> Model {
+    let source = rtt_schema::source::SourceFile::new("t.yaml", yaml.to_owned());
+    rtt_schema::check_text(source, rtt_schema::Format::Yaml).expect("valid").model
+}

@@ -13,6 +13,8 @@ use crate::placement::Placement;
 use crate::previous::Previous;
 use crate::topology::{NodeId, Topology, level_index};
 
+mod zones;
+
 /// Rounds of placing again the agents whose rules a placement breaks.
 const AGAIN_ROUNDS: usize = 4;
 
@@ -32,14 +34,36 @@ enum Rule {
 /// that breaks fewer rules is kept. (The classic rule stays first: where it
 /// is feasible, the search from it ends lower on planbench tier S.)
 pub fn place(model: &Model, topology: &Topology, previous: Option<&Previous>) -> Placement {
-    let empty = || Placement::empty(model.agents.len());
     let broken_of = |placement: &Placement| crate::score::score(model, topology, placement, previous).violations;
-    let classic = place_onto(model, topology, previous, empty(), Rule::Classic);
+    let classic = place_onto(model, topology, previous, Placement::empty(model.agents.len()), Rule::Classic, None);
     let classic_broken = broken_of(&classic);
     if classic_broken.is_empty() {
         return classic;
     }
-    let mut placed = place_onto(model, topology, previous, empty(), Rule::SloAware);
+    let (mut placed, mut broken) = slo_aware(model, topology, previous, None);
+    if !broken.is_empty() {
+        // Last, the zone shares decided per SLO component up front.
+        let targets = zones::zone_targets(model, topology);
+        let (shared, shared_broken) = slo_aware(model, topology, previous, Some(&targets));
+        if shared_broken.len() < broken.len() {
+            (placed, broken) = (shared, shared_broken);
+        }
+    }
+    if broken.len() < classic_broken.len() { placed } else { classic }
+}
+
+/// The SLO-aware rule (with zone shares when given), then, a few times over,
+/// the agents of whatever it still breaks placed again, then [`mirror`];
+/// the placement and what it still breaks.
+fn slo_aware(
+    model: &Model,
+    topology: &Topology,
+    previous: Option<&Previous>,
+    targets: Option<&[Option<BTreeMap<u32, u32>>]>,
+) -> (Placement, Vec<crate::score::Violation>) {
+    let broken_of = |placement: &Placement| crate::score::score(model, topology, placement, previous).violations;
+    let empty = Placement::empty(model.agents.len());
+    let mut placed = place_onto(model, topology, previous, empty, Rule::SloAware, targets);
     let mut broken = broken_of(&placed);
     for _ in 0..AGAIN_ROUNDS {
         if broken.is_empty() {
@@ -49,7 +73,7 @@ pub fn place(model: &Model, topology: &Topology, previous: Option<&Previous>) ->
         for agent in breakers(model, &broken, &placed) {
             start.by_agent[agent.0 as usize].clear();
         }
-        let next = place_onto(model, topology, previous, start, Rule::SloAware);
+        let next = place_onto(model, topology, previous, start, Rule::SloAware, targets);
         let next_broken = broken_of(&next);
         if next_broken.len() >= broken.len() {
             break;
@@ -63,7 +87,7 @@ pub fn place(model: &Model, topology: &Topology, previous: Option<&Previous>) ->
             break;
         }
     }
-    if broken.len() < classic_broken.len() { placed } else { classic }
+    (placed, broken)
 }
 
 /// Destination nodes [`mirror`] tries per replica move.
@@ -245,7 +269,7 @@ pub fn repair(model: &Model, topology: &Topology, previous: &Previous) -> Placem
             }
         }
     }
-    let mut placed = place_onto(model, topology, Some(previous), kept.clone(), Rule::Classic);
+    let mut placed = place_onto(model, topology, Some(previous), kept.clone(), Rule::Classic, None);
     for _ in 0..AGAIN_ROUNDS {
         let figures = crate::score::score(model, topology, &placed, Some(previous));
         let again = breakers(model, &figures.violations, &kept);
@@ -255,7 +279,7 @@ pub fn repair(model: &Model, topology: &Topology, previous: &Previous) -> Placem
         for agent in again {
             kept.by_agent[agent.0 as usize].clear();
         }
-        placed = place_onto(model, topology, Some(previous), kept.clone(), Rule::Classic);
+        placed = place_onto(model, topology, Some(previous), kept.clone(), Rule::Classic, None);
     }
     placed
 }
@@ -267,6 +291,7 @@ fn place_onto(
     previous: Option<&Previous>,
     start: Placement,
     rule: Rule,
+    targets: Option<&[Option<BTreeMap<u32, u32>>]>,
 ) -> Placement {
     let n_nodes = topology.nodes.len();
     let mut cpu_left: Vec<f64> = topology.nodes.iter().map(|n| f64::from(model.node(*n).cores)).collect();
@@ -365,6 +390,7 @@ fn place_onto(
             let near: Vec<(f64, [BTreeSet<u32>; 4])> =
                 partners.iter().map(|(p, w)| (*w, [0, 1, 2, 3].map(|level| domains(*p, level)))).collect();
             let kept_before = previous.and_then(|p| p.agent(agent));
+            let zone_counts = targets.map(|_| placement.per_domain(topology, agent, 3)).unwrap_or_default();
             // Per SLO partner already placed: (level, its counts, my counts, my R / its R).
             let proportional: Vec<_> = slo_partners
                 .iter()
@@ -418,6 +444,11 @@ fn place_onto(
                             cost -= weight * (latency[level + 1] - latency[level]);
                         }
                     }
+                }
+                if let Some(targets) = targets
+                    && !zones::within(targets, topology, &zone_counts, agent, node)
+                {
+                    cost += 1e7;
                 }
                 for (level, mine) in &even {
                     cost += 1e4 * f64::from(mine.get(&topology.domain_of(*level, node)).copied().unwrap_or(0));
@@ -527,11 +558,7 @@ fn order(model: &Model, rule: Rule) -> Vec<AgentId> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn model(yaml: &str) -> Model {
-        let source = rtt_schema::source::SourceFile::new("t.yaml", yaml.to_owned());
-        rtt_schema::check_text(source, rtt_schema::Format::Yaml).expect("valid").model
-    }
+    use crate::fixtures::from_yaml as model;
 
     /// Two zones of two hosts; `api` and `db` with an SLO only zone locality meets.
     const TWO_ZONES: &str = "version: 1
