@@ -48,6 +48,10 @@ pub struct Run<'r> {
 /// what is left.
 pub const SEARCH_SHARE: f64 = 0.6;
 
+/// How long the bound shown on a terminal before the search may take:
+/// routes it has not judged by then count as NUMA-local (still a bound).
+const DISPLAY_BOUND_SECONDS: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A placement with its objective.
 type Scored = (f64, Placement);
 
@@ -79,7 +83,11 @@ impl<'r> Run<'r> {
         let seed = self.seed()?;
         self.stats.build_seconds = started.elapsed().as_secs_f64();
         // For the display only: the figures in the plan come from the final stage.
-        let early_bound = self.request.progress.map(|_| self.combinatorial_bound());
+        // Judged for a few seconds at most: the final stage judges the rest.
+        let display_deadline = Instant::now() + DISPLAY_BOUND_SECONDS;
+        let early_bound = self.request.progress.map(|_| {
+            self.combinatorial_bound(Some(self.deadline.map_or(display_deadline, |d| d.min(display_deadline))))
+        });
         let searching = Instant::now();
         // The first of equally good results wins, so the outcome is deterministic.
         let best = seed.into_iter().map(|(_, seed)| self.search(seed, early_bound)).min_by(|a, b| a.0.total_cmp(&b.0));
@@ -126,9 +134,9 @@ impl<'r> Run<'r> {
     /// SPEC §4's combinatorial bound; once the churn-first stage proved the
     /// fewest moves, those replace the forced ones in it (every placement
     /// moves at least that many, and is at least as slow as the bound says).
-    fn combinatorial_bound(&self) -> f64 {
+    fn combinatorial_bound(&self, deadline: Option<Instant>) -> f64 {
         let previous = self.previous.as_ref();
-        let bound = bound::lower_bound(self.model, &self.topology, &self.candidates, previous);
+        let bound = bound::lower_bound(self.model, &self.topology, &self.candidates, previous, deadline);
         match self.stats.minimum_moves {
             Some(minimum) if minimum.proven => {
                 let forced = bound::forced_moves(self.model, &self.candidates, previous);
@@ -276,7 +284,8 @@ impl<'r> Run<'r> {
             // Too large for the MILP to prove more than the combinatorial bound does.
             let placement = best.map(|(_, p)| p).unwrap_or_default();
             let total = self.score(&placement).total;
-            let bound = early_bound.unwrap_or_else(|| self.combinatorial_bound());
+            // Judged again, not the display's: that one may have stopped early.
+            let bound = self.combinatorial_bound(self.deadline);
             return Ok(self.report_without_milp(placement, total, bound));
         }
         self.stats.n_variables = self.formulation().milp.n_variables();
@@ -317,12 +326,12 @@ impl<'r> Run<'r> {
             let relaxation = formulation.milp.relaxation_bound().map(|b| b + formulation.objective_constant)?;
             // The proven fewest moves can prove more than the relaxation does.
             if self.stats.minimum_moves.is_some_and(|m| m.proven) {
-                relaxation.max(self.combinatorial_bound())
+                relaxation.max(self.combinatorial_bound(self.deadline))
             } else {
                 relaxation
             }
         } else {
-            self.combinatorial_bound()
+            self.combinatorial_bound(self.deadline)
         };
         Ok(self.report_without_milp(placement, total, bound))
     }

@@ -84,6 +84,11 @@ impl Topology {
         self.spread_domains[agent].get_or_init(compute)
     }
 
+    /// The levels a route can be local at, when already judged.
+    pub(crate) fn known_route_reach(&self, route: usize) -> Option<[bool; 4]> {
+        self.route_reach[route].get().copied()
+    }
+
     /// The levels a route can be local at, from `compute` the first time.
     pub(crate) fn route_reach(&self, route: usize, compute: impl FnOnce() -> [bool; 4]) -> [bool; 4] {
         *self.route_reach[route].get_or_init(compute)
