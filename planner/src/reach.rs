@@ -248,7 +248,9 @@ fn search(
 fn spread_ok(holder: &Holder, cells: &[(u32, u32)], u: &[u32], unit: u32, aggregated: bool) -> bool {
     let Some(Spread { up, domains, max_skew, .. }) = &holder.spread else { return true };
     let mut counts: BTreeMap<u32, u32> = domains.iter().map(|d| (*d, 0)).collect();
-    for ((cell, _), take) in cells.iter().zip(u) {
+    // Most cells get no unit (a few units over thousands of NUMA nodes):
+    // only the others are looked up.
+    for ((cell, _), take) in cells.iter().zip(u).filter(|(_, take)| **take > 0) {
         let spread_domain = if aggregated { Some(cell) } else { up.get(cell) };
         if let Some(count) = spread_domain.and_then(|s| counts.get_mut(s)) {
             *count += unit * take;
