@@ -79,7 +79,7 @@ pub fn finest_reachable(reachable: &[bool; 4]) -> usize {
     reachable.iter().position(|r| *r).unwrap_or(4)
 }
 
-fn gcd(a: u32, b: u32) -> u32 {
+pub(crate) fn gcd(a: u32, b: u32) -> u32 {
     if b == 0 { a } else { gcd(b, a % b) }
 }
 

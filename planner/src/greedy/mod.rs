@@ -90,6 +90,19 @@ fn slo_aware(
     (placed, broken)
 }
 
+/// The coarsest level (0 numa … 3 zone) whose latency still meets a
+/// route's SLO: the ends must be local there. `None` without an SLO, when
+/// the region level meets it, or when no level does.
+fn slo_level(model: &Model, route: &rtt_schema::model::Route) -> Option<usize> {
+    let slo = route.slo_p99_us?;
+    let latency = model.latency.by_locality;
+    let service = model.agents[route.to.0 as usize].service_us;
+    if latency[4] + service <= slo {
+        return None;
+    }
+    (0..4).rev().find(|level| latency[*level] + service <= slo)
+}
+
 /// Destination nodes [`mirror`] tries per replica move.
 const MIRROR_TRIES: usize = 5;
 
@@ -104,15 +117,13 @@ fn mirror(
     placed: &mut Placement,
     broken: &mut Vec<crate::score::Violation>,
 ) {
-    let latency = model.latency.by_locality;
     let routes: Vec<usize> = broken
         .iter()
         .filter_map(|v| if let crate::score::Violation::Slo { route, .. } = v { Some(*route) } else { None })
         .collect();
     for index in routes {
         let route = &model.routes[index];
-        let (Some(slo), service) = (route.slo_p99_us, model.agents[route.to.0 as usize].service_us) else { continue };
-        let Some(level) = (0..4).rev().find(|level| latency[*level] + service <= slo) else { continue };
+        let Some(level) = slo_level(model, route) else { continue };
         'ends: for (mover, other) in [(route.from, route.to), (route.to, route.from)] {
             let a = &model.agents[mover.0 as usize];
             let ratio = f64::from(a.n_replicas) / f64::from(model.agents[other.0 as usize].n_replicas);
@@ -334,12 +345,7 @@ fn place_onto(
             .iter()
             .filter(|r| rule == Rule::SloAware && (r.from == agent || r.to == agent))
             .filter_map(|r| {
-                let slo = r.slo_p99_us?;
-                let service = model.agents[r.to.0 as usize].service_us;
-                if latency[4] + service <= slo {
-                    return None;
-                }
-                let level = (0..4).rev().find(|level| latency[*level] + service <= slo)?;
+                let level = slo_level(model, r)?;
                 Some((if r.from == agent { r.to } else { r.from }, level))
             })
             .collect();

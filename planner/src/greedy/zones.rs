@@ -35,13 +35,9 @@ pub(super) fn zone_targets(model: &Model, topology: &Topology) -> Vec<Option<BTr
         }
         a
     }
-    let latency = model.latency.by_locality;
     let mut linked = vec![false; n];
     for route in &model.routes {
-        let Some(slo) = route.slo_p99_us else { continue };
-        let service = model.agents[route.to.0 as usize].service_us;
-        // Met at region level: no locality needed. Met at no level: nothing helps.
-        if latency[4] + service <= slo || latency[0] + service > slo || route.from == route.to {
+        if super::slo_level(model, route).is_none() || route.from == route.to {
             continue;
         }
         let (a, b) = (root(&mut parent, route.from.0 as usize), root(&mut parent, route.to.0 as usize));
@@ -57,14 +53,14 @@ pub(super) fn zone_targets(model: &Model, topology: &Topology) -> Vec<Option<BTr
 
     let n_zones = topology.n_domains[ZONE] as usize;
     let mut cores_left = vec![0.0; n_zones];
-    // Zones where each agent has an eligible node.
+    // Zones where each member of a component has an eligible node.
     let mut eligible = vec![vec![false; n_zones]; n];
     for (index, numa) in topology.nodes.iter().enumerate() {
         let zone = topology.domain[ZONE][index] as usize;
         if model.hosts[numa.host.0 as usize].schedulable {
             cores_left[zone] += f64::from(model.node(*numa).cores);
         }
-        for (agent, spec) in model.agents.iter().enumerate() {
+        for (agent, spec) in model.agents.iter().enumerate().filter(|(agent, _)| linked[*agent]) {
             let pinned_numa_ok = spec.pin.and_then(|(_, n)| n).is_none_or(|n| n == numa.numa);
             if pinned_numa_ok && model.host_is_eligible(spec, numa.host) {
                 eligible[agent][zone] = true;
@@ -78,7 +74,7 @@ pub(super) fn zone_targets(model: &Model, topology: &Topology) -> Vec<Option<BTr
         total(y).total_cmp(&total(x)).then(x.cmp(y))
     });
     for members in ordered {
-        let g = members.iter().map(|a| model.agents[*a].n_replicas).fold(0, gcd);
+        let g = members.iter().map(|a| model.agents[*a].n_replicas).fold(0, crate::reach::gcd);
         if g == 0 {
             continue;
         }
@@ -105,10 +101,6 @@ pub(super) fn zone_targets(model: &Model, topology: &Topology) -> Vec<Option<BTr
         }
     }
     targets
-}
-
-fn gcd(a: u32, b: u32) -> u32 {
-    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 /// Whether one more replica of `agent` on `node` stays within its zone target.
