@@ -26,6 +26,7 @@ pub mod symmetry;
 pub mod topology;
 pub mod transports;
 pub mod waves;
+pub mod zone_plan;
 
 use rtt_canonical::Sha256;
 use rtt_plan::PlanDocument;

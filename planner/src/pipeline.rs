@@ -22,7 +22,7 @@ use crate::topology::{NodeId, Topology};
 use crate::{
     CHURN_FIRST_MAX_CANDIDATES, CHURN_FIRST_NODES, FULL_SOLVE_DEFAULT_NODES, FULL_SOLVE_MAX_VARIABLES,
     LP_BOUND_MAX_VARIABLES, Limits, MinimumMoves, OverMemory, PlanError, Planned, Progress, Request, Stage, Stats,
-    bound, greedy, infeasible, previous_of, relative_gap, search,
+    bound, greedy, infeasible, previous_of, relative_gap, search, zone_plan,
 };
 
 /// One planning run: the request, what every stage shares, and statistics.
@@ -150,7 +150,9 @@ impl<'r> Run<'r> {
         PlanError::Infeasible(infeasible::explain(self.model, &self.topology, self.previous.as_ref()))
     }
 
-    /// Where the search starts: the best feasible of the greedy placement,
+    /// Where the search starts: the best feasible of the greedy placement
+    /// (on a fresh plan of a larger fleet, the one that follows the zone
+    /// plan when that is better),
     /// the previous plan and its repair, and a re-plan's fewest-moves
     /// placement beside it (the two often lead the search to different
     /// local optima, and neither is always the better start). When no
@@ -159,6 +161,14 @@ impl<'r> Run<'r> {
     fn seed(&mut self) -> Result<Vec<Scored>, PlanError> {
         let (model, topology) = (self.model, &self.topology);
         let mut seeds = vec![greedy::place(model, topology, self.previous.as_ref())];
+        // Fresh plans of larger fleets: the greedy rule again on the zone
+        // plan's counts (docs/model.md §5, "Zone plan").
+        if self.previous.is_none()
+            && model.agents.len() > search::COARSE_FIRST_MIN_AGENTS
+            && let Some(zoned) = self.zoned(&seeds[0])
+        {
+            seeds[0] = zoned;
+        }
         if let Some(previous) = &self.previous {
             seeds.push(placement_of_previous(model, previous));
             seeds.push(greedy::repair(model, topology, previous));
@@ -187,6 +197,22 @@ impl<'r> Run<'r> {
             }
         }
         Ok(starts)
+    }
+
+    /// The greedy rule again on the zone plan's counts ([`zone_plan`]), when
+    /// that placement is feasible and better than `greedy`.
+    fn zoned(&self, greedy: &Placement) -> Option<Placement> {
+        let greedy_score = self.score(greedy);
+        if !greedy_score.violations.is_empty() {
+            return None;
+        }
+        let limits =
+            Limits { gap: 1e-6, node_limit: Some(zone_plan::ZONE_PLAN_NODES), light: false, ..self.limits_now() };
+        let targets = zone_plan::zone_plan(self.model, &self.topology, &self.candidates, greedy, &limits)?;
+        let (placed, broken) = greedy::place_in_zones(self.model, &self.topology, &targets);
+        let placed_score = self.score(&placed);
+        (broken.is_empty() && placed_score.violations.is_empty() && placed_score.total < greedy_score.total)
+            .then_some(placed)
     }
 
     /// Any feasible point of the whole-fleet MILP (no objective: much faster
