@@ -30,6 +30,9 @@ pub fn level_index(level: Level) -> usize {
     }
 }
 
+/// Index of the zone level (0 numa, 1 host, 2 rack, 3 zone).
+pub const ZONE_LEVEL: usize = 3;
+
 /// Flattened nodes and their domains.
 #[derive(Debug, Clone)]
 pub struct Topology {

@@ -37,10 +37,7 @@ use rtt_schema::raw::Level;
 use rtt_solver::{Expression, Limits, Model as Milp, STRUCTURAL, Sense, Var};
 
 use crate::placement::Placement;
-use crate::topology::{NodeId, Topology, level_index};
-
-/// Zone level index.
-const ZONE: usize = 3;
+use crate::topology::{NodeId, Topology, ZONE_LEVEL as ZONE, level_index};
 
 /// Patterns one agent may have at most; an agent with more keeps the
 /// counts it has in the start (one pattern), so that many replicas over many
@@ -429,6 +426,28 @@ routes:
         for (agent, target) in targets.iter().enumerate() {
             assert_eq!(target.values().sum::<u32>(), 2, "agent {agent}");
         }
+    }
+
+    #[test]
+    fn the_whole_fleet_re_placed_on_the_plan_keeps_its_counts_and_gains() {
+        let model = model(FULL);
+        let topology = Topology::new(&model);
+        let candidates = crate::bound::candidate_nodes(&model, &topology);
+        let start = crossed(&topology);
+        let targets = zone_plan(&model, &topology, &candidates, &start, &Limits::default()).expect("a better plan");
+        let options = crate::formulation::Options::default();
+        let sub = crate::formulation::Formulation::build_zoned(&model, &topology, None, &candidates, &targets, options);
+        let solution = sub.milp.solve(&Limits::default(), None).expect("the targets fit");
+        let placed = sub.placement(&solution);
+        for (agent, target) in targets.iter().enumerate() {
+            assert_eq!(&placed.per_domain(&topology, AgentId(agent as u32), ZONE), target, "agent {agent}");
+        }
+        let (before, after) = (
+            crate::score::score(&model, &topology, &start, None),
+            crate::score::score(&model, &topology, &placed, None),
+        );
+        assert!(after.violations.is_empty(), "{:?}", after.violations);
+        assert!(after.total < before.total, "{} → {}", before.total, after.total);
     }
 
     #[test]

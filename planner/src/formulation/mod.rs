@@ -2,7 +2,7 @@
 //! [`rtt_solver::Model`] from the refined config, maps solutions back to
 //! placements, and turns a placement into a complete MIP start.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use rtt_schema::model::{AgentId, GroupId, Model, ResourceId};
 use rtt_solver::{Expression, Group, STRUCTURAL, Sense, Var};
@@ -11,7 +11,7 @@ use crate::definitions::{LOCAL_SHARE, SHARE_EPSILON, locality_shares};
 use crate::placement::Placement;
 use crate::previous::Previous;
 use crate::symmetry::Symmetry;
-use crate::topology::{NodeId, Topology, level_index};
+use crate::topology::{NodeId, Topology, ZONE_LEVEL, level_index};
 
 /// The config statement behind a constraint group.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -269,6 +269,37 @@ impl Formulation {
         );
         formulation.base = Some(base.clone());
         formulation
+    }
+
+    /// The whole fleet's MILP with every agent's count per zone given
+    /// (`targets`, the zone plan's; [`crate::zone_plan`]): every agent free
+    /// on all its nodes, and `Σ_{n ∈ z} y[a,n] = targets[a][z]` in every zone
+    /// (docs/model.md §5, "Re-zoning").
+    pub fn build_zoned(
+        model: &Model,
+        topology: &Topology,
+        previous: Option<&Previous>,
+        candidates: &[BTreeSet<NodeId>],
+        targets: &crate::zone_plan::ZoneTargets,
+        options: Options,
+    ) -> Self {
+        // The held rows read each agent's counts per zone from a placement;
+        // where in the zone it puts them is never read, since no agent is
+        // fixed (and the result keeps no base).
+        let mut counts = Placement::empty(model.agents.len());
+        for (agent, target) in targets.iter().enumerate() {
+            for (zone, count) in target {
+                let in_zone = candidates[agent].iter().find(|n| topology.domain_of(ZONE_LEVEL, **n) == *zone);
+                if let Some(node) = in_zone {
+                    counts.add(AgentId(agent as u32), *node, *count);
+                }
+            }
+        }
+        let fixed = vec![false; model.agents.len()];
+        let allowed = vec![true; topology.nodes.len()];
+        let held = Some(ZONE_LEVEL);
+        let neighbourhood = Neighbourhood { base: &counts, fixed: &fixed, allowed: &allowed, finest_level: 0, held };
+        Self::build_around(model, topology, previous, options, Some(neighbourhood))
     }
 
     fn build_around(

@@ -17,10 +17,7 @@ use std::collections::BTreeMap;
 
 use rtt_schema::model::{AgentId, Model};
 
-use crate::topology::{NodeId, Topology};
-
-/// Zone level index.
-const ZONE: usize = 3;
+use crate::topology::{NodeId, Topology, ZONE_LEVEL as ZONE};
 
 /// Per agent, the replicas it should have per zone (zone domain → count),
 /// for members of an SLO component; `None` for every other agent.
