@@ -42,6 +42,8 @@ pub struct Run<'r> {
     /// [`Run::new`]); `None` keeps it deterministic.
     deadline: Option<Instant>,
     stats: Stats,
+    /// The search starts from the zone plan's placement.
+    zones_planned: bool,
 }
 
 /// The part of a `--time-limit` the search may use; the final solve gets
@@ -74,6 +76,7 @@ impl<'r> Run<'r> {
             whole_size: OnceCell::new(),
             deadline,
             stats: Stats::default(),
+            zones_planned: false,
         }
     }
 
@@ -168,6 +171,7 @@ impl<'r> Run<'r> {
             && let Some(zoned) = self.zoned(&seeds[0])
         {
             seeds[0] = zoned;
+            self.zones_planned = true;
         }
         if let Some(previous) = &self.previous {
             seeds.push(placement_of_previous(model, previous));
@@ -269,6 +273,7 @@ impl<'r> Run<'r> {
     fn search(&self, seed: Placement, early_bound: Option<f64>) -> Scored {
         let (model, topology, request) = (self.model, &self.topology, self.request);
         let mut budget = request.search.unwrap_or_else(|| search::Budget::for_model(model));
+        budget.zones_planned = self.zones_planned;
         if let Some(deadline) = self.deadline {
             let left = deadline.saturating_duration_since(Instant::now());
             budget.deadline = Some(Instant::now() + left.mul_f64(SEARCH_SHARE));

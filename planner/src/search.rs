@@ -40,6 +40,10 @@ pub struct Budget {
     /// When the search must stop (`--time-limit`); `None` keeps it
     /// deterministic.
     pub deadline: Option<Instant>,
+    /// The start follows the zone plan ([`crate::zone_plan`]): its counts
+    /// per zone are already the best the zone level allows, so a large
+    /// fleet skips the zone-level rounds (three quarters of its budget).
+    pub zones_planned: bool,
 }
 
 impl Budget {
@@ -53,7 +57,14 @@ impl Budget {
         } else {
             (3 * n_agents).clamp(12, 150)
         };
-        Self { rounds, agents_per_round: 5.min(n_agents), node_limit: 100, spare_hosts: 8, deadline: None }
+        Self {
+            rounds,
+            agents_per_round: 5.min(n_agents),
+            node_limit: 100,
+            spare_hosts: 8,
+            deadline: None,
+            zones_planned: false,
+        }
     }
 }
 
@@ -86,6 +97,12 @@ pub fn improve(
     // host, then NUMA, once a whole pass at the current level finds nothing
     // better; small fleets can afford the exact model from the start.
     let n_agents = model.agents.len();
+    if n_agents > ZONE_FIRST_MIN_AGENTS && budget.zones_planned {
+        // The zone plan settled the zone level: only the rounds that refine
+        // below it.
+        let rest = Budget { rounds: budget.rounds - budget.rounds * 3 / 4, ..budget };
+        return improve_over(model, topology, previous, incumbent, &neighbourhoods, rest, 2, progress);
+    }
     if n_agents > ZONE_FIRST_MIN_AGENTS {
         // Most of the latency is whether routes stay in a zone (docs/model.md
         // §5): settle that first with the cheapest sub-MILPs, then refine.
