@@ -118,15 +118,7 @@ pub fn zone_plan(
     }
     // Zone-level rules between agents: colocate (the follower's zones among
     // the target's), avoid, and group anti-affinity.
-    let present = |a: usize, zone: usize| {
-        let mut sum = Expression::from(0.0);
-        for (p, counts) in patterns[a].counts.iter().enumerate() {
-            if counts[zone] > 0 {
-                sum.add_mul(1.0, v[a][p].lp());
-            }
-        }
-        sum
-    };
+    let present = |a: usize, zone: usize| sum_where(&v[a], |p| patterns[a].counts[p][zone] > 0);
     for (a, spec) in model.agents.iter().enumerate() {
         for (other, _) in &spec.colocate {
             for zone in 0..n_zones {
@@ -161,15 +153,8 @@ pub fn zone_plan(
         let (a, b) = (route.from.0 as usize, route.to.0 as usize);
         let mut local = Vec::new();
         if a != b {
-            let class_sum = |agent: usize, class: &Vec<u32>| {
-                let mut sum = Expression::from(0.0);
-                for (p, c) in patterns[agent].classes.iter().enumerate() {
-                    if c == class {
-                        sum.add_mul(1.0, v[agent][p].lp());
-                    }
-                }
-                sum
-            };
+            let class_sum =
+                |agent: usize, class: &Vec<u32>| sum_where(&v[agent], |p| patterns[agent].classes[p] == *class);
             let of_b: BTreeSet<&Vec<u32>> = patterns[b].classes.iter().collect();
             let common: BTreeSet<&Vec<u32>> = patterns[a].classes.iter().filter(|c| of_b.contains(c)).collect();
             for class in common {
@@ -223,6 +208,15 @@ pub fn zone_plan(
     (targets != current).then_some(targets)
 }
 
+/// `Σ v[a,p]` over an agent's pattern variables whose index `keep` accepts.
+fn sum_where(vars: &[Var], keep: impl Fn(usize) -> bool) -> Expression {
+    let mut sum = Expression::from(0.0);
+    for (_, var) in vars.iter().enumerate().filter(|(p, _)| keep(*p)) {
+        sum.add_mul(1.0, var.lp());
+    }
+    sum
+}
+
 /// Counts per zone as a dense vector.
 fn dense(counts: &BTreeMap<u32, u32>, n_zones: usize) -> Vec<u32> {
     let mut out = vec![0; n_zones];
@@ -248,30 +242,32 @@ fn patterns_of(
     let spec = &model.agents[agent.0 as usize];
     let replicas = spec.n_replicas;
     let cpu = model.effective_cpu(spec);
-    let mut upper = vec![0u32; n_zones];
-    let mut lower = vec![0u32; n_zones];
-    let mut distinct: Vec<[BTreeSet<u32>; 3]> = vec![Default::default(); n_zones];
-    for node in &candidates[agent.0 as usize] {
-        let zone = topology.domain_of(ZONE, *node) as usize;
-        let capacity = model.node(topology.node(*node));
-        let by_cpu = (f64::from(capacity.cores) / cpu + 1e-9).floor().min(f64::from(replicas)) as u32;
-        let by_memory = (capacity.memory_mib / spec.memory_mib.max(1)).min(u64::from(replicas)) as u32;
-        upper[zone] = upper[zone].saturating_add(by_cpu.min(by_memory));
-        for (level, set) in distinct[zone].iter_mut().enumerate() {
-            set.insert(topology.domain_of(level, *node));
-        }
-    }
     let mut anti = spec.anti_affinity.map(level_index);
     for (_, group) in model.groups_of(agent) {
         if let Some(level) = group.anti_affinity.map(level_index) {
             anti = Some(anti.map_or(level, |own| own.max(level)));
         }
     }
+    let mut upper = vec![0u32; n_zones];
+    let mut lower = vec![0u32; n_zones];
+    // Under anti-affinity below the zone: the domains of that level per zone
+    // (only then: an XL agent has thousands of candidate nodes).
+    let mut distinct: Vec<BTreeSet<u32>> = vec![BTreeSet::new(); n_zones];
+    for node in &candidates[agent.0 as usize] {
+        let zone = topology.domain_of(ZONE, *node) as usize;
+        let capacity = model.node(topology.node(*node));
+        let by_cpu = (f64::from(capacity.cores) / cpu + 1e-9).floor().min(f64::from(replicas)) as u32;
+        let by_memory = (capacity.memory_mib / spec.memory_mib.max(1)).min(u64::from(replicas)) as u32;
+        upper[zone] = upper[zone].saturating_add(by_cpu.min(by_memory));
+        if let Some(level) = anti.filter(|level| *level < ZONE) {
+            distinct[zone].insert(topology.domain_of(level, *node));
+        }
+    }
     for zone in 0..n_zones {
         upper[zone] = upper[zone].min(replicas);
         match anti {
             Some(ZONE) => upper[zone] = upper[zone].min(1),
-            Some(level) => upper[zone] = upper[zone].min(distinct[zone][level].len() as u32),
+            Some(_) => upper[zone] = upper[zone].min(distinct[zone].len() as u32),
             None => {}
         }
     }
