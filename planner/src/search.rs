@@ -162,7 +162,7 @@ fn rezone(
         return best;
     };
     let options = Options { break_symmetry: true, ..Options::default() };
-    let sub = Formulation::build_zoned(model, topology, previous, &candidates, &targets, options);
+    let sub = Formulation::build_zoned(model, topology, previous, &targets, options);
     if sub.milp.n_variables() > REZONE_MAX_VARIABLES {
         return best;
     }

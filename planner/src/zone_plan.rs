@@ -432,7 +432,7 @@ routes:
         let start = crossed(&topology);
         let targets = zone_plan(&model, &topology, &candidates, &start, &Limits::default()).expect("a better plan");
         let options = crate::formulation::Options::default();
-        let sub = crate::formulation::Formulation::build_zoned(&model, &topology, None, &candidates, &targets, options);
+        let sub = crate::formulation::Formulation::build_zoned(&model, &topology, None, &targets, options);
         let solution = sub.milp.solve(&Limits::default(), None).expect("the targets fit");
         let placed = sub.placement(&solution);
         for (agent, target) in targets.iter().enumerate() {

@@ -2,7 +2,7 @@
 //! [`rtt_solver::Model`] from the refined config, maps solutions back to
 //! placements, and turns a placement into a complete MIP start.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 
 use rtt_schema::model::{AgentId, GroupId, Model, ResourceId};
 use rtt_solver::{Expression, Group, STRUCTURAL, Sense, Var};
@@ -67,7 +67,15 @@ struct Neighbourhood<'a> {
     fixed: &'a [bool],
     allowed: &'a [bool],
     finest_level: usize,
-    held: Option<usize>,
+    held: Option<Held<'a>>,
+}
+
+/// Counts free agents keep per domain of one level: `counts[a][d]` replicas
+/// of agent `a` in domain `d` (a domain left out holds none).
+#[derive(Clone, Copy)]
+struct Held<'a> {
+    level: usize,
+    counts: &'a [BTreeMap<u32, u32>],
 }
 
 /// A capacity row: which node and which resource.
@@ -138,8 +146,8 @@ struct Builder<'m> {
     capacity_per_node: bool,
     /// Nodes free agents may use (a neighbourhood's restriction).
     allowed: Option<&'m [bool]>,
-    /// A level at which free agents keep their base counts per domain.
-    held: Option<usize>,
+    /// A level at which free agents keep given counts per domain.
+    held: Option<Held<'m>>,
     milp: rtt_solver::Model,
     statements: Vec<Statement>,
     groups: HashMap<Statement, Group>,
@@ -260,12 +268,15 @@ impl Formulation {
             .map(|a| !base.by_agent[a].keys().any(|node| topology.domain_of(level, *node) == domain))
             .collect();
         let allowed: Vec<bool> = topology.domain[level].iter().map(|d| *d == domain).collect();
+        let counts: Vec<BTreeMap<u32, u32>> =
+            (0..model.agents.len()).map(|a| base.per_domain(topology, AgentId(a as u32), level)).collect();
+        let held = Held { level, counts: &counts };
         let mut formulation = Self::build_around(
             model,
             topology,
             previous,
             options,
-            Some(Neighbourhood { base, fixed: &fixed, allowed: &allowed, finest_level: 0, held: Some(level) }),
+            Some(Neighbourhood { base, fixed: &fixed, allowed: &allowed, finest_level: 0, held: Some(held) }),
         );
         formulation.base = Some(base.clone());
         formulation
@@ -279,26 +290,15 @@ impl Formulation {
         model: &Model,
         topology: &Topology,
         previous: Option<&Previous>,
-        candidates: &[BTreeSet<NodeId>],
         targets: &crate::zone_plan::ZoneTargets,
         options: Options,
     ) -> Self {
-        // The held rows read each agent's counts per zone from a placement;
-        // where in the zone it puts them is never read, since no agent is
-        // fixed (and the result keeps no base).
-        let mut counts = Placement::empty(model.agents.len());
-        for (agent, target) in targets.iter().enumerate() {
-            for (zone, count) in target {
-                let in_zone = candidates[agent].iter().find(|n| topology.domain_of(ZONE_LEVEL, **n) == *zone);
-                if let Some(node) = in_zone {
-                    counts.add(AgentId(agent as u32), *node, *count);
-                }
-            }
-        }
+        // No agent is fixed, so the base holds no constants.
+        let base = Placement::empty(model.agents.len());
         let fixed = vec![false; model.agents.len()];
         let allowed = vec![true; topology.nodes.len()];
-        let held = Some(ZONE_LEVEL);
-        let neighbourhood = Neighbourhood { base: &counts, fixed: &fixed, allowed: &allowed, finest_level: 0, held };
+        let held = Some(Held { level: ZONE_LEVEL, counts: targets });
+        let neighbourhood = Neighbourhood { base: &base, fixed: &fixed, allowed: &allowed, finest_level: 0, held };
         Self::build_around(model, topology, previous, options, Some(neighbourhood))
     }
 

@@ -71,12 +71,12 @@ pub(super) fn placement_variables(b: &mut Builder<'_>, options: Options) {
         }
         let group = b.group(Statement::Replicas(id));
         b.milp.constrain(sum, Sense::Eq, f64::from(agent.n_replicas), group);
-        if let (Some(level), Some((base, _))) = (b.held, b.fixed) {
+        if let Some(held) = b.held {
             let mut per_domain: BTreeMap<u32, Expression> = BTreeMap::new();
             for (node, var) in &vars {
-                per_domain.entry(b.topology.domain_of(level, *node)).or_default().add_mul(1.0, var.lp());
+                per_domain.entry(b.topology.domain_of(held.level, *node)).or_default().add_mul(1.0, var.lp());
             }
-            let counts = base.per_domain(b.topology, id, level);
+            let counts = &held.counts[index];
             for (domain, sum) in per_domain {
                 let count = counts.get(&domain).copied().unwrap_or(0);
                 b.milp.constrain(sum, Sense::Eq, f64::from(count), group);
