@@ -158,7 +158,7 @@ fn rezone(
         return best;
     }
     let candidates = crate::bound::candidate_nodes(model, topology);
-    let Some(targets) = zone_plan(model, topology, &candidates, &best, &limits) else {
+    let Some(targets) = zone_plan(model, topology, &candidates, &best, previous, &limits) else {
         return best;
     };
     let options = Options { break_symmetry: true, ..Options::default() };

@@ -37,6 +37,7 @@ use rtt_schema::raw::Level;
 use rtt_solver::{Expression, Limits, Model as Milp, STRUCTURAL, Sense, Var};
 
 use crate::placement::Placement;
+use crate::previous::Previous;
 use crate::topology::{NodeId, Topology, ZONE_LEVEL as ZONE, level_index};
 
 /// Patterns one agent may have at most; an agent with more keeps the
@@ -58,19 +59,24 @@ struct Patterns {
     classes: Vec<Vec<u32>>,
 }
 
-/// The zone plan from `start` (its counts are the MIP start, and the fall
-/// back of agents with too many patterns); `None` with fewer than two zones,
-/// when the zone-level model has no solution within `limits`, or when the
-/// answer equals the start's counts (nothing to gain).
+/// The zone plan from `start` (its counts are the MIP start, and what
+/// agents with too many patterns keep); with
+/// `previous`, each pattern also pays for the moves it forces. `None` with
+/// fewer than two zones, when the zone-level model has no solution within
+/// `limits`, or when the answer equals the start's counts (nothing to gain).
 pub fn zone_plan(
     model: &Model,
     topology: &Topology,
     candidates: &[BTreeSet<NodeId>],
     start: &Placement,
+    previous: Option<&Previous>,
     limits: &Limits,
 ) -> Option<ZoneTargets> {
     let n_zones = topology.n_domains[ZONE] as usize;
-    if n_zones < 2 || model.agents.is_empty() {
+    // Against a previous plan with no weight on latency, the fewest moves
+    // are all there is to want, and the churn-first stage has them.
+    let churn_only = previous.is_some() && model.latency_weight <= 0.0;
+    if n_zones < 2 || model.agents.is_empty() || churn_only {
         return None;
     }
     let current: ZoneTargets =
@@ -89,6 +95,20 @@ pub fn zone_plan(
         }
         milp.constrain(one, Sense::Eq, 1.0, STRUCTURAL);
         v.push(vars);
+    }
+    // Against a previous plan, each pattern costs the moves it forces at
+    // zone level: a replica may stay only where its zone keeps a count.
+    if let Some(previous) = previous {
+        let per_move = model.churn_weight / model.latency_weight;
+        for (a, agent) in patterns.iter().enumerate() {
+            let staying = staying_per_zone(topology, previous, &candidates[a], AgentId(a as u32), n_zones);
+            for (p, counts) in agent.counts.iter().enumerate() {
+                let moves: u32 = counts.iter().zip(&staying).map(|(count, stay)| stay.saturating_sub(*count)).sum();
+                if moves > 0 && per_move > 0.0 {
+                    milp.add_objective(per_move * f64::from(moves), v[a][p]);
+                }
+            }
+        }
     }
     // Per zone: cores and memory.
     let mut cores = vec![0.0; n_zones];
@@ -206,6 +226,24 @@ pub fn zone_plan(
         })
         .collect();
     (targets != current).then_some(targets)
+}
+
+/// Per zone, the replicas an agent had there in the previous plan on nodes
+/// it may still use: those may stay, the others move whatever the pattern.
+fn staying_per_zone(
+    topology: &Topology,
+    previous: &Previous,
+    candidates: &BTreeSet<NodeId>,
+    agent: AgentId,
+    n_zones: usize,
+) -> Vec<u32> {
+    let mut staying = vec![0; n_zones];
+    for (node, count) in previous.agent(agent).map(|before| &before.on_nodes).into_iter().flatten() {
+        if candidates.contains(node) {
+            staying[topology.domain_of(ZONE, *node) as usize] += count;
+        }
+    }
+    staying
 }
 
 /// `Σ v[a,p]` over an agent's pattern variables whose index `keep` accepts.
@@ -397,7 +435,7 @@ routes:
         let model = model(yaml);
         let topology = Topology::new(&model);
         let candidates = crate::bound::candidate_nodes(&model, &topology);
-        let targets = zone_plan(&model, &topology, &candidates, &start(&topology), &Limits::default());
+        let targets = zone_plan(&model, &topology, &candidates, &start(&topology), None, &Limits::default());
         (model, targets)
     }
 
@@ -430,7 +468,8 @@ routes:
         let topology = Topology::new(&model);
         let candidates = crate::bound::candidate_nodes(&model, &topology);
         let start = crossed(&topology);
-        let targets = zone_plan(&model, &topology, &candidates, &start, &Limits::default()).expect("a better plan");
+        let targets =
+            zone_plan(&model, &topology, &candidates, &start, None, &Limits::default()).expect("a better plan");
         let options = crate::formulation::Options::default();
         let sub = crate::formulation::Formulation::build_zoned(&model, &topology, None, &targets, options);
         let solution = sub.milp.solve(&Limits::default(), None).expect("the targets fit");
@@ -442,6 +481,62 @@ routes:
             crate::score::score(&model, &topology, &start, None),
             crate::score::score(&model, &topology, &placed, None),
         );
+        assert!(after.violations.is_empty(), "{:?}", after.violations);
+        assert!(after.total < before.total, "{} → {}", before.total, after.total);
+    }
+
+    /// The crossed placement as a previous plan, with `churn_weight` per move.
+    fn crossed_before(churn_weight: f64) -> (Model, Topology, Previous) {
+        let model = model(&format!("{FULL}objective: {{latency_weight: 1.0, churn_weight: {churn_weight}}}\n"));
+        let topology = Topology::new(&model);
+        let rows =
+            [("a@1", "h0"), ("b@1", "h1"), ("c@1", "h1"), ("d@1", "h0")].map(|(agent, host)| (agent, host, 0, 2));
+        let previous = Previous::resolve(&model, &topology, rows);
+        (model, topology, previous)
+    }
+
+    #[test]
+    fn moves_are_priced_against_the_previous_plan() {
+        // Making both routes zone-local moves 4 replicas (b and d swap
+        // zones) for ~1,250 µs of mean latency: worth it at 10 a move, not
+        // at 1,000.
+        for (churn_weight, changes) in [(10.0, true), (1000.0, false)] {
+            let (model, topology, previous) = crossed_before(churn_weight);
+            let candidates = crate::bound::candidate_nodes(&model, &topology);
+            let start = crossed(&topology);
+            let targets = zone_plan(&model, &topology, &candidates, &start, Some(&previous), &Limits::default());
+            assert_eq!(targets.is_some(), changes, "churn weight {churn_weight}: {targets:?}");
+        }
+    }
+
+    #[test]
+    fn a_repair_on_the_plan_moves_only_what_the_zones_change() {
+        let (model, topology, previous) = crossed_before(10.0);
+        let candidates = crate::bound::candidate_nodes(&model, &topology);
+        let start = crossed(&topology);
+        let targets = zone_plan(&model, &topology, &candidates, &start, Some(&previous), &Limits::default())
+            .expect("a better plan");
+        let (placed, broken) = crate::greedy::repair_in_zones(&model, &topology, &previous, &start, &targets);
+        assert!(broken.is_empty(), "{broken:?}");
+        for (agent, target) in targets.iter().enumerate() {
+            assert_eq!(&placed.per_domain(&topology, AgentId(agent as u32), ZONE), target, "agent {agent}");
+        }
+        let (before, after) = (
+            crate::score::score(&model, &topology, &start, Some(&previous)),
+            crate::score::score(&model, &topology, &placed, Some(&previous)),
+        );
+        // No move beyond those the new counts force: a replica moves only
+        // out of a zone whose count went down (a → b pays for two moves,
+        // c → d's 12 µs does not).
+        let forced: u32 = (0..4)
+            .map(|a| {
+                let was = start.per_domain(&topology, AgentId(a), ZONE);
+                was.iter()
+                    .map(|(zone, count)| count.saturating_sub(targets[a as usize].get(zone).copied().unwrap_or(0)))
+                    .sum::<u32>()
+            })
+            .sum();
+        assert_eq!((after.moves, forced), (2, 2));
         assert!(after.violations.is_empty(), "{:?}", after.violations);
         assert!(after.total < before.total, "{} → {}", before.total, after.total);
     }

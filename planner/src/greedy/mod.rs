@@ -11,7 +11,7 @@ use crate::pools::Pools;
 
 use crate::placement::Placement;
 use crate::previous::Previous;
-use crate::topology::{NodeId, Topology, level_index};
+use crate::topology::{NodeId, Topology, ZONE_LEVEL, level_index};
 
 mod zones;
 
@@ -76,6 +76,66 @@ pub fn place_in_zones(
             }
         }
         let (next, next_broken) = slo_aware(model, topology, None, Some(&targets));
+        if next_broken.len() >= broken.len() {
+            break;
+        }
+        (placed, broken) = (next, next_broken);
+    }
+    (placed, broken)
+}
+
+/// `base` (a feasible re-plan) moved toward every agent's replicas per zone
+/// ([`crate::zone_plan`] against the previous plan): each agent keeps
+/// `base`'s replicas up to its target in each zone, those where the previous
+/// plan had them first, and the SLO-aware rule places the rest within the
+/// targets. An agent whose counts the plan leaves alone keeps its replicas
+/// where they are, so the packing `base` found stays (a drained agent placed
+/// again from scratch often finds no node with room). Agents of a broken
+/// rule lose their targets and what they kept, with their colocate targets,
+/// a few times over; what it still breaks beside it.
+pub fn repair_in_zones(
+    model: &Model,
+    topology: &Topology,
+    previous: &Previous,
+    base: &Placement,
+    targets: &crate::zone_plan::ZoneTargets,
+) -> (Placement, Vec<crate::score::Violation>) {
+    let mut targets: Vec<Option<BTreeMap<u32, u32>>> = targets.iter().map(|t| Some(t.clone())).collect();
+    let mut kept = Placement::empty(model.agents.len());
+    for (index, target) in targets.iter().enumerate() {
+        let agent = AgentId(index as u32);
+        let mut room = target.clone().unwrap_or_default();
+        let before = |node: &NodeId| previous.agent(agent).map_or(0, |b| b.on_nodes.get(node).copied().unwrap_or(0));
+        let on = &base.by_agent[index];
+        // Where the previous plan had them first, then the rest.
+        for staying in [true, false] {
+            for (node, count) in on.iter().filter(|(node, _)| may_stay(model, topology, agent, **node)) {
+                let can = if staying { (*count).min(before(node)) } else { count - kept.get(agent, *node) };
+                let zone_room = room.entry(topology.domain_of(ZONE_LEVEL, *node)).or_insert(0);
+                let keep = can.min(*zone_room);
+                if keep > 0 {
+                    kept.add(agent, *node, keep);
+                    *zone_room -= keep;
+                }
+            }
+        }
+    }
+    let broken_of = |placement: &Placement| crate::score::score(model, topology, placement, Some(previous)).violations;
+    let mut placed = place_onto(model, topology, Some(previous), kept.clone(), Rule::SloAware, Some(&targets));
+    let mut broken = broken_of(&placed);
+    for _ in 0..AGAIN_ROUNDS {
+        if broken.is_empty() {
+            break;
+        }
+        for agent in breakers(model, &broken, &placed) {
+            targets[agent.0 as usize] = None;
+            kept.by_agent[agent.0 as usize].clear();
+            for (other, _) in &model.agents[agent.0 as usize].colocate {
+                targets[other.0 as usize] = None;
+            }
+        }
+        let next = place_onto(model, topology, Some(previous), kept.clone(), Rule::SloAware, Some(&targets));
+        let next_broken = broken_of(&next);
         if next_broken.len() >= broken.len() {
             break;
         }
@@ -303,9 +363,7 @@ pub fn repair(model: &Model, topology: &Topology, previous: &Previous) -> Placem
         let Some(before) = previous.agent(AgentId(index as u32)) else { continue };
         let mut room = agent.n_replicas;
         for (node, count) in &before.on_nodes {
-            let numa = topology.node(*node);
-            let pinned_numa_ok = agent.pin.and_then(|(_, n)| n).is_none_or(|n| n == numa.numa);
-            if model.host_is_eligible(agent, numa.host) && pinned_numa_ok {
+            if may_stay(model, topology, AgentId(index as u32), *node) {
                 let keep = (*count).min(room);
                 kept.add(AgentId(index as u32), *node, keep);
                 room -= keep;
@@ -325,6 +383,14 @@ pub fn repair(model: &Model, topology: &Topology, previous: &Previous) -> Placem
         placed = place_onto(model, topology, Some(previous), kept.clone(), Rule::Classic, None);
     }
     placed
+}
+
+/// Whether a replica of `agent` on `node` may stay there: the host is
+/// eligible and the NUMA node the one a pin names, if any.
+fn may_stay(model: &Model, topology: &Topology, agent: AgentId, node: NodeId) -> bool {
+    let spec = &model.agents[agent.0 as usize];
+    let numa = topology.node(node);
+    model.host_is_eligible(spec, numa.host) && spec.pin.and_then(|(_, n)| n).is_none_or(|n| n == numa.numa)
 }
 
 /// Places the replicas `start` does not hold yet, around it.
