@@ -21,8 +21,9 @@ use crate::score::{Score, score};
 use crate::topology::{NodeId, Topology};
 use crate::{
     CHURN_FIRST_MAX_CANDIDATES, CHURN_FIRST_NODES, FULL_SOLVE_DEFAULT_NODES, FULL_SOLVE_MAX_VARIABLES,
-    LP_BOUND_MAX_VARIABLES, Limits, MinimumMoves, OverMemory, PlanError, Planned, Progress, Request, Stage, Stats,
-    bound, greedy, infeasible, previous_of, relative_gap, search, zone_plan,
+    LP_BOUND_MAX_VARIABLES, Limits, MinimumMoves, OverMemory, PlanError, Planned, Progress,
+    REPLAN_FULL_SOLVE_MAX_VARIABLES, REPLAN_FULL_SOLVE_NODES, Request, Stage, Stats, bound, greedy, infeasible,
+    previous_of, relative_gap, search, zone_plan,
 };
 
 /// One planning run: the request, what every stage shares, and statistics.
@@ -340,7 +341,7 @@ impl<'r> Run<'r> {
         let use_milp = (request.exhaustive || best.is_none() || n_candidates <= LP_BOUND_MAX_VARIABLES)
             && (best.is_none() || self.whole_fits().is_ok());
         if let Some(progress) = request.progress.filter(|_| use_milp) {
-            let branch_and_bound = best.is_none() || branch_and_bound(request, self.formulation());
+            let branch_and_bound = best.is_none() || branch_and_bound(request, self.formulation()).is_some();
             progress(Progress {
                 stage: Stage::Solve { branch_and_bound },
                 incumbent: best.as_ref().map(|(total, _)| *total),
@@ -370,11 +371,12 @@ impl<'r> Run<'r> {
         let (request, formulation) = (self.request, self.formulation());
         let now = self.limits_now();
         let start = best.as_ref().and_then(|(_, seed)| formulation.start(self.model, &self.topology, seed));
-        if branch_and_bound(request, formulation) || start.is_none() {
+        let nodes = branch_and_bound(request, formulation);
+        if nodes.is_some() || start.is_none() {
             let limits = if request.exhaustive {
                 now
             } else {
-                Limits { node_limit: now.node_limit.or(Some(FULL_SOLVE_DEFAULT_NODES)), ..now }
+                Limits { node_limit: now.node_limit.or(nodes).or(Some(FULL_SOLVE_DEFAULT_NODES)), ..now }
             };
             return formulation.milp.solve(&limits, start.as_deref()).map(|solution| {
                 let objective = solution.objective + formulation.objective_constant;
@@ -437,10 +439,18 @@ fn status_of(solver_proved: bool, gap: f64, tolerance: f64) -> SolverStatus {
     if solver_proved || gap <= tolerance { SolverStatus::Optimal } else { SolverStatus::Feasible }
 }
 
-/// Whether the final stage is a branch and bound (given a MIP start): on
-/// small models, or when a limit asks for it.
-fn branch_and_bound(request: &Request<'_>, formulation: &Formulation) -> bool {
-    request.exhaustive || formulation.milp.n_variables() <= FULL_SOLVE_MAX_VARIABLES
+/// Whether the final stage runs branch and bound (an exhaustive request or
+/// a limit from the command line, a small model, or a re-plan of a
+/// mid-sized one), and then its node limit when the command line gives none.
+fn branch_and_bound(request: &Request<'_>, formulation: &Formulation) -> Option<u64> {
+    let n_variables = formulation.milp.n_variables();
+    if request.exhaustive || n_variables <= FULL_SOLVE_MAX_VARIABLES {
+        Some(FULL_SOLVE_DEFAULT_NODES)
+    } else if request.previous.is_some() && n_variables <= REPLAN_FULL_SOLVE_MAX_VARIABLES {
+        Some(REPLAN_FULL_SOLVE_NODES)
+    } else {
+        None
+    }
 }
 
 /// The previous plan as a placement of the current agents, where its nodes still exist.

@@ -47,6 +47,9 @@ fn a_drain_moves_the_proven_minimum_and_beats_the_repair() {
     let stranded: u32 = hosts.iter().rev().take(2).map(|(n, _)| n).sum();
     assert!(minimum.moves >= u64::from(stranded), "every replica on a drained host moves");
     assert!(second.document.objective.moves >= minimum.moves, "nothing moves fewer than the proven minimum");
+    // A re-plan of this size ends with a full branch and bound, which the
+    // churn term makes easy to close (docs/model.md §5, "Final solve").
+    assert_eq!(second.document.solver.status, rtt_plan::SolverStatus::Optimal, "{:?}", second.document.solver);
 
     let model = &drained.model;
     let topology = Topology::new(model);
