@@ -25,6 +25,11 @@
 //!      Σ_{a,p} cpu_a · p_z · v[a,p] ≤ cores_z  (and memory) every zone
 //! ```
 //!
+//! In a re-plan each pattern also costs `(churn_weight / latency_weight) ·
+//! Σ_z max(0, s_{a,z} − p_z)`, with `s_{a,z}` the replicas the agent had in
+//! zone z on nodes it may still use: the moves its counts force, since a
+//! replica can stay only where its zone keeps a count.
+//!
 //! This is much tighter than proportionality with big-M rows over counts:
 //! HiGHS closes tier M's in about 0.2 s against more than 30 s. Capacity is
 //! counted per zone, not per node, so the targets are a heuristic: the
@@ -60,10 +65,10 @@ struct Patterns {
 }
 
 /// The zone plan from `start` (its counts are the MIP start, and what
-/// agents with too many patterns keep); with
-/// `previous`, each pattern also pays for the moves it forces. `None` with
-/// fewer than two zones, when the zone-level model has no solution within
-/// `limits`, or when the answer equals the start's counts (nothing to gain).
+/// agents with too many patterns keep); with `previous`, each pattern also
+/// pays for the moves it forces. `None` with fewer than two zones, when the
+/// zone-level model has no solution within `limits`, or when the answer
+/// equals the start's counts (nothing to gain).
 pub fn zone_plan(
     model: &Model,
     topology: &Topology,
