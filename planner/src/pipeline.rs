@@ -206,15 +206,21 @@ impl<'r> Run<'r> {
         // drains the fewest-moves start was 1–40 % better than the other and
         // its search always won, while the re-zoned one won on 5 of 10
         // (docs/model.md §5).
+        // (`min_by` keeps the first of equal totals, as the search's order would.)
         if model.agents.len() > search::COARSE_FIRST_MIN_AGENTS
-            && let Some(better) = starts.iter().map(|(total, _)| *total).reduce(f64::min)
+            && let Some(better) = starts.iter().enumerate().min_by(|a, b| a.1.0.total_cmp(&b.1.0)).map(|(i, _)| i)
         {
-            // The first of equal totals, as the search's order would keep it.
-            let first = starts.iter().position(|(total, _)| *total == better).unwrap_or(0);
-            starts = vec![starts.swap_remove(first)];
+            starts = vec![starts.swap_remove(better)];
             starts.extend(self.rezoned(&starts[0]));
         }
         Ok(starts)
+    }
+
+    /// The zone plan from `start`'s counts, moves priced in a re-plan.
+    fn zone_plan(&self, start: &Placement) -> Option<zone_plan::ZoneTargets> {
+        let limits =
+            Limits { gap: 1e-6, node_limit: Some(zone_plan::ZONE_PLAN_NODES), light: false, ..self.limits_now() };
+        zone_plan::zone_plan(self.model, &self.topology, &self.candidates, start, self.previous.as_ref(), &limits)
     }
 
     /// The greedy rule again on the zone plan's counts ([`zone_plan`]), when
@@ -224,9 +230,7 @@ impl<'r> Run<'r> {
         if !greedy_score.violations.is_empty() {
             return None;
         }
-        let limits =
-            Limits { gap: 1e-6, node_limit: Some(zone_plan::ZONE_PLAN_NODES), light: false, ..self.limits_now() };
-        let targets = zone_plan::zone_plan(self.model, &self.topology, &self.candidates, greedy, None, &limits)?;
+        let targets = self.zone_plan(greedy)?;
         let (placed, broken) = greedy::place_in_zones(self.model, &self.topology, &targets);
         let placed_score = self.score(&placed);
         (broken.is_empty() && placed_score.violations.is_empty() && placed_score.total < greedy_score.total)
@@ -240,10 +244,8 @@ impl<'r> Run<'r> {
     /// (neither is always the better on planbench M drains).
     fn rezoned(&self, start: &Scored) -> Option<Scored> {
         let previous = self.previous.as_ref()?;
-        let limits =
-            Limits { gap: 1e-6, node_limit: Some(zone_plan::ZONE_PLAN_NODES), light: false, ..self.limits_now() };
         let (model, topology) = (self.model, &self.topology);
-        let targets = zone_plan::zone_plan(model, topology, &self.candidates, &start.1, Some(previous), &limits)?;
+        let targets = self.zone_plan(&start.1)?;
         let before = placement_of_previous(model, previous);
         [&start.1, &before]
             .into_iter()

@@ -103,13 +103,13 @@ pub fn zone_plan(
     }
     // Against a previous plan, each pattern costs the moves it forces at
     // zone level: a replica may stay only where its zone keeps a count.
-    if let Some(previous) = previous {
+    if let Some(previous) = previous.filter(|_| model.churn_weight > 0.0) {
         let per_move = model.churn_weight / model.latency_weight;
         for (a, agent) in patterns.iter().enumerate() {
             let staying = staying_per_zone(topology, previous, &candidates[a], AgentId(a as u32), n_zones);
             for (p, counts) in agent.counts.iter().enumerate() {
                 let moves: u32 = counts.iter().zip(&staying).map(|(count, stay)| stay.saturating_sub(*count)).sum();
-                if moves > 0 && per_move > 0.0 {
+                if moves > 0 {
                     milp.add_objective(per_move * f64::from(moves), v[a][p]);
                 }
             }

@@ -53,35 +53,13 @@ pub fn place(model: &Model, topology: &Topology, previous: Option<&Previous>) ->
 }
 
 /// The SLO-aware rule with every agent's replicas per zone given
-/// ([`crate::zone_plan`]); what it still breaks beside it. The agents of a
-/// broken rule lose their targets, a few times over.
+/// ([`crate::zone_plan`]); what it still breaks beside it.
 pub fn place_in_zones(
     model: &Model,
     topology: &Topology,
     targets: &crate::zone_plan::ZoneTargets,
 ) -> (Placement, Vec<crate::score::Violation>) {
-    let mut targets: Vec<Option<BTreeMap<u32, u32>>> = targets.iter().map(|t| Some(t.clone())).collect();
-    let (mut placed, mut broken) = slo_aware(model, topology, None, Some(&targets));
-    // Capacity per zone is not capacity per host: an agent the targets
-    // leave no room for (a colocate follower whose target's hosts are
-    // full, planbench XL seed 101) goes free, with what it must sit with.
-    for _ in 0..AGAIN_ROUNDS {
-        if broken.is_empty() {
-            break;
-        }
-        for agent in breakers(model, &broken, &placed) {
-            targets[agent.0 as usize] = None;
-            for (other, _) in &model.agents[agent.0 as usize].colocate {
-                targets[other.0 as usize] = None;
-            }
-        }
-        let (next, next_broken) = slo_aware(model, topology, None, Some(&targets));
-        if next_broken.len() >= broken.len() {
-            break;
-        }
-        (placed, broken) = (next, next_broken);
-    }
-    (placed, broken)
+    within_targets(model, targets, |targets, _| slo_aware(model, topology, None, Some(targets)))
 }
 
 /// `base` (a feasible re-plan) moved toward every agent's replicas per zone
@@ -90,9 +68,8 @@ pub fn place_in_zones(
 /// plan had them first, and the SLO-aware rule places the rest within the
 /// targets. An agent whose counts the plan leaves alone keeps its replicas
 /// where they are, so the packing `base` found stays (a drained agent placed
-/// again from scratch often finds no node with room). Agents of a broken
-/// rule lose their targets and what they kept, with their colocate targets,
-/// a few times over; what it still breaks beside it.
+/// again from scratch often finds no node with room). What it still breaks
+/// beside it.
 pub fn repair_in_zones(
     model: &Model,
     topology: &Topology,
@@ -100,11 +77,10 @@ pub fn repair_in_zones(
     base: &Placement,
     targets: &crate::zone_plan::ZoneTargets,
 ) -> (Placement, Vec<crate::score::Violation>) {
-    let mut targets: Vec<Option<BTreeMap<u32, u32>>> = targets.iter().map(|t| Some(t.clone())).collect();
     let mut kept = Placement::empty(model.agents.len());
     for (index, target) in targets.iter().enumerate() {
         let agent = AgentId(index as u32);
-        let mut room = target.clone().unwrap_or_default();
+        let mut room = target.clone();
         let before = |node: &NodeId| previous.agent(agent).map_or(0, |b| b.on_nodes.get(node).copied().unwrap_or(0));
         let on = &base.by_agent[index];
         // Where the previous plan had them first, then the rest.
@@ -120,22 +96,44 @@ pub fn repair_in_zones(
             }
         }
     }
-    let broken_of = |placement: &Placement| crate::score::score(model, topology, placement, Some(previous)).violations;
-    let mut placed = place_onto(model, topology, Some(previous), kept.clone(), Rule::SloAware, Some(&targets));
-    let mut broken = broken_of(&placed);
+    within_targets(model, targets, |targets, freed| {
+        let mut start = kept.clone();
+        for agent in freed {
+            start.by_agent[agent.0 as usize].clear();
+        }
+        let placed = place_onto(model, topology, Some(previous), start, Rule::SloAware, Some(targets));
+        let broken = crate::score::score(model, topology, &placed, Some(previous)).violations;
+        (placed, broken)
+    })
+}
+
+/// `place` on every agent's zone targets, then, a few times over, again
+/// with the agents of a broken rule (and their colocate targets) free of
+/// theirs, keeping a round only when it breaks fewer rules. Capacity per
+/// zone is not capacity per host: an agent the targets leave no room for (a
+/// colocate follower whose target's hosts are full, planbench XL seed 101)
+/// goes free, with what it must sit with. `place` gets the targets left and
+/// the agents freed so far.
+fn within_targets(
+    model: &Model,
+    targets: &crate::zone_plan::ZoneTargets,
+    mut place: impl FnMut(&[Option<BTreeMap<u32, u32>>], &BTreeSet<AgentId>) -> (Placement, Vec<crate::score::Violation>),
+) -> (Placement, Vec<crate::score::Violation>) {
+    let mut targets: Vec<Option<BTreeMap<u32, u32>>> = targets.iter().map(|t| Some(t.clone())).collect();
+    let mut freed = BTreeSet::new();
+    let (mut placed, mut broken) = place(&targets, &freed);
     for _ in 0..AGAIN_ROUNDS {
         if broken.is_empty() {
             break;
         }
         for agent in breakers(model, &broken, &placed) {
+            freed.insert(agent);
             targets[agent.0 as usize] = None;
-            kept.by_agent[agent.0 as usize].clear();
             for (other, _) in &model.agents[agent.0 as usize].colocate {
                 targets[other.0 as usize] = None;
             }
         }
-        let next = place_onto(model, topology, Some(previous), kept.clone(), Rule::SloAware, Some(&targets));
-        let next_broken = broken_of(&next);
+        let (next, next_broken) = place(&targets, &freed);
         if next_broken.len() >= broken.len() {
             break;
         }
